@@ -1,0 +1,108 @@
+"""The `dialguard` command."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from api import __version__
+from api.doctor import Status, open_database, render, run_doctor
+from api.errors import ApiError
+from api.migrate import upgrade
+from api.settings import Settings
+from recording.db import session_factory
+
+
+def _settings_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = "_".join(str(part) for part in first["loc"]).upper()
+    message = first["msg"].removeprefix("Value error, ")
+    return f"dialguard: DIALGUARD_{field}: {message}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dialguard", description="Telephony and call-recording server for collections."
+    )
+    parser.add_argument("--version", action="version", version=f"dialguard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run the whole product until Ctrl-C or SIGTERM")
+    commands.add_parser("doctor", help="check this installation; non-zero exit on a failure")
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply pending migrations")
+    admin = commands.add_parser("admin", help="administration").add_subparsers(
+        dest="admin_command", required=True
+    )
+    create = admin.add_parser("create-user", help="create an account")
+    create.add_argument("username")
+    create.add_argument(
+        "--role", required=True, choices=["agent", "qa", "supervisor", "admin", "auditor"]
+    )
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    return parser
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise ApiError("the passwords differ", hint="type the same password twice")
+    return first
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from api.users import create_user
+
+    password = _read_password(args.password_stdin)
+    engine = open_database(settings)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        user = create_user(session, args.username, args.role, password, datetime.now(UTC))
+    print(f"created {user.role.value} {user.username}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(_settings_error(exc), file=sys.stderr)
+        return 2
+    try:
+        if args.command == "up":
+            from api.supervisor import run_up
+
+            return run_up(settings)
+        if args.command == "doctor":
+            results = run_doctor(settings)
+            print(render(results))
+            return 1 if any(r.status is Status.FAIL for r in results) else 0
+        if args.command == "db":
+            upgrade(open_database(settings))
+            print("database schema is up to date")
+            return 0
+        if args.command == "admin":
+            return _create_user(settings, args)
+    except ApiError as exc:
+        print(
+            f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}", file=sys.stderr
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

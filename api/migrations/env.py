@@ -1,0 +1,28 @@
+"""Alembic environment: the engine comes from `api.migrate`, never from a config file."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from api.models import target_metadata
+from recording.db import make_engine
+
+config = context.config
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=getattr(connection, "dialect").name == "sqlite",  # noqa: B009
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+engine = config.attributes.get("engine") or make_engine(
+    context.get_x_argument(as_dictionary=True)["url"]
+)
+with engine.begin() as conn:
+    _run(conn)

@@ -1,0 +1,38 @@
+"""Tables owned by the API: accounts. Every package's tables share one metadata."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Enum, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+import recording.heartbeat  # noqa: F401 - registers its table on the shared metadata
+from recording.db import Base
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    QA = "qa"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class User(Base):
+    """One account per person: shared logins would make the audit trail worthless."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+target_metadata = Base.metadata

@@ -1,0 +1,140 @@
+"""The one typed settings object of a Dialguard installation.
+
+Read once at the edge (the CLI) from `DIALGUARD_*` environment variables and
+passed down; no module below `api` reads the environment. The names of the
+documented variables are a contract with scripts outside the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: REQUIREMENTS §3: recordings are kept at least two years; a client may only ask for more.
+MIN_RETENTION_DAYS = 730
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIALGUARD_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Where the SQLite database, embedded S3 data, spool and keys live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/dialguard.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="host:port (or http(s)://host:port) of an S3 with object lock; "
+        "empty starts the embedded SeaweedFS.",
+    )
+    s3_access_key: SecretStr | None = Field(default=None, description="S3 access key.")
+    s3_secret_key: SecretStr | None = Field(default=None, description="S3 secret key.")
+    s3_secure: bool = Field(default=False, description="Use TLS to reach S3.")
+    s3_region: str = Field(default="us-east-1", description="S3 region name.")
+    s3_bucket: str = Field(default="dialguard-recordings", description="Primary bucket.")
+    s3_replica_bucket: str = Field(
+        default="dialguard-recordings-replica", description="Second-copy bucket."
+    )
+    s3_replica_endpoint: str | None = Field(
+        default=None, description="Endpoint of the second copy; empty means the primary's."
+    )
+    s3_replica_access_key: SecretStr | None = Field(
+        default=None, description="Replica access key; empty means the primary's."
+    )
+    s3_replica_secret_key: SecretStr | None = Field(
+        default=None, description="Replica secret key; empty means the primary's."
+    )
+
+    sip_host: str = Field(default="127.0.0.1", description="Address the SIP front binds.")
+    sip_port: int = Field(default=5060, ge=1, le=65535, description="SIP port (UDP and TCP).")
+    trunk_uri: str | None = Field(
+        default=None, description="Carrier trunk, e.g. sip:carrier.example:5060."
+    )
+
+    api_host: str = Field(default="127.0.0.1", description="Address the web console binds.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Web console port.")
+
+    retention_days: int = Field(
+        default=MIN_RETENTION_DAYS,
+        ge=MIN_RETENTION_DAYS,
+        description="Default WORM retention of a recording, in days (at least 730).",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Site time zone (IANA name) for working days."
+    )
+    phone_region: str = Field(
+        default="CN", description="Region for numbers dialed without a country code."
+    )
+
+    whisper_model: str = Field(
+        default="base",
+        description="Whisper model: base (multilingual), tiny.en, or a CTranslate2 directory.",
+    )
+    whisper_device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where transcription runs."
+    )
+    transcribe_workers: int = Field(
+        default=1, ge=0, le=64, description="Transcription worker processes started by `up`."
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of every process."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from exc
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r}; use an ISO code such as CN")
+        return region
+
+    @field_validator("database_url", "s3_endpoint", "trunk_uri", "s3_replica_endpoint")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dialguard.db').resolve()}"
+
+    @property
+    def embedded_s3(self) -> bool:
+        return self.s3_endpoint is None
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def s3_dir(self) -> Path:
+        return self.data_dir / "s3"

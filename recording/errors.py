@@ -1,0 +1,42 @@
+"""Errors of the recording package.
+
+Each carries a `hint`: the one thing an operator should do about it, so that
+`dialguard doctor` and `dialguard up` can print problem and fix on one line.
+"""
+
+from __future__ import annotations
+
+
+class RecordingError(Exception):
+    """Base of every error raised by `recording`."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+
+class StorageError(RecordingError):
+    """Object storage cannot be used as configured."""
+
+
+class StorageUnavailable(StorageError):
+    """The S3 endpoint does not answer, or refuses our credentials."""
+
+
+class BucketMissing(StorageError):
+    """A configured bucket does not exist and we are not allowed to create it."""
+
+
+class ObjectLockMissing(StorageError):
+    """A bucket exists without object lock: recordings there would not be WORM."""
+
+
+class EmbeddedStorageError(StorageError):
+    """The embedded SeaweedFS could not be started."""
+
+
+class DatabaseError(RecordingError):
+    """The database cannot be reached or is not at the expected schema."""

@@ -1,0 +1,115 @@
+"""Shared test infrastructure: real SeaweedFS, real SQLite and PostgreSQL, SIPp, audio.
+
+Nothing here is a mock: every fixture starts or connects to the real thing on
+127.0.0.1 and cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from minio import Minio
+from sqlalchemy.engine import Engine
+
+from api.migrate import upgrade
+from recording.db import make_engine
+from recording.embedded_s3 import EmbeddedS3
+from recording.storage import S3Target, ensure_bucket, make_client
+from tests.helpers import free_port
+
+PG_ADMIN_URL = os.environ.get("DIALGUARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# --- object storage ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
+    """One real SeaweedFS for the whole run, on free loopback ports in a temp dir."""
+    s3 = EmbeddedS3(tmp_path_factory.mktemp("seaweed")).start()
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    return f"t-{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+def locked_target(seaweed: EmbeddedS3, bucket_name: str) -> S3Target:
+    """A fresh bucket with object lock on the session SeaweedFS."""
+    target = seaweed.target(bucket_name)
+    ensure_bucket(make_client(target), target, retention_days=730)
+    return target
+
+
+@pytest.fixture
+def s3_client(seaweed: EmbeddedS3) -> Minio:
+    return make_client(seaweed.target("unused"))
+
+
+# --- databases -----------------------------------------------------------------------
+
+
+def _create_pg_database() -> str:
+    name = f"dialguard_test_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is needed for the database tests ({exc}); "
+            "start it with: pg_ctlcluster --skip-systemctl-redirect 15 main start"
+        )
+    return name
+
+
+def _drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: the same test runs on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dialguard.db'}"
+        return
+    name = _create_pg_database()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A database of each backend, migrated to head."""
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+# --- processes, SIPp, audio ----------------------------------------------------------
+
+
+@pytest.fixture
+def dialguard_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a `dialguard` subprocess with its own data dir and free ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALGUARD_")}
+    env.update(
+        DIALGUARD_DATA_DIR=str(tmp_path / "data"),
+        DIALGUARD_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
+        DIALGUARD_API_PORT=str(free_port()),
+        DIALGUARD_LOG_LEVEL="WARNING",
+    )
+    return env

@@ -1,0 +1,76 @@
+"""The embedded SeaweedFS: private credentials, no port collisions, nothing left running."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import psutil
+import pytest
+
+from recording.embedded_s3 import EmbeddedS3, pick_ports, running_instance
+from recording.errors import EmbeddedStorageError
+from recording.storage import ensure_bucket, make_client
+
+
+def _listening_ports(pid: int) -> set[tuple[str, int]]:
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+def test_two_instances_run_side_by_side_on_loopback_only(
+    seaweed: EmbeddedS3, tmp_path: Path
+) -> None:
+    with EmbeddedS3(tmp_path / "second") as second:
+        assert second.endpoint != seaweed.endpoint
+        for s3 in (seaweed, second):
+            target = s3.target("side-by-side")
+            ensure_bucket(make_client(target), target, 730)
+        assert seaweed.pid and second.pid
+        first_ports, second_ports = _listening_ports(seaweed.pid), _listening_ports(second.pid)
+        assert not {p for _, p in first_ports} & {p for _, p in second_ports}
+        assert {ip for ip, _ in first_ports | second_ports} == {"127.0.0.1"}
+
+
+def test_credentials_are_generated_private_and_reused(tmp_path: Path) -> None:
+    root = tmp_path / "s3"
+    with EmbeddedS3(root) as s3:
+        creds = s3.credentials
+        assert running_instance(root) == (s3.pid, s3.endpoint)
+        assert stat.S_IMODE(os.stat(root / "state.json").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(root / "credentials.json").st_mode) == 0o600
+    assert running_instance(root) is None
+    with EmbeddedS3(root) as again:
+        assert again.credentials == creds
+        target = again.target("persisted")
+        ensure_bucket(make_client(target), target, 730)
+
+
+def test_stop_leaves_no_process(tmp_path: Path) -> None:
+    s3 = EmbeddedS3(tmp_path / "s3").start()
+    pid = s3.pid
+    assert pid is not None and psutil.pid_exists(pid)
+    s3.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_one_data_dir_serves_one_instance(seaweed: EmbeddedS3) -> None:
+    with pytest.raises(EmbeddedStorageError, match="already using"):
+        EmbeddedS3(seaweed.root).start()
+
+
+def test_missing_binary_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddedStorageError, match="cannot run SeaweedFS"):
+        EmbeddedS3(tmp_path / "s3", weed=tmp_path / "no-such-weed").start()
+
+
+def test_picked_ports_leave_room_for_grpc_twins() -> None:
+    ports = pick_ports()
+    everything = set(ports.values()) | {p + 10000 for p in ports.values()}
+    assert len(everything) == 2 * len(ports)
+    assert all(20000 <= p < 65535 for p in everything)
