@@ -50,11 +50,31 @@ def run_sipp(
     """
     local = free_port(socket.SOCK_DGRAM)
     return subprocess.run(
-        ["sipp", target, "-sf", str(DATA / "sipp" / scenario), "-i", "127.0.0.1",
-         "-p", str(local), "-m", "1", "-timeout", f"{int(timeout)}s", "-timeout_error",
-         "-trace_err", "-error_file", os.devnull, "-nostdin", *extra],
-        capture_output=True, text=True, timeout=timeout + 10, check=False,
-    )  # fmt: skip
+        [
+            "sipp",
+            target,
+            "-sf",
+            str(DATA / "sipp" / scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(local),
+            "-m",
+            "1",
+            "-timeout",
+            f"{int(timeout)}s",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            os.devnull,
+            "-nostdin",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 10,
+        check=False,
+    )
 
 
 def espeak_wav(text: str, path: Path, rate: int = 8000, voice: str = "en-us") -> Path:
@@ -62,9 +82,20 @@ def espeak_wav(text: str, path: Path, rate: int = 8000, voice: str = "en-us") ->
     raw = path.with_suffix(".espeak.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", str(rate), "-ac", "1",
-         str(path)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ar",
+            str(rate),
+            "-ac",
+            "1",
+            str(path),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     raw.unlink()
     return path

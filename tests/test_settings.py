@@ -35,19 +35,27 @@ def test_defaults_are_loopback_and_embedded() -> None:
     ("variable", "value", "attribute", "expected"),
     [
         ("DIALGUARD_DATA_DIR", "/srv/dg", "data_dir", Path("/srv/dg")),
-        ("DIALGUARD_DATABASE_URL", "postgresql+psycopg://u@db/dg", "database_url",
-         "postgresql+psycopg://u@db/dg"),
+        (
+            "DIALGUARD_DATABASE_URL",
+            "postgresql+psycopg://u@db/dg",
+            "database_url",
+            "postgresql+psycopg://u@db/dg",
+        ),
         ("DIALGUARD_S3_ENDPOINT", "minio:9000", "s3_endpoint", "minio:9000"),
-        ("DIALGUARD_API_HOST", "0.0.0.0", "api_host", "0.0.0.0"),  # noqa: S104
+        ("DIALGUARD_API_HOST", "0.0.0.0", "api_host", "0.0.0.0"),
         ("DIALGUARD_API_PORT", "9000", "api_port", 9000),
         ("DIALGUARD_SIP_HOST", "10.0.0.5", "sip_host", "10.0.0.5"),
         ("DIALGUARD_SIP_PORT", "5070", "sip_port", 5070),
-        ("DIALGUARD_TRUNK_URI", "sip:carrier.example:5060", "trunk_uri",
-         "sip:carrier.example:5060"),
+        (
+            "DIALGUARD_TRUNK_URI",
+            "sip:carrier.example:5060",
+            "trunk_uri",
+            "sip:carrier.example:5060",
+        ),
         ("DIALGUARD_RETENTION_DAYS", "1095", "retention_days", 1095),
         ("DIALGUARD_PHONE_REGION", "us", "phone_region", "US"),
     ],
-)  # fmt: skip
+)
 def test_documented_variables(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, attribute: str, expected: object
 ) -> None:
@@ -78,9 +86,7 @@ def test_bad_values_are_refused(
 
 
 def test_cli_names_the_bad_variable_in_one_line(tmp_path: Path) -> None:
-    result = dialguard(
-        ["doctor"], {"PATH": "/usr/bin:/bin", "DIALGUARD_TIMEZONE": "Mars/Olympus"}
-    )
+    result = dialguard(["doctor"], {"PATH": "/usr/bin:/bin", "DIALGUARD_TIMEZONE": "Mars/Olympus"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dialguard: DIALGUARD_TIMEZONE: unknown time zone 'Mars/Olympus'; use an IANA name"

@@ -30,9 +30,12 @@ def test_locked_object_version_cannot_be_deleted(locked_target: S3Target) -> Non
     client = make_client(locked_target)
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=730)
     written = client.put_object(
-        locked_target.bucket, "call-1.ogg.enc", io.BytesIO(b"ciphertext"), 10,
+        locked_target.bucket,
+        "call-1.ogg.enc",
+        io.BytesIO(b"ciphertext"),
+        10,
         retention=Retention(COMPLIANCE, until),
-    )  # fmt: skip
+    )
     with pytest.raises(S3Error) as refused:
         client.remove_object(locked_target.bucket, "call-1.ogg.enc", version_id=written.version_id)
     assert refused.value.code == "AccessDenied"

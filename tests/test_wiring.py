@@ -30,7 +30,9 @@ def test_https_url_endpoint_turns_tls_on() -> None:
 
 def test_same_bucket_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match="one copy, not two"):
-        storage_targets(_settings(s3_endpoint="minio:9000", s3_replica_bucket="dialguard-recordings"))
+        storage_targets(
+            _settings(s3_endpoint="minio:9000", s3_replica_bucket="dialguard-recordings")
+        )
 
 
 def test_endpoint_without_keys_is_refused() -> None:

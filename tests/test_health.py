@@ -1,0 +1,68 @@
+"""/healthz asks each component itself and is 200 only when all of them answer."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.health import HealthChecker, check_database
+from api.migrate import head_revision
+from recording.db import make_engine, session_factory
+from recording.embedded_s3 import EmbeddedS3
+from recording.heartbeat import beat
+from recording.storage import S3Target
+from tests.helpers import free_port
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def _checker(engine: Engine, storage: tuple[S3Target, S3Target]) -> HealthChecker:
+    return HealthChecker(
+        engine=engine,
+        sessions=session_factory(engine),
+        storage=storage,
+        sip=("127.0.0.1", free_port(socket.SOCK_DGRAM)),
+        workers={"uploader": 1, "transcriber": 2},
+        clock=lambda: NOW,
+    )
+
+
+def test_healthz_names_what_is_down(
+    engine: Engine, locked_target: S3Target, seaweed: EmbeddedS3
+) -> None:
+    checker = _checker(engine, (locked_target, seaweed.target("no-such-replica")))
+    with session_factory(engine)() as session:
+        beat(session, "uploader", "h:1", "0 waiting in spool", NOW, NOW)
+        beat(session, "transcriber", "h:2", "model base loaded", NOW, NOW)
+    response = TestClient(create_app(checker)).get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    state = {name: c["ok"] for name, c in body["components"].items()}
+    assert state == {
+        "database": True,
+        "storage": True,
+        "storage-replica": False,
+        "dialer": False,
+        "uploader": True,
+        "transcriber": False,  # one of the two configured workers beats
+    }
+    assert "does not exist" in body["components"]["storage-replica"]["detail"]
+    assert "1 of 2" in body["components"]["transcriber"]["detail"]
+
+
+def test_database_behind_the_code_is_unhealthy(database_url: str) -> None:
+    engine = make_engine(database_url)
+    result = check_database(engine, head_revision(engine))
+    assert not result.ok and "code needs" in result.detail
+    engine.dispose()
+
+
+def test_unreachable_database_is_unhealthy() -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing")
+    result = check_database(engine, "0001")
+    assert not result.ok and "unreachable" in result.detail

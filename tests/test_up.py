@@ -1,0 +1,143 @@
+"""`dialguard up` end to end: all green within 60 s, supervised, and nothing left behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import select
+
+from dialer.probe import port_in_use
+from recording.db import make_engine, session_factory
+from recording.heartbeat import Heartbeat
+from tests.helpers import DIALGUARD, dialguard, run_sipp
+
+pytestmark = pytest.mark.slow
+
+GREEN_WITHIN = 60.0
+
+
+class Running:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self._log_handle = log.open("w")
+        self.process = subprocess.Popen(
+            [str(DIALGUARD), "up"], env=env, stdout=self._log_handle, stderr=subprocess.STDOUT
+        )
+        self.url = f"http://127.0.0.1:{env['DIALGUARD_API_PORT']}/healthz"
+
+    def wait_green(self, timeout: float) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                answer = httpx.get(self.url, timeout=10.0)
+                last = answer.json()
+                if answer.status_code == 200:
+                    return answer.json()  # type: ignore[no-any-return]
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(
+            f"not green within {timeout} s: {last}\n{self.log.read_text()[-3000:]}"
+        )
+
+    def tree(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log_handle.close()
+
+
+@pytest.fixture
+def running(dialguard_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[Running]:
+    """`dialguard up` on each database backend, with the embedded S3."""
+    env = dialguard_env | {"DIALGUARD_DATABASE_URL": database_url, "DIALGUARD_LOG_LEVEL": "INFO"}
+    product = Running(env, tmp_path / "up.log")
+    yield product
+    product.close()
+
+
+def _all_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_is_green_then_ctrl_c_stops_everything(running: Running) -> None:
+    started = time.monotonic()
+    health = running.wait_green(GREEN_WITHIN)
+    took = time.monotonic() - started
+    components = health["components"]
+    assert isinstance(components, dict)
+    assert set(components) == {
+        "database",
+        "storage",
+        "storage-replica",
+        "dialer",
+        "uploader",
+        "transcriber",
+    }
+    assert all(c["ok"] for c in components.values())
+    print(f"green after {took:.1f} s")
+
+    doctor = dialguard(["doctor"], running.env)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "held by running Dialguard" in doctor.stdout
+    assert run_sipp("options.xml", f"127.0.0.1:{running.env['DIALGUARD_SIP_PORT']}").returncode == 0
+
+    tree = running.tree()
+    assert any(p.name() == "weed" for p in tree)
+    assert len(tree) >= 5  # weed, dialer, uploader, transcriber, api
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(30) == 0
+    assert _all_gone(tree, 5) == []
+    assert port_in_use("127.0.0.1", int(running.env["DIALGUARD_SIP_PORT"])) == []
+    assert port_in_use("127.0.0.1", int(running.env["DIALGUARD_API_PORT"])) == []
+    assert "Dialguard is up" in running.log.read_text()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_crashed_worker_is_restarted_and_sigterm_stops_all(running: Running) -> None:
+    running.wait_green(GREEN_WITHIN)
+    engine = make_engine(running.env["DIALGUARD_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        uploader_pid = session.scalar(
+            select(Heartbeat.pid).where(Heartbeat.component == "uploader")
+        )
+    assert uploader_pid is not None
+    psutil.Process(uploader_pid).kill()
+    deadline = time.monotonic() + 30
+    fresh: set[int] = set()
+    while not fresh and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with session_factory(engine)() as session:
+            rows = session.scalars(select(Heartbeat.pid).where(Heartbeat.component == "uploader"))
+            fresh = set(rows) - {uploader_pid}
+    assert fresh, "the killed uploader was not restarted"
+    assert psutil.pid_exists(fresh.pop())
+    running.wait_green(GREEN_WITHIN)
+    engine.dispose()
+    tree = running.tree()
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(30) == 0
+    assert _all_gone(tree, 5) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_killed_supervisor_takes_its_children_along(running: Running) -> None:
+    running.wait_green(GREEN_WITHIN)
+    tree = running.tree()
+    running.process.kill()
+    running.process.wait()
+    assert _all_gone(tree, 20) == []
