@@ -229,7 +229,7 @@ def _wait_healthy(settings: Settings, stop: threading.Event, timeout: float = 12
             if httpx.get(url, timeout=10.0).status_code == 200:
                 log.info("all components healthy", extra={"console": url.removesuffix("/healthz")})
                 print(
-                    f"Dialguard is up: console http://{settings.api_host}:{settings.api_port}/ "
+                    f"Dialguard is up: API http://{settings.api_host}:{settings.api_port}/docs "
                     f"SIP {settings.sip_host}:{settings.sip_port} (udp, tcp). Ctrl-C stops it.",
                     flush=True,
                 )

@@ -8,8 +8,12 @@ thread, where a slow callback cannot stall a PJSIP worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pjsua2 as pj
@@ -19,6 +23,20 @@ from dialer.errors import SipPortBusy
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Dialguard"
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 class _LogBridge(pj.LogWriter):  # type: ignore[misc]
@@ -50,7 +68,8 @@ class SipEndpoint:
         self.host = host
         self.port = port
         self._ep = pj.Endpoint()
-        self._ep.libCreate()
+        with _stdout_silenced():  # pjlib prints its banner before any log config applies
+            self._ep.libCreate()
         self._logger = _LogBridge()
         self._account: _RefusingAccount | None = None
         cfg = pj.EpConfig()
