@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -15,7 +17,10 @@ from api.doctor import Status, open_database, render, run_doctor
 from api.errors import ApiError
 from api.migrate import upgrade
 from api.settings import Settings
+from dialer.errors import DialerError
 from recording.db import session_factory
+from recording.errors import RecordingError
+from transcribe.errors import TranscribeError
 
 
 def _settings_error(exc: ValidationError) -> str:
@@ -48,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    speech = commands.add_parser(
+        "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
+    )
+    speech.add_argument("file", type=Path)
+    speech.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    speech.add_argument("--language", help="language code (zh, en ...); detected if not given")
     return parser
 
 
@@ -69,6 +80,24 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     with session_factory(engine)() as session:
         user = create_user(session, args.username, args.role, password, datetime.now(UTC))
     print(f"created {user.role.value} {user.username}")
+    return 0
+
+
+def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.engine import load_model
+    from transcribe.model_store import resolve_model
+    from transcribe.transcriber import transcribe_recording
+
+    model = load_model(
+        resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
+    )
+    result = transcribe_recording(model, settings.whisper_model, args.file, args.language)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    for segment in result.segments:
+        minutes, seconds = divmod(segment.start, 60)
+        print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
     return 0
 
 
@@ -94,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "admin":
             return _create_user(settings, args)
-    except ApiError as exc:
+        if args.command == "transcribe":
+            return _transcribe(settings, args)
+    except (ApiError, DialerError, RecordingError, TranscribeError) as exc:
         print(
             f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}", file=sys.stderr
         )

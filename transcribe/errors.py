@@ -14,3 +14,7 @@ class TranscribeError(Exception):
 
 class ModelNotFound(TranscribeError):
     """The configured Whisper model is neither installed nor a model directory."""
+
+
+class AudioError(TranscribeError):
+    """The audio cannot be transcribed: empty, corrupt, truncated, too long, odd layout."""
