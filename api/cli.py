@@ -17,6 +17,7 @@ from api.doctor import Status, open_database, render, run_doctor
 from api.errors import ApiError
 from api.migrate import upgrade
 from api.settings import Settings
+from api.wiring import key_ring, storage_copies, storage_settings
 from dialer.errors import DialerError
 from recording.db import session_factory
 from recording.errors import RecordingError
@@ -53,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    rec = commands.add_parser("recording", help="recordings").add_subparsers(
+        dest="recording_command", required=True
+    )
+    store = rec.add_parser(
+        "store", help="import an outside recording through the same pipeline as a call"
+    )
+    store.add_argument("file", type=Path)
+    store.add_argument("--call-id", required=True)
+    store.add_argument("--agent", default="import")
+    store.add_argument("--debtor")
+    store.add_argument("--recorded-at", type=datetime.fromisoformat, help="ISO 8601; default now")
+    fetch = rec.add_parser("fetch", help="decrypt a recording to a WAV (or .ogg) file")
+    fetch.add_argument("id")
+    fetch.add_argument("-o", "--output", type=Path, required=True)
+    check = rec.add_parser("verify", help="both copies present, hashes match, decrypt test")
+    which = check.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?")
+    which.add_argument("--all", action="store_true")
     speech = commands.add_parser(
         "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
     )
@@ -101,6 +120,21 @@ def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _recording(settings: Settings, args: argparse.Namespace) -> int:
+    from api import recordings
+
+    engine = open_database(settings)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with storage_settings(settings) as ready:
+        copies, keys = storage_copies(ready), key_ring(ready)
+        if args.recording_command == "store":
+            return recordings.store(ready, sessions, copies, keys, args)
+        if args.recording_command == "fetch":
+            return recordings.fetch_to(ready, sessions, copies, keys, args.id, args.output)
+        return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -123,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "admin":
             return _create_user(settings, args)
+        if args.command == "recording":
+            return _recording(settings, args)
         if args.command == "transcribe":
             return _transcribe(settings, args)
     except (ApiError, DialerError, RecordingError, TranscribeError) as exc:

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-import recording.heartbeat  # noqa: F401 - registers its table on the shared metadata
+import recording.heartbeat
+import recording.models  # noqa: F401 - likewise
 from recording.db import Base
 
 

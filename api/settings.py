@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default=None, description="Replica secret key; empty means the primary's."
     )
 
+    key_file: Path | None = Field(
+        default=None,
+        description="Key-encryption keys for recordings (JSON, mode 0600); "
+        "empty means DATA_DIR/keys/recording-keys.json.",
+    )
+
     sip_host: str = Field(default="127.0.0.1", description="Address the SIP front binds.")
     sip_port: int = Field(default=5060, ge=1, le=65535, description="SIP port (UDP and TCP).")
     trunk_uri: str | None = Field(
@@ -138,3 +144,7 @@ class Settings(BaseSettings):
     @property
     def s3_dir(self) -> Path:
         return self.data_dir / "s3"
+
+    @property
+    def effective_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "keys" / "recording-keys.json"

@@ -39,7 +39,7 @@ from api.errors import ApiError
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.settings import Settings
-from api.wiring import storage_targets, with_embedded_storage
+from api.wiring import storage_copies, storage_targets, with_embedded_storage
 from recording.embedded_s3 import EmbeddedS3
 from recording.errors import RecordingError
 from recording.storage import ensure_bucket, make_client
@@ -108,7 +108,7 @@ def run_uploader_child(settings: Settings) -> None:
 
     stop = _child_setup("uploader", settings)
     engine = make_engine(settings.effective_database_url)
-    run_uploader(session_factory(engine), settings.spool_dir, stop)
+    run_uploader(session_factory(engine), settings.spool_dir, storage_copies(settings), stop)
 
 
 def run_transcriber_child(settings: Settings) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from pydantic import SecretStr
 
 from api.errors import ConfigError
 from api.settings import Settings
-from recording.storage import S3Target, split_endpoint
+from recording.embedded_s3 import EmbeddedS3, load_or_create_credentials, running_instance
+from recording.keys import FileKeyRing
+from recording.storage import S3Target, ensure_bucket, make_client, split_endpoint
+from recording.store import Copy
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -55,3 +61,40 @@ def with_embedded_storage(settings: Settings, endpoint: str, access: str, secret
             "s3_secure": False,
         }
     )
+
+
+def storage_copies(settings: Settings, timeout: float = 30.0) -> tuple[Copy, Copy]:
+    primary, replica = storage_targets(settings)
+    return (
+        Copy("primary", primary, make_client(primary, timeout=timeout)),
+        Copy("replica", replica, make_client(replica, timeout=timeout)),
+    )
+
+
+def key_ring(settings: Settings) -> FileKeyRing:
+    return FileKeyRing(settings.effective_key_file)
+
+
+@contextlib.contextmanager
+def storage_settings(settings: Settings) -> Iterator[Settings]:
+    """Settings with a reachable S3, for commands run beside (or without) `dialguard up`.
+
+    With the embedded store: the one a running Dialguard started, or one
+    started for the length of the command.
+    """
+    if not settings.embedded_s3:
+        yield settings
+        return
+    running = running_instance(settings.s3_dir)
+    if running is not None:
+        creds = load_or_create_credentials(settings.s3_dir)
+        yield with_embedded_storage(settings, running[1], creds.access_key, creds.secret_key)
+        return
+    with EmbeddedS3(settings.s3_dir) as s3:
+        assert s3.credentials is not None
+        ready = with_embedded_storage(
+            settings, s3.endpoint, s3.credentials.access_key, s3.credentials.secret_key
+        )
+        for target in storage_targets(ready):
+            ensure_bucket(make_client(target), target, settings.retention_days)
+        yield ready

@@ -7,6 +7,7 @@ from lives here. Nothing here reads settings: callers pass a URL or an engine.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def redact_url(url: str) -> str:
     """The URL as it may appear in logs and error messages: never with its password."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes even for timezone-aware columns; we store UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

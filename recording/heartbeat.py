@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import DateTime, Integer, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from recording.db import Base
+from recording.db import Base, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,7 @@ def forget(session: Session, component: str, instance: str) -> None:
 
 def live_instances(session: Session, component: str, now: datetime) -> list[Heartbeat]:
     rows = session.scalars(select(Heartbeat).where(Heartbeat.component == component)).all()
-    return [row for row in rows if now - _aware(row.beat_at) <= STALE_AFTER]
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return [row for row in rows if now - as_utc(row.beat_at) <= STALE_AFTER]
 
 
 def run_with_heartbeat(

@@ -20,12 +20,13 @@ NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 def test_fresh_database_migrates_to_head(database_url: str) -> None:
     engine = make_engine(database_url)
     assert current_revision(engine) is None
-    assert pending_revisions(engine) == [head_revision(engine)]
+    assert pending_revisions(engine) == ["0001", "0002"]
+    assert pending_revisions(engine)[-1] == head_revision(engine)
     upgrade(engine)
     upgrade(engine)  # a second run is harmless
     assert current_revision(engine) == head_revision(engine)
     assert pending_revisions(engine) == []
-    assert {"users", "component_heartbeats"} <= set(inspect(engine).get_table_names())
+    assert {"users", "component_heartbeats", "recordings"} <= set(inspect(engine).get_table_names())
     engine.dispose()
 
 
@@ -79,3 +80,15 @@ def test_database_urls_are_shown_without_passwords() -> None:
     shown = redact_url("postgresql+psycopg://dialguard:s3cr3t@db.internal:5432/dg")
     assert "s3cr3t" not in shown
     assert "db.internal" in shown
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    """A model change without its migration would only show up on a customer's database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.models import target_metadata
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, target_metadata) == []

@@ -1,0 +1,87 @@
+"""The `dialguard recording ...` commands: import, fetch and verify recordings."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydub import AudioSegment
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.settings import Settings
+from recording.keys import KeyWrapper
+from recording.models import Recording, RecordingStatus
+from recording.store import CallInfo, Copy, fetch, spool_call, upload_pending, verify
+
+
+def store(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    keys: KeyWrapper,
+    args: argparse.Namespace,
+) -> int:
+    now = datetime.now(UTC)
+    recorded_at = args.recorded_at or now
+    if recorded_at.tzinfo is None:
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    info = CallInfo(args.call_id, args.agent, recorded_at, debtor_id=args.debtor)
+    row = spool_call(
+        sessions, settings.spool_dir, keys, args.file, info, settings.retention_days, now
+    )
+    report = upload_pending(sessions, settings.spool_dir, copies, now)
+    state = (
+        "stored in both copies"
+        if row.id in report.stored
+        else ("spooled; the uploader stores it when storage answers")
+    )
+    print(f"{row.id} {state} ({row.duration_s:.1f} s, retained until {row.retain_until:%Y-%m-%d})")
+    return 0
+
+
+def fetch_to(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    keys: KeyWrapper,
+    recording_id: str,
+    output: Path,
+) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        ogg = Path(scratch) / "audio.ogg"
+        with ogg.open("wb") as sink:
+            served = fetch(sessions, settings.spool_dir, copies, keys, recording_id, sink)
+        if output.suffix.lower() in {".ogg", ".opus"}:
+            output.write_bytes(ogg.read_bytes())
+        else:
+            pcm = AudioSegment.from_file(ogg).set_sample_width(2).set_frame_rate(16000)
+            pcm.export(output, format="wav")
+    print(f"{recording_id} written to {output} (from the {served} copy)")
+    return 0
+
+
+def verify_some(
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    keys: KeyWrapper,
+    recording_id: str | None,
+) -> int:
+    if recording_id is None:
+        with sessions() as session:
+            ids = list(
+                session.scalars(
+                    select(Recording.id).where(Recording.status == RecordingStatus.STORED)
+                )
+            )
+    else:
+        ids = [recording_id]
+    failed = 0
+    for one in ids:
+        for check in verify(sessions, copies, keys, one):
+            print(f"{one}  {check.copy:<7}  {'ok' if check.ok else 'FAIL'}  {check.detail}")
+            failed += not check.ok
+    print(f"{len(ids)} recording(s) checked, {failed} copy failure(s)")
+    return 1 if failed else 0

@@ -1,0 +1,404 @@
+"""From a finished call to two verified, encrypted, WORM-locked copies, and back.
+
+The order of steps is what makes a recording survive crashes and outages:
+
+1. encode the capture to Ogg/Opus in the spool, encrypt it to `<id>.dgre.part`
+   under a fresh data key, and remove the plaintext;
+2. commit the database row (status SPOOLED, wrapped data key, hash), then
+   rename the file to `<id>.dgre`; a crash between the two is repaired by
+   `upload_pending`, which accepts a `.part` whose hash matches the row;
+3. upload each copy with its COMPLIANCE retention, read it back, compare the
+   SHA-256, and commit that copy's version and hash; a copy already present
+   with the right hash (an upload cut off after S3 stored it) is not sent again;
+4. only when both copies are verified is the row STORED and the local file removed.
+
+Storage never sees plaintext audio or keys: only `<id>.dgre` bytes leave the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
+from minio.retention import Retention
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recording.crypto import CryptoError, decrypt_stream, encrypt_stream, new_data_key
+from recording.db import as_utc
+from recording.encode import CONTENT_TYPE, encode_call
+from recording.errors import RecordingError, StorageError
+from recording.keys import KeyWrapper, WrappedKey
+from recording.models import Recording, RecordingStatus
+from recording.retention import retain_until
+from recording.storage import S3Target
+
+log = logging.getLogger(__name__)
+
+_SHA_META = "sha256"
+# What an unreachable, refusing or misbehaving store raises through the minio SDK.
+_STORAGE_FAILURES = (S3Error, StorageError, OSError, ValueError, urllib3.exceptions.HTTPError)
+_READ = 1024 * 1024
+
+
+class RecordingNotFound(RecordingError):
+    """No recording has that id."""
+
+
+class RecordingUnavailable(RecordingError):
+    """No copy of the recording could be read intact."""
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One of the two places a recording is kept."""
+
+    name: str  # "primary" or "replica": also the prefix of its columns
+    target: S3Target
+    client: Minio = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    call_id: str
+    agent: str
+    recorded_at: datetime
+    debtor_id: str | None = None
+    client_id: str | None = None
+
+
+@dataclass
+class UploadReport:
+    stored: list[str] = field(default_factory=list)
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_READ):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def spool_file(spool: Path, recording_id: str) -> Path:
+    return spool / f"{recording_id}.dgre"
+
+
+def spool_call(
+    sessions: sessionmaker[Session],
+    spool: Path,
+    keys: KeyWrapper,
+    capture: Path,
+    info: CallInfo,
+    retention_days: int,
+    now: datetime,
+) -> Recording:
+    """Encode and encrypt a finished capture into the spool and record it in the database."""
+    spool.mkdir(parents=True, exist_ok=True)
+    with sessions() as session:
+        if session.scalar(select(Recording.id).where(Recording.call_id == info.call_id)):
+            raise RecordingError(
+                f"call {info.call_id} already has a recording",
+                hint="each call is recorded once; use another call id for another call",
+            )
+    recording_id = uuid.uuid4().hex
+    plain = spool / f"{recording_id}.ogg"
+    final = spool_file(spool, recording_id)
+    part = final.with_name(final.name + ".part")
+    try:
+        encoded = encode_call(capture, plain)
+        dek = new_data_key()
+        wrapped = keys.wrap(dek)
+        with plain.open("rb") as src, part.open("wb") as dst:
+            encrypted = encrypt_stream(src, dst, dek)
+        _fsync(part)
+    finally:
+        plain.unlink(missing_ok=True)  # plaintext never outlives this call
+    until = retain_until(info.recorded_at, retention_days)
+    row = Recording(
+        id=recording_id,
+        call_id=info.call_id,
+        agent=info.agent,
+        debtor_id=info.debtor_id,
+        client_id=info.client_id,
+        recorded_at=info.recorded_at,
+        duration_s=encoded.duration,
+        channels=encoded.channels,
+        content_type=CONTENT_TYPE,
+        status=RecordingStatus.SPOOLED,
+        object_key=f"{info.recorded_at:%Y/%m/%d}/{recording_id}.ogg.dgre",
+        plaintext_size=encrypted.plaintext_length,
+        ciphertext_size=encrypted.ciphertext_length,
+        ciphertext_sha256=encrypted.ciphertext_sha256,
+        retain_until=until,
+        legal_hold=False,
+        kek_id=wrapped.kek_id,
+        wrapped_dek=wrapped.blob,
+        upload_attempts=0,
+        created_at=now,
+    )
+    with sessions() as session:
+        session.add(row)
+        session.commit()
+    part.rename(final)
+    log.info("recording spooled", extra={"call_id": info.call_id, "recording": recording_id})
+    return row
+
+
+def _put_copy(copy: Copy, row: Recording, path: Path) -> tuple[str | None, str]:
+    """Upload (unless already there) and read back one copy; returns (version, sha256)."""
+    bucket, key = copy.target.bucket, row.object_key
+    present = None
+    with contextlib.suppress(S3Error):
+        present = copy.client.stat_object(bucket, key)
+    if present is None or (present.metadata or {}).get(f"x-amz-meta-{_SHA_META}") != (
+        row.ciphertext_sha256
+    ):
+        with path.open("rb") as data:
+            result = copy.client.put_object(
+                bucket,
+                key,
+                data,
+                row.ciphertext_size,
+                content_type="application/octet-stream",
+                metadata={_SHA_META: row.ciphertext_sha256},
+                retention=Retention(COMPLIANCE, as_utc(row.retain_until)),
+            )
+        version = result.version_id
+    else:
+        version = present.version_id
+    stored = _read_sha256(copy, key, version)
+    if stored != row.ciphertext_sha256:
+        raise StorageError(
+            f"{copy.name} copy of {row.id} reads back with a different hash",
+            hint="the store is corrupting data: check its disks before uploading more",
+        )
+    return version, stored
+
+
+def _read_sha256(copy: Copy, key: str, version: str | None) -> str:
+    response = copy.client.get_object(copy.target.bucket, key, version_id=version)
+    try:
+        digest = hashlib.sha256()
+        for block in response.stream(_READ):
+            digest.update(block)
+        return digest.hexdigest()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def _ready_file(spool: Path, row: Recording) -> Path | None:
+    final = spool_file(spool, row.id)
+    if final.exists():
+        return final
+    part = final.with_name(final.name + ".part")
+    if part.exists() and _sha256_file(part) == row.ciphertext_sha256:
+        part.rename(final)  # crashed between commit and rename: the file is whole
+        return final
+    return None
+
+
+def upload_pending(
+    sessions: sessionmaker[Session],
+    spool: Path,
+    copies: tuple[Copy, Copy],
+    now: datetime,
+    limit: int = 20,
+) -> UploadReport:
+    """Move spooled recordings to both copies; safe to run after any crash, any number of times."""
+    report = UploadReport()
+    with sessions() as session:
+        rows = session.scalars(
+            select(Recording)
+            .where(Recording.status == RecordingStatus.SPOOLED)
+            .order_by(Recording.created_at)
+            .limit(limit)
+        ).all()
+        for row in rows:
+            path = _ready_file(spool, row)
+            if path is None:
+                row.last_error = "spool file missing: the recording cannot be uploaded"
+                report.errors.append(f"{row.id}: {row.last_error}")
+                session.commit()
+                continue
+            for copy in copies:
+                if getattr(row, f"{copy.name}_sha256"):
+                    continue
+                try:
+                    version, sha = _put_copy(copy, row, path)
+                except _STORAGE_FAILURES as exc:
+                    row.upload_attempts += 1
+                    row.last_error = f"{copy.name}: {_describe(exc)}"[:500]
+                    report.errors.append(f"{row.id}: {row.last_error}")
+                    session.commit()
+                    continue
+                setattr(row, f"{copy.name}_version", version)
+                setattr(row, f"{copy.name}_sha256", sha)
+                session.commit()
+            if row.primary_sha256 and row.replica_sha256:
+                row.status = RecordingStatus.STORED
+                row.stored_at = now
+                row.last_error = None
+                session.commit()
+                path.unlink(missing_ok=True)  # both copies verified: the spool may let go
+                report.stored.append(row.id)
+                log.info("recording stored twice", extra={"recording": row.id})
+        report.waiting = len(rows) - len(report.stored)
+    return report
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, S3Error):
+        return f"S3 {exc.code}"
+    if isinstance(exc, RecordingError):
+        return str(exc)
+    return f"storage unreachable ({type(exc).__name__})"
+
+
+def _load(session: Session, recording_id: str) -> Recording:
+    row = session.get(Recording, recording_id)
+    if row is None:
+        raise RecordingNotFound(f"no recording {recording_id}", hint="check the recording id")
+    if row.status is RecordingStatus.DELETED or row.wrapped_dek is None or row.kek_id is None:
+        raise RecordingUnavailable(
+            f"recording {recording_id} was deleted at the end of its retention",
+            hint="the deletion proof is in the audit log",
+        )
+    return row
+
+
+@contextlib.contextmanager
+def _downloaded(copy: Copy, row: Recording) -> Iterator[BinaryIO]:
+    """The copy's ciphertext in a temp file, after its hash matched the database."""
+    version = getattr(row, f"{copy.name}_version")
+    expected = getattr(row, f"{copy.name}_sha256")
+    with tempfile.TemporaryFile() as tmp:
+        response = copy.client.get_object(copy.target.bucket, row.object_key, version_id=version)
+        digest = hashlib.sha256()
+        try:
+            for block in response.stream(_READ):
+                digest.update(block)
+                tmp.write(block)
+        finally:
+            response.close()
+            response.release_conn()
+        if digest.hexdigest() != expected:
+            raise StorageError(f"{copy.name} copy of {row.id} does not match its stored hash")
+        tmp.seek(0)
+        yield tmp
+
+
+def fetch(
+    sessions: sessionmaker[Session],
+    spool: Path,
+    copies: tuple[Copy, Copy],
+    keys: KeyWrapper,
+    recording_id: str,
+    dst: BinaryIO,
+) -> str:
+    """Write the decrypted Ogg/Opus audio to `dst`; returns which copy served it.
+
+    A copy that is missing, unreachable, altered (hash or GCM tag) is logged
+    as an alert and the next one is used.
+    """
+    with sessions() as session:
+        row = _load(session, recording_id)
+    dek = keys.unwrap(WrappedKey(row.kek_id or "", row.wrapped_dek or b""))
+    if row.status is RecordingStatus.SPOOLED:
+        local = _ready_file(spool, row)
+        if local is not None:
+            with local.open("rb") as src:
+                decrypt_stream(src, dst, dek)
+            return "spool"
+    failures = []
+    for copy in copies:
+        if not getattr(row, f"{copy.name}_sha256"):
+            continue
+        start = dst.tell() if dst.seekable() else 0
+        try:
+            with _downloaded(copy, row) as src:
+                decrypt_stream(src, dst, dek)
+            return copy.name
+        except (*_STORAGE_FAILURES, CryptoError) as exc:
+            failures.append(f"{copy.name}: {_describe(exc)}")
+            log.error(
+                "ALERT recording copy unreadable",
+                extra={"recording": recording_id, "copy": copy.name, "reason": _describe(exc)},
+            )
+            if dst.seekable():
+                dst.seek(start)
+                dst.truncate()
+    raise RecordingUnavailable(
+        f"no intact copy of recording {recording_id} ({'; '.join(failures) or 'none uploaded'})",
+        hint="check both storage endpoints; a recording is kept in two copies",
+    )
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    copy: str
+    ok: bool
+    detail: str
+
+
+def verify(
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    keys: KeyWrapper,
+    recording_id: str,
+) -> list[CopyCheck]:
+    """Each copy present, its hash as recorded, and it decrypts (every chunk's tag checks)."""
+    with sessions() as session:
+        row = _load(session, recording_id)
+    dek = keys.unwrap(WrappedKey(row.kek_id or "", row.wrapped_dek or b""))
+    checks = []
+    for copy in copies:
+        if not getattr(row, f"{copy.name}_sha256"):
+            checks.append(CopyCheck(copy.name, False, "not uploaded yet"))
+            continue
+        try:
+            with _downloaded(copy, row) as src, open(os.devnull, "wb") as sink:
+                size = decrypt_stream(src, sink, dek)
+        except (*_STORAGE_FAILURES, CryptoError) as exc:
+            checks.append(CopyCheck(copy.name, False, _describe(exc)))
+            continue
+        checks.append(CopyCheck(copy.name, True, f"hash matches, {size} bytes decrypt"))
+    return checks
+
+
+__all__ = [
+    "CallInfo",
+    "Copy",
+    "CopyCheck",
+    "RecordingNotFound",
+    "RecordingUnavailable",
+    "UploadReport",
+    "fetch",
+    "spool_call",
+    "upload_pending",
+    "verify",
+]
