@@ -72,6 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     which = check.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?")
     which.add_argument("--all", action="store_true")
+    policy = commands.add_parser("policy", help="call policy").add_subparsers(
+        dest="policy_command", required=True
+    )
+    ask = policy.add_parser(
+        "check", help="may this number be called at this moment, and if not when"
+    )
+    ask.add_argument("--number", required=True)
+    ask.add_argument("--at", required=True, type=datetime.fromisoformat, help="ISO 8601 time")
+    ask.add_argument("--debtor", help="debtor id; default: the number itself")
+    ask.add_argument("--preset", help="cn-default, cn-workdays or us-regf; default: the setting")
+    ask.add_argument("--history", type=Path, help='JSON list of {"at", "connected"} attempts')
+    ask.add_argument("--json", action="store_true", help="print JSON (the default is a sentence)")
     speech = commands.add_parser(
         "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
     )
@@ -159,6 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _create_user(settings, args)
         if args.command == "recording":
             return _recording(settings, args)
+        if args.command == "policy":
+            from api.policy_check import policy_check
+
+            answer = policy_check(
+                settings,
+                args.number,
+                args.at,
+                args.debtor,
+                args.preset or settings.policy_preset,
+                args.history,
+            )
+            print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
+            return 0
         if args.command == "transcribe":
             return _transcribe(settings, args)
     except (ApiError, DialerError, RecordingError, TranscribeError) as exc:

@@ -15,6 +15,8 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.policy import PRESETS
+
 #: REQUIREMENTS §3: recordings are kept at least two years; a client may only ask for more.
 MIN_RETENTION_DAYS = 730
 
@@ -71,6 +73,11 @@ class Settings(BaseSettings):
         default=None, description="Carrier trunk, e.g. sip:carrier.example:5060."
     )
 
+    policy_preset: str = Field(
+        default="cn-default",
+        description="Call policy preset: cn-default, cn-workdays or us-regf.",
+    )
+
     api_host: str = Field(default="127.0.0.1", description="Address the web console binds.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Web console port.")
 
@@ -117,6 +124,13 @@ class Settings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown phone region {value!r}; use an ISO code such as CN")
         return region
+
+    @field_validator("policy_preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown call policy {value!r}; use one of {', '.join(PRESETS)}")
+        return value
 
     @field_validator("database_url", "s3_endpoint", "trunk_uri", "s3_replica_endpoint")
     @classmethod

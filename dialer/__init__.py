@@ -2,15 +2,43 @@
 
 from dialer.endpoint import SipEndpoint, run_dialer
 from dialer.errors import DialerError, SipPortBusy, SipUnreachable
+from dialer.numbers import MalformedNumber, mask, normalize, zone_for_number
+from dialer.policy import (
+    PRESETS,
+    Attempt,
+    CallbackWindow,
+    Decision,
+    Policy,
+    Rule,
+    debtor_zone,
+    decide,
+    preset,
+)
 from dialer.probe import SipReply, port_in_use, sip_ping
+from dialer.workdays import WorkdayCalendar, load_calendar
 
 __all__ = [
+    "PRESETS",
+    "Attempt",
+    "CallbackWindow",
+    "Decision",
     "DialerError",
+    "MalformedNumber",
+    "Policy",
+    "Rule",
     "SipEndpoint",
     "SipPortBusy",
     "SipReply",
     "SipUnreachable",
+    "WorkdayCalendar",
+    "debtor_zone",
+    "decide",
+    "load_calendar",
+    "mask",
+    "normalize",
     "port_in_use",
+    "preset",
     "run_dialer",
     "sip_ping",
+    "zone_for_number",
 ]

@@ -1,0 +1,76 @@
+"""Phone numbers: normalisation to E.164, masking for logs, time zone from the number.
+
+Numbers are personal data. Everything that logs one logs `mask(number)`;
+only the normalised form is ever compared, so "138 0013 8000",
+"+86 138-0013-8000" and "008613800138000" are one number to every rule.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, timezone
+
+from dialer.errors import DialerError
+
+
+class MalformedNumber(DialerError):
+    """Not a dialable phone number."""
+
+
+_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "wrong length",
+}
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "no digits to dial",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+def normalize(raw: str, region: str) -> str:
+    """E.164 form of `raw`, read as a number of `region` when it has no country code."""
+    cleaned = raw.strip()
+    if cleaned.startswith("00"):  # international prefix as dialed from China and Europe
+        cleaned = "+" + cleaned[2:]
+    try:
+        parsed = phonenumbers.parse(cleaned, region)
+    except NumberParseException as exc:
+        why = _PARSE_REASONS.get(exc.error_type, "unreadable")
+        raise MalformedNumber(
+            f"{mask(raw)} is not a phone number ({why})",
+            hint="enter digits with an optional +country code",
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        why = _REASONS.get(phonenumbers.is_possible_number_with_reason(parsed), "not assigned")
+        raise MalformedNumber(
+            f"{mask(raw)} is not a valid number for its region ({why})",
+            hint="check the digits and the country code",
+        )
+    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+
+
+def mask(number: str) -> str:
+    """Enough to tell numbers apart in a log, not enough to dial: +86138****8000."""
+    digits = [c for c in number if c.isdigit()]
+    if len(digits) < 8:  # not a real number; show almost nothing of it
+        return "*" * max(0, len(digits) - 2) + "".join(digits[-2:])
+    keep_head = min(5, max(0, len(digits) - 8))
+    head = "".join(digits[:keep_head])
+    tail = "".join(digits[-4:])
+    prefix = "+" if number.strip().startswith("+") else ""
+    return f"{prefix}{head}{'*' * (len(digits) - keep_head - 4)}{tail}"
+
+
+def zone_for_number(e164: str) -> ZoneInfo | None:
+    """The number's time zone when the numbering plan pins it to exactly one."""
+    zones = timezone.time_zones_for_number(phonenumbers.parse(e164))
+    known = [z for z in zones if z != timezone.UNKNOWN_TIMEZONE]
+    return ZoneInfo(known[0]) if len(known) == 1 else None
