@@ -84,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--preset", help="cn-default, cn-workdays or us-regf; default: the setting")
     ask.add_argument("--history", type=Path, help='JSON list of {"at", "connected"} attempts')
     ask.add_argument("--json", action="store_true", help="print JSON (the default is a sentence)")
+    found = commands.add_parser("transcripts", help="transcripts").add_subparsers(
+        dest="transcripts_command", required=True
+    )
+    query = found.add_parser("search", help="search what was said, newest calls first")
+    query.add_argument("text", nargs="?", default="")
+    query.add_argument("--agent")
+    query.add_argument("--debtor")
+    query.add_argument("--speaker", choices=["agent", "debtor"])
+    query.add_argument("--from", dest="date_from", type=datetime.fromisoformat)
+    query.add_argument("--to", dest="date_to", type=datetime.fromisoformat)
+    query.add_argument("--limit", type=int, default=20)
+    query.add_argument("--offset", type=int, default=0)
+    query.add_argument("--json", action="store_true")
     speech = commands.add_parser(
         "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
     )
@@ -147,6 +160,52 @@ def _recording(settings: Settings, args: argparse.Namespace) -> int:
         return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
 
 
+def _search(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.search import SearchError, SearchQuery, search
+
+    engine = open_database(settings)
+    upgrade(engine)
+    query = SearchQuery(
+        text=args.text,
+        agent=args.agent,
+        debtor_id=args.debtor,
+        speaker=args.speaker,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    try:
+        with session_factory(engine)() as session:
+            page = search(session, query)
+    except SearchError as exc:
+        raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
+    if args.json:
+        hits = [
+            {
+                "recording_id": h.recording_id,
+                "speaker": h.speaker,
+                "start": h.start,
+                "end": h.end,
+                "snippet": h.snippet,
+                "agent": h.agent,
+                "debtor_id": h.debtor_id,
+                "recorded_at": h.recorded_at.isoformat(),
+            }
+            for h in page.hits
+        ]
+        print(json.dumps({"hits": hits, "has_more": page.has_more}, ensure_ascii=False))
+        return 0
+    for h in page.hits:
+        print(
+            f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
+            f"{h.speaker:>6} {h.agent}: {h.snippet}"
+        )
+    if page.has_more:
+        print(f"... more: --offset {page.offset + page.limit}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -184,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
             return 0
+        if args.command == "transcripts":
+            return _search(settings, args)
         if args.command == "transcribe":
             return _transcribe(settings, args)
     except (ApiError, DialerError, RecordingError, TranscribeError) as exc:

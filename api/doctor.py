@@ -10,6 +10,7 @@ import enum
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -21,13 +22,14 @@ from api.settings import Settings
 from api.wiring import storage_targets, with_embedded_storage
 from dialer.errors import SipUnreachable
 from dialer.probe import port_in_use, sip_ping
-from recording.db import make_engine, redact_url
+from recording.db import make_engine, redact_url, session_factory
 from recording.embedded_s3 import find_weed, load_or_create_credentials, running_instance
 from recording.errors import BucketMissing, RecordingError
 from recording.storage import check_bucket, make_client
 from transcribe.engine import load_model
 from transcribe.errors import TranscribeError
 from transcribe.model_store import resolve_model
+from transcribe.stats import keep_up
 
 Failure = ApiError | RecordingError | TranscribeError
 
@@ -147,6 +149,34 @@ def check_database(settings: Settings) -> CheckResult:
     return CheckResult("database", Status.OK, f"{shown}: schema {current}")
 
 
+def check_transcription(settings: Settings) -> CheckResult:
+    """Keep-up ratio and backlog: a site falling behind finds out here, not at audit time."""
+    if settings.database_url is None and not (settings.data_dir / "dialguard.db").exists():
+        return CheckResult("transcription", Status.OK, "no recordings yet")
+    try:
+        engine = open_database(settings)
+    except DatabaseUnavailable as exc:
+        return _fail("transcription", exc)
+    try:
+        if pending_revisions(engine):
+            return CheckResult("transcription", Status.WARN, "database not migrated yet")
+        with session_factory(engine)() as session:
+            state = keep_up(session, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    behind = state.backlog_jobs > 0 and (state.ratio or 0.0) < 1.0
+    if behind or state.dead_jobs:
+        return CheckResult(
+            "transcription",
+            Status.WARN,
+            state.describe(),
+            "add transcription workers (DIALGUARD_TRANSCRIBE_WORKERS) or a GPU host"
+            if behind
+            else "see failed jobs: their reason is stored with them",
+        )
+    return CheckResult("transcription", Status.OK, state.describe())
+
+
 def check_storage(settings: Settings) -> list[CheckResult]:
     if settings.embedded_s3:
         try:
@@ -230,6 +260,7 @@ def run_doctor(settings: Settings) -> list[CheckResult]:
         check_ffmpeg(),
         check_model(settings),
         check_database(settings),
+        check_transcription(settings),
         *check_storage(settings),
         check_sip_port(settings, allow_dialguard=True),
         check_api_port(settings, allow_dialguard=True),

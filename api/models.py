@@ -8,8 +8,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Importing each package's models registers its tables on the shared metadata,
+# which Alembic compares with the migrations.
 import recording.heartbeat
-import recording.models  # noqa: F401 - likewise
+import recording.models  # noqa: F401
+import transcribe.models  # noqa: F401
 from recording.db import Base
 
 

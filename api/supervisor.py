@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import BinaryIO
 
 import httpx
 
@@ -39,7 +40,7 @@ from api.errors import ApiError
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.settings import Settings
-from api.wiring import storage_copies, storage_targets, with_embedded_storage
+from api.wiring import key_ring, storage_copies, storage_targets, with_embedded_storage
 from recording.embedded_s3 import EmbeddedS3
 from recording.errors import RecordingError
 from recording.storage import ensure_bucket, make_client
@@ -113,13 +114,21 @@ def run_uploader_child(settings: Settings) -> None:
 
 def run_transcriber_child(settings: Settings) -> None:
     from recording.db import make_engine, session_factory
+    from recording.store import fetch
     from transcribe.model_store import resolve_model
     from transcribe.worker import run_transcriber
 
     stop = _child_setup("transcriber", settings)
-    engine = make_engine(settings.effective_database_url)
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    copies, keys = storage_copies(settings), key_ring(settings)
     model_dir = resolve_model(settings.whisper_model, settings.models_dir)
-    run_transcriber(session_factory(engine), model_dir, settings.whisper_device, stop)
+
+    def fetch_audio(recording_id: str, sink: BinaryIO) -> str:
+        return fetch(sessions, settings.spool_dir, copies, keys, recording_id, sink)
+
+    run_transcriber(
+        sessions, model_dir, settings.whisper_model, settings.whisper_device, fetch_audio, stop
+    )
 
 
 # --- supervision ---------------------------------------------------------------------

@@ -82,21 +82,37 @@ def run_with_heartbeat(
     interval: float = 2.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Call `tick` every `interval` seconds until `stop`, beating with what it reports.
+    """Call `tick` every `interval` seconds until `stop`, beating with what it last reported.
 
-    A failing tick or an unreachable database is logged and retried, never fatal:
-    a worker that dies on a database blip would take its in-flight work with it.
+    Beats come from a thread of their own, so a long tick (a three-hour call
+    being transcribed) does not make a working worker look dead. A failing
+    tick or an unreachable database is logged and retried, never fatal: a
+    worker that dies on a database blip would take its in-flight work with it.
     """
     instance = instance_name()
     started = clock()
+    status = ["starting"]
+
+    def beat_forever() -> None:
+        while True:
+            try:
+                with sessions() as session:
+                    beat(session, component, instance, status[0], clock(), started)
+            except Exception:
+                log.exception("heartbeat failed", extra={"component": component})
+            if stop.wait(interval):
+                return
+
+    beater = threading.Thread(target=beat_forever, name=f"{component}-heartbeat", daemon=True)
+    beater.start()
     while not stop.is_set():
         try:
-            detail = tick()
-            with sessions() as session:
-                beat(session, component, instance, detail, clock(), started)
-        except Exception:
-            log.exception("heartbeat tick failed", extra={"component": component})
+            status[0] = tick()
+        except Exception as exc:
+            log.exception("worker tick failed", extra={"component": component})
+            status[0] = f"last tick failed: {type(exc).__name__}"
         stop.wait(interval)
+    beater.join(interval + 5)
     try:
         with sessions() as session:
             forget(session, component, instance)

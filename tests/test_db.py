@@ -20,13 +20,14 @@ NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 def test_fresh_database_migrates_to_head(database_url: str) -> None:
     engine = make_engine(database_url)
     assert current_revision(engine) is None
-    assert pending_revisions(engine) == ["0001", "0002"]
+    assert pending_revisions(engine) == ["0001", "0002", "0003"]
     assert pending_revisions(engine)[-1] == head_revision(engine)
     upgrade(engine)
     upgrade(engine)  # a second run is harmless
     assert current_revision(engine) == head_revision(engine)
     assert pending_revisions(engine) == []
-    assert {"users", "component_heartbeats", "recordings"} <= set(inspect(engine).get_table_names())
+    tables = set(inspect(engine).get_table_names())
+    assert {"users", "component_heartbeats", "recordings", "transcripts"} <= tables
     engine.dispose()
 
 
@@ -87,8 +88,11 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from api.migrate import include_object
     from api.models import target_metadata
 
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         assert compare_metadata(context, target_metadata) == []

@@ -3,25 +3,128 @@
 Runs apart from the dialer so that transcription never delays a call, and
 may run on another host against the same database and storage. It loads the
 model once at start (a model that does not load is reported at once, not at
-the first recording) and then reports its state in its heartbeat.
+the first recording), then claims jobs from the queue until stopped.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from recording.heartbeat import run_with_heartbeat
+from recording.errors import RecordingError
+from recording.heartbeat import instance_name, run_with_heartbeat
 from transcribe.engine import Device, load_model
+from transcribe.errors import AudioError
+from transcribe.models import TranscriptionJob
+from transcribe.queue import claim, complete, enqueue_missing, fail, requeue_stale
+from transcribe.stats import keep_up
+from transcribe.store import save_transcript
+from transcribe.transcriber import transcribe_recording
 
 COMPONENT = "transcriber"
+log = logging.getLogger(__name__)
+
+#: Writes a recording's decrypted audio (Ogg/Opus) for a recording id to a file.
+FetchAudio = Callable[[str, BinaryIO], object]
+Clock = Callable[[], datetime]
+
+
+def model_version(model_dir: Path) -> str:
+    import faster_whisper
+
+    return f"faster-whisper {faster_whisper.__version__}; {model_dir.name}"[:64]
+
+
+def process_job(
+    sessions: sessionmaker[Session],
+    job: TranscriptionJob,
+    model: Any,
+    model_name: str,
+    version: str,
+    fetch_audio: FetchAudio,
+    clock: Clock,
+) -> None:
+    """Transcribe one claimed job; every outcome ends in DONE, a retry or DEAD with a reason."""
+    extra = {"recording": job.recording_id, "job": job.id}
+    try:
+        with tempfile.TemporaryDirectory(prefix="dialguard-stt-") as scratch:
+            audio = Path(scratch) / "call.ogg"  # plaintext lives only for this job
+            with audio.open("wb") as sink:
+                fetch_audio(job.recording_id, sink)
+            transcript = transcribe_recording(model, model_name, audio)
+        with sessions() as session:
+            save_transcript(session, job.recording_id, transcript, version, clock())
+            complete(session, session.merge(job), clock())
+        log.info("transcribed", extra=extra | {"segments": len(transcript.segments)})
+    except AudioError as exc:  # the audio will not get better by retrying
+        _fail(sessions, job, f"{exc}", clock, permanent=True)
+        log.error("recording cannot be transcribed", extra=extra | {"reason": str(exc)})
+    except RecordingError as exc:
+        _fail(sessions, job, f"audio unavailable: {exc}", clock)
+        log.warning("audio unavailable; will retry", extra=extra)
+    except Exception as exc:
+        _fail(sessions, job, f"{type(exc).__name__}: {exc}", clock)
+        log.exception("transcription failed; will retry", extra=extra)
+
+
+def _fail(
+    sessions: sessionmaker[Session],
+    job: TranscriptionJob,
+    reason: str,
+    clock: Clock,
+    permanent: bool = False,
+) -> None:
+    with sessions() as session:
+        fail(session, session.merge(job), reason, clock(), permanent=permanent)
+
+
+def work_once(
+    sessions: sessionmaker[Session],
+    model: Any,
+    model_name: str,
+    version: str,
+    fetch_audio: FetchAudio,
+    stop: threading.Event,
+    clock: Clock = lambda: datetime.now(UTC),
+    batch: int = 5,
+) -> str:
+    """Queue new recordings, then work up to `batch` jobs; returns the heartbeat status."""
+    worker = instance_name()
+    with sessions() as session:
+        requeue_stale(session, clock())
+        enqueue_missing(session, model_name, clock())
+    for _ in range(batch):
+        if stop.is_set():
+            break
+        with sessions() as session:
+            job = claim(session, worker, clock())
+        if job is None:
+            break
+        process_job(sessions, job, model, model_name, version, fetch_audio, clock)
+    with sessions() as session:
+        return f"model {model_name}; {keep_up(session, clock()).describe()}"
 
 
 def run_transcriber(
-    sessions: sessionmaker[Session], model_dir: Path, device: Device, stop: threading.Event
+    sessions: sessionmaker[Session],
+    model_dir: Path,
+    model_name: str,
+    device: Device,
+    fetch_audio: FetchAudio,
+    stop: threading.Event,
 ) -> None:
     model = load_model(model_dir, device)
-    label = f"model {model_dir.name} loaded on {model.model.device}"
-    run_with_heartbeat(COMPONENT, sessions, stop, lambda: f"{label}; idle")
+    version = model_version(model_dir)
+    run_with_heartbeat(
+        COMPONENT,
+        sessions,
+        stop,
+        lambda: work_once(sessions, model, model_name, version, fetch_audio, stop),
+    )

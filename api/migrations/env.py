@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from api.migrate import include_object
 from api.models import target_metadata
 from recording.db import make_engine
 
@@ -16,6 +17,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=getattr(connection, "dialect").name == "sqlite",  # noqa: B009
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

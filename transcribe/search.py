@@ -1,0 +1,168 @@
+"""Transcript search for QA: any phrase, any language, always through an index.
+
+Queries of three or more characters are substring searches over a trigram
+index (SQLite FTS5 `trigram`, PostgreSQL `pg_trgm`); shorter ones, which
+trigrams cannot answer (还款, 威胁), go to the unigram/bigram token index.
+Every query is bounded (`limit` at most 100, `offset` at most 10,000), so no
+request scans two years of calls.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal_column, select, text
+from sqlalchemy.orm import Session
+
+from recording.db import as_utc
+from recording.models import Recording
+from transcribe.models import SegmentRow
+
+# SQLAlchemy 2.0 and 2.1 spell the generic row type differently; the builder needs neither.
+_Rows = Any
+
+MAX_LIMIT = 100
+MAX_OFFSET = 10_000
+_CONTEXT = 40
+
+
+class SearchError(ValueError):
+    """A search request outside what the index can answer."""
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    agent: str | None = None
+    debtor_id: str | None = None
+    client_id: str | None = None
+    speaker: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    recording_id: str
+    segment_id: int
+    speaker: str
+    start: float  # where the player should seek to
+    end: float
+    snippet: str  # HTML: escaped text with the match in <mark>
+    agent: str
+    debtor_id: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[Hit]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def _fts_phrase(query: str) -> str:
+    return '"' + query.replace('"', '""') + '"'
+
+
+def _like_pattern(query: str) -> str:
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_filter(statement: _Rows, query: str, dialect: str) -> _Rows:
+    short = len(query) < 3
+    if dialect == "sqlite":
+        table = "segment_grams" if short else "segment_tri"
+        token = query.lower() if short else query
+        matches = (
+            select(
+                literal_column("rowid").label("id"), literal_column(f"bm25({table})").label("rank")
+            )
+            .select_from(text(table))
+            .where(text(f"{table} MATCH :phrase"))
+            .subquery()
+        )
+        return (
+            statement.join(matches, matches.c.id == SegmentRow.id)
+            .order_by(matches.c.rank)
+            .params(phrase=_fts_phrase(token))
+        )
+    if short:
+        condition = func.to_tsvector("simple", SegmentRow.grams).op("@@")(
+            func.plainto_tsquery("simple", query.lower())
+        )
+        return statement.where(condition)
+    return statement.where(SegmentRow.text.ilike(_like_pattern(query), escape="\\")).order_by(
+        func.similarity(SegmentRow.text, query).desc()
+    )
+
+
+def snippet(text_: str, query: str) -> str:
+    at = text_.lower().find(query.lower()) if query else -1
+    if at < 0:
+        cut = text_[: 2 * _CONTEXT]
+        return html.escape(cut) + ("…" if len(text_) > len(cut) else "")
+    begin, end = max(0, at - _CONTEXT), min(len(text_), at + len(query) + _CONTEXT)
+    return (
+        ("…" if begin else "")
+        + html.escape(text_[begin:at])
+        + "<mark>"
+        + html.escape(text_[at : at + len(query)])
+        + "</mark>"
+        + html.escape(text_[at + len(query) : end])
+        + ("…" if end < len(text_) else "")
+    )
+
+
+def search(session: Session, query: SearchQuery) -> SearchPage:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise SearchError(f"limit must be 1-{MAX_LIMIT}")
+    if not 0 <= query.offset <= MAX_OFFSET:
+        raise SearchError(f"offset must be 0-{MAX_OFFSET}; narrow the search with filters")
+    phrase = " ".join(query.text.split())
+    statement: _Rows = select(SegmentRow, Recording).join(
+        Recording, SegmentRow.recording_id == Recording.id
+    )
+    if phrase:
+        dialect = session.get_bind().dialect.name
+        statement = _text_filter(statement, phrase, dialect)
+    for column, value in (
+        (Recording.agent, query.agent),
+        (Recording.debtor_id, query.debtor_id),
+        (Recording.client_id, query.client_id),
+        (SegmentRow.speaker, query.speaker),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.date_from is not None:
+        statement = statement.where(Recording.recorded_at >= query.date_from)
+    if query.date_to is not None:
+        statement = statement.where(Recording.recorded_at < query.date_to)
+    statement = (
+        statement.order_by(Recording.recorded_at.desc(), SegmentRow.start_s)
+        .limit(query.limit + 1)
+        .offset(query.offset)
+    )
+    rows = session.execute(statement).all()
+    hits = [
+        Hit(
+            recording_id=segment.recording_id,
+            segment_id=segment.id,
+            speaker=segment.speaker,
+            start=segment.start_s,
+            end=segment.end_s,
+            snippet=snippet(segment.text, phrase),
+            agent=recording.agent,
+            debtor_id=recording.debtor_id,
+            recorded_at=as_utc(recording.recorded_at),
+        )
+        for segment, recording in rows[: query.limit]
+    ]
+    return SearchPage(hits, query.limit, query.offset, has_more=len(rows) > query.limit)

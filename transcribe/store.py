@@ -1,0 +1,91 @@
+"""Storing transcripts: masked once, indexed for search, kept per model."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from transcribe.models import SegmentRow, TranscriptRow
+from transcribe.redact import has_masked, mask_numbers
+from transcribe.result import Transcript
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKENS = re.compile(rf"[{_CJK}]+|[^\W_]+")
+
+
+def is_cjk(char: str) -> bool:
+    return bool(re.match(rf"[{_CJK}]", char))
+
+
+def grams(text: str) -> str:
+    """Unigram and bigram tokens of CJK runs, lower-cased words otherwise.
+
+    Chinese has no spaces, so a word index sees a whole clause as one token
+    and a trigram index cannot answer two-character words like 还款; these
+    tokens can.
+    """
+    tokens: list[str] = []
+    for match in _TOKENS.finditer(text.lower()):
+        run = match.group()
+        if is_cjk(run[0]):
+            tokens.extend(run)
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            tokens.append(run)
+    return " ".join(tokens)
+
+
+def save_transcript(
+    session: Session,
+    recording_id: str,
+    transcript: Transcript,
+    model_version: str,
+    now: datetime,
+) -> TranscriptRow:
+    """Store `transcript` for `recording_id`; a second run of the same model replaces nothing.
+
+    Re-transcribing with another model adds a transcript beside the earlier one.
+    """
+    existing = session.scalar(
+        select(TranscriptRow).where(
+            TranscriptRow.recording_id == recording_id, TranscriptRow.model == transcript.model
+        )
+    )
+    if existing is not None:
+        return existing
+    row = TranscriptRow(
+        recording_id=recording_id,
+        model=transcript.model,
+        model_version=model_version,
+        language=transcript.language,
+        duration_s=transcript.duration,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    for segment in transcript.segments:
+        text = mask_numbers(segment.text)
+        words = [asdict(w) for w in segment.words]
+        if has_masked(text):  # a number spoken across words: mask every digit in them
+            for word in words:
+                word["word"] = re.sub(r"[0-9]", "*", mask_numbers(str(word["word"])))
+        session.add(
+            SegmentRow(
+                transcript_id=row.id,
+                recording_id=recording_id,
+                speaker=segment.speaker.value,
+                start_s=segment.start,
+                end_s=segment.end,
+                text=text,
+                grams=grams(text),
+                confidence=segment.confidence,
+                words_json=json.dumps(words, ensure_ascii=False),
+            )
+        )
+    session.commit()
+    return row
