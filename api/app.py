@@ -7,10 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import __version__
+from api import __version__, problems, routes
 from api.health import HealthChecker
+from api.services import Services
 from api.settings import Settings
-from api.wiring import storage_targets
+from api.wiring import key_ring, storage_copies, storage_targets
 from recording.db import make_engine, session_factory
 from recording.uploader import COMPONENT as UPLOADER
 from transcribe.worker import COMPONENT as TRANSCRIBER
@@ -27,8 +28,15 @@ class HealthReport(BaseModel):
     components: dict[str, ComponentReport]
 
 
-def create_app(health: HealthChecker) -> FastAPI:
-    app = FastAPI(title="Dialguard", version=__version__)
+def create_app(health: HealthChecker, services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Dialguard",
+        version=__version__,
+        description="Telephony and call-recording server for debt-collection call centers.",
+    )
+    app.state.services = services
+    problems.install(app)
+    app.include_router(routes.router)
 
     @app.get(
         "/healthz",
@@ -51,11 +59,18 @@ def create_app(health: HealthChecker) -> FastAPI:
 def build_app(settings: Settings) -> FastAPI:
     """The app as `dialguard up` serves it, wired from settings."""
     engine = make_engine(settings.effective_database_url)
+    sessions = session_factory(engine)
     checker = HealthChecker(
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         storage=storage_targets(settings),
         sip=(settings.sip_host, settings.sip_port),
         workers={UPLOADER: 1, TRANSCRIBER: settings.transcribe_workers},
     )
-    return create_app(checker)
+    services = Services(
+        sessions=sessions,
+        spool=settings.spool_dir,
+        copies=storage_copies(settings),
+        keys=key_ring(settings),
+    )
+    return create_app(checker, services)

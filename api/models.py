@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, Integer, String
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Importing each package's models registers its tables on the shared metadata,
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 import recording.heartbeat
 import recording.models  # noqa: F401
 import transcribe.models  # noqa: F401
+from api.audit import AuditEntry  # noqa: F401
 from recording.db import Base
 
 
@@ -37,6 +38,22 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: An auditor of the client bank sees only that client's calls.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A bearer token for API clients; only its SHA-256 is stored (tokens are random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 target_metadata = Base.metadata

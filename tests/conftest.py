@@ -18,9 +18,12 @@ from minio import Minio
 from sqlalchemy.engine import Engine
 
 from api.migrate import upgrade
-from recording.db import make_engine
+from api.services import Services
+from recording.db import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
+from recording.keys import FileKeyRing
 from recording.storage import S3Target, ensure_bucket, make_client
+from recording.store import Copy
 from tests.helpers import free_port
 
 PG_ADMIN_URL = os.environ.get("DIALGUARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -113,3 +116,26 @@ def dialguard_env(tmp_path: Path) -> dict[str, str]:
         DIALGUARD_LOG_LEVEL="WARNING",
     )
     return env
+
+
+@pytest.fixture
+def copies(seaweed: EmbeddedS3, bucket_name: str) -> tuple[Copy, Copy]:
+    """A primary and a replica bucket with object lock on the session SeaweedFS."""
+    pair = []
+    for name, bucket in (("primary", bucket_name), ("replica", bucket_name + "-r")):
+        target = seaweed.target(bucket)
+        client = make_client(target)
+        ensure_bucket(client, target, 730)
+        pair.append(Copy(name, target, client))
+    return pair[0], pair[1]
+
+
+@pytest.fixture
+def services(engine: Engine, copies: tuple[Copy, Copy], tmp_path: Path) -> Services:
+    """What the API is given, all real: database, two buckets, key ring, spool."""
+    return Services(
+        sessions=session_factory(engine),
+        spool=tmp_path / "spool",
+        copies=copies,
+        keys=FileKeyRing(tmp_path / "keys" / "kek.json"),
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.health import HealthChecker, check_database
 from api.migrate import head_revision
+from api.services import Services
 from recording.db import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
 from recording.heartbeat import beat
@@ -32,13 +33,13 @@ def _checker(engine: Engine, storage: tuple[S3Target, S3Target]) -> HealthChecke
 
 
 def test_healthz_names_what_is_down(
-    engine: Engine, locked_target: S3Target, seaweed: EmbeddedS3
+    engine: Engine, locked_target: S3Target, seaweed: EmbeddedS3, services: Services
 ) -> None:
     checker = _checker(engine, (locked_target, seaweed.target("no-such-replica")))
     with session_factory(engine)() as session:
         beat(session, "uploader", "h:1", "0 waiting in spool", NOW, NOW)
         beat(session, "transcriber", "h:2", "model base loaded", NOW, NOW)
-    response = TestClient(create_app(checker)).get("/healthz")
+    response = TestClient(create_app(checker, services)).get("/healthz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unhealthy"

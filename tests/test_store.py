@@ -47,17 +47,6 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def copies(seaweed: EmbeddedS3, bucket_name: str) -> tuple[Copy, Copy]:
-    pair = []
-    for name, bucket in (("primary", bucket_name), ("replica", bucket_name + "-r")):
-        target = seaweed.target(bucket)
-        client = make_client(target)
-        ensure_bucket(client, target, 730)
-        pair.append(Copy(name, target, client))
-    return pair[0], pair[1]
-
-
-@pytest.fixture
 def keys(tmp_path: Path) -> FileKeyRing:
     return FileKeyRing(tmp_path / "keys" / "kek.json")
 

@@ -11,9 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from recording.db import session_factory
-from recording.embedded_s3 import EmbeddedS3
 from recording.keys import FileKeyRing
-from recording.storage import ensure_bucket, make_client
 from recording.store import CallInfo, Copy, fetch, spool_call, upload_pending
 from tests.audio import call_audio
 from tests.factories import T0
@@ -30,15 +28,10 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_recorded_call_becomes_searchable_with_speaker_and_offset(
-    engine: Engine, seaweed: EmbeddedS3, bucket_name: str, model: Any, tmp_path: Path
+    engine: Engine, copies: tuple[Copy, Copy], model: Any, tmp_path: Path
 ) -> None:
     sessions = session_factory(engine)
-    copies = []
-    for name, bucket in (("primary", bucket_name), ("replica", bucket_name + "-r")):
-        target = seaweed.target(bucket)
-        ensure_bucket(make_client(target), target, 730)
-        copies.append(Copy(name, target, make_client(target)))
-    pair = (copies[0], copies[1])
+    pair = copies
     keys = FileKeyRing(tmp_path / "kek.json")
     spool = tmp_path / "spool"
     capture = call_audio(

@@ -3,6 +3,7 @@
 Queries of three or more characters are substring searches over a trigram
 index (SQLite FTS5 `trigram`, PostgreSQL `pg_trgm`); shorter ones, which
 trigrams cannot answer (还款, 威胁), go to the unigram/bigram token index.
+Results come newest first (segments are stored as calls are transcribed).
 Every query is bounded (`limit` at most 100, `offset` at most 10,000), so no
 request scans two years of calls.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import column, func, select, table, text
 from sqlalchemy.orm import Session
 
 from recording.db import as_utc
@@ -76,31 +77,44 @@ def _like_pattern(query: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_filter(statement: _Rows, query: str, dialect: str) -> _Rows:
+def _statement(query: str, dialect: str) -> _Rows:
+    """Segments with their recordings, matching `query`, newest first.
+
+    On SQLite the FTS table drives the query (`ORDER BY rowid DESC` walks its
+    index backwards and stops at the limit): measured with a million segments,
+    this keeps a term found in a third of all segments under a millisecond,
+    where joining the FTS results into the segment table took seconds.
+    """
+    if not query:
+        return (
+            select(SegmentRow, Recording)
+            .join(Recording, SegmentRow.recording_id == Recording.id)
+            .order_by(SegmentRow.id.desc())
+        )
     short = len(query) < 3
     if dialect == "sqlite":
-        table = "segment_grams" if short else "segment_tri"
-        token = query.lower() if short else query
-        matches = (
-            select(
-                literal_column("rowid").label("id"), literal_column(f"bm25({table})").label("rank")
-            )
-            .select_from(text(table))
-            .where(text(f"{table} MATCH :phrase"))
-            .subquery()
-        )
+        name = "segment_grams" if short else "segment_tri"
+        fts = table(name, column("rowid"))
         return (
-            statement.join(matches, matches.c.id == SegmentRow.id)
-            .order_by(matches.c.rank)
-            .params(phrase=_fts_phrase(token))
+            select(SegmentRow, Recording)
+            .select_from(fts)
+            .join(SegmentRow, SegmentRow.id == fts.c.rowid)
+            .join(Recording, SegmentRow.recording_id == Recording.id)
+            .where(text(f"{name} MATCH :phrase"))
+            .order_by(fts.c.rowid.desc())
+            .params(phrase=_fts_phrase(query.lower() if short else query))
         )
     if short:
         condition = func.to_tsvector("simple", SegmentRow.grams).op("@@")(
             func.plainto_tsquery("simple", query.lower())
         )
-        return statement.where(condition)
-    return statement.where(SegmentRow.text.ilike(_like_pattern(query), escape="\\")).order_by(
-        func.similarity(SegmentRow.text, query).desc()
+    else:
+        condition = SegmentRow.text.ilike(_like_pattern(query), escape="\\")
+    return (
+        select(SegmentRow, Recording)
+        .join(Recording, SegmentRow.recording_id == Recording.id)
+        .where(condition)
+        .order_by(SegmentRow.id.desc())
     )
 
 
@@ -127,29 +141,20 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     if not 0 <= query.offset <= MAX_OFFSET:
         raise SearchError(f"offset must be 0-{MAX_OFFSET}; narrow the search with filters")
     phrase = " ".join(query.text.split())
-    statement: _Rows = select(SegmentRow, Recording).join(
-        Recording, SegmentRow.recording_id == Recording.id
-    )
-    if phrase:
-        dialect = session.get_bind().dialect.name
-        statement = _text_filter(statement, phrase, dialect)
-    for column, value in (
+    statement = _statement(phrase, session.get_bind().dialect.name)
+    for column_, value in (
         (Recording.agent, query.agent),
         (Recording.debtor_id, query.debtor_id),
         (Recording.client_id, query.client_id),
         (SegmentRow.speaker, query.speaker),
     ):
         if value is not None:
-            statement = statement.where(column == value)
+            statement = statement.where(column_ == value)
     if query.date_from is not None:
         statement = statement.where(Recording.recorded_at >= query.date_from)
     if query.date_to is not None:
         statement = statement.where(Recording.recorded_at < query.date_to)
-    statement = (
-        statement.order_by(Recording.recorded_at.desc(), SegmentRow.start_s)
-        .limit(query.limit + 1)
-        .offset(query.offset)
-    )
+    statement = statement.limit(query.limit + 1).offset(query.offset)
     rows = session.execute(statement).all()
     hits = [
         Hit(

@@ -1,0 +1,212 @@
+"""HTTP API v1: transcript search and recording retrieval, each audited.
+
+Every endpoint names the roles it admits; an auditor of a client bank sees
+only that client's calls, an agent only their own. Every search and every
+retrieval leaves an audit entry with who, when and (for audio) the stated
+reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from api.audit import record
+from api.auth import require
+from api.models import Role, User
+from api.services import Services
+from recording.models import Recording
+from recording.store import RecordingNotFound, audio_info, read_audio_range
+from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
+
+router = APIRouter(prefix="/api/v1")
+
+READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
+_NAME = r"^[A-Za-z0-9._@-]{1,64}$"
+_WINDOW = 256 * 1024
+RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
+
+
+class HitOut(BaseModel):
+    recording_id: str
+    speaker: str
+    start: float
+    end: float
+    snippet: str
+    agent: str
+    debtor_id: str | None
+    recorded_at: datetime
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _client_scope(user: User, asked: str | None) -> str | None:
+    if user.role is not Role.AUDITOR:
+        return asked
+    if user.client_id is None:
+        raise HTTPException(403, "this auditor account is not assigned to a client")
+    if asked not in (None, user.client_id):
+        raise HTTPException(403, "an auditor sees only the calls of their own client")
+    return user.client_id
+
+
+@router.get("/transcripts/search", response_model=SearchOut)
+def search_transcripts(
+    request: Request,
+    user: Annotated[User, Depends(require(*READERS))],
+    q: Annotated[str, Query(max_length=200, description="phrase, any language")] = "",
+    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
+    debtor: Annotated[str | None, Query(pattern=_NAME)] = None,
+    client: Annotated[str | None, Query(pattern=_NAME)] = None,
+    speaker: Literal["agent", "debtor"] | None = None,
+    date_from: Annotated[datetime | None, Query(alias="from")] = None,
+    date_to: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> SearchOut:
+    """Segments that contain `q`, newest calls first, with the second to play from."""
+    services = _services(request)
+    query = SearchQuery(
+        text=q,
+        agent=agent,
+        debtor_id=debtor,
+        client_id=_client_scope(user, client),
+        speaker=speaker,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+        offset=offset,
+    )
+    with services.sessions() as session:
+        page = search(session, query)
+        filters = {
+            k: v
+            for k, v in (
+                ("agent", agent),
+                ("debtor", debtor),
+                ("client", client),
+                ("speaker", speaker),
+            )
+            if v
+        }
+        record(session, user.username, "search", q, services.clock(), detail=filters)
+    return SearchOut(
+        hits=[HitOut(**vars(hit)) for hit in page.hits],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=page.offset + page.limit if page.has_more else None,
+    )
+
+
+def _visible(services: Services, user: User, recording_id: str) -> None:
+    """404 for a recording this user may not see: its existence is not theirs to learn."""
+    with services.sessions() as session:
+        row = session.get(Recording, recording_id)
+        hidden = row is None or (
+            (user.role is Role.AGENT and row.agent != user.username)
+            or (user.role is Role.AUDITOR and row.client_id != user.client_id)
+        )
+    if hidden:
+        raise RecordingNotFound(f"no recording {recording_id}", hint="check the id")
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """(start, end) inclusive of a single-range header; ValueError if unsatisfiable."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise ValueError("unsupported range")
+    first, last = match.groups()
+    if first == "":
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start = int(first)
+        end = min(size - 1, int(last)) if last else size - 1
+    if start >= size or start > end:
+        raise ValueError("range outside the recording")
+    return start, end
+
+
+@router.get(
+    "/recordings/{recording_id}/audio",
+    responses={200: {"content": {"audio/ogg": {}}}, 206: {"content": {"audio/ogg": {}}}},
+    response_class=Response,
+)
+def recording_audio(
+    request: Request,
+    recording_id: RecordingId,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    reason: Annotated[str, Query(min_length=3, max_length=500, description="why it is pulled")],
+    download: bool = False,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """Decrypted audio (Ogg/Opus); HTTP Range lets a browser player seek without the rest."""
+    services = _services(request)
+    _visible(services, user, recording_id)
+    info = audio_info(services.sessions, recording_id)
+    headers = {"Accept-Ranges": "bytes"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{recording_id}.ogg"'
+    span = None
+    if range_header:
+        try:
+            span = parse_range(range_header, info.size)
+        except ValueError as exc:
+            raise HTTPException(
+                416, str(exc), headers={"Content-Range": f"bytes */{info.size}"}
+            ) from None
+    with services.sessions() as session:
+        record(
+            session,
+            user.username,
+            "download" if download else "play",
+            recording_id,
+            services.clock(),
+            reason=reason,
+            detail={"range": range_header} if range_header else {},
+        )
+
+    def read(start: int, end: int) -> bytes:
+        return read_audio_range(
+            services.sessions,
+            services.spool,
+            services.copies,
+            services.keys,
+            recording_id,
+            start,
+            end,
+        )
+
+    if span is not None:
+        start, end = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        return Response(read(start, end), status_code=206, media_type="audio/ogg", headers=headers)
+    if info.size == 0:
+        return Response(b"", media_type="audio/ogg", headers=headers)
+    first = read(0, min(info.size, _WINDOW) - 1)  # errors surface before the 200 is sent
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        for start in range(_WINDOW, info.size, _WINDOW):
+            yield read(start, min(info.size, start + _WINDOW) - 1)
+
+    headers["Content-Length"] = str(info.size)
+    return StreamingResponse(rest(), media_type="audio/ogg", headers=headers)

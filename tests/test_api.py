@@ -1,0 +1,219 @@
+"""The HTTP API with real storage and databases: roles, Range playback, problems, audit."""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.audit import AuditEntry, verify
+from api.auth import issue_token
+from api.health import HealthChecker
+from api.models import User
+from api.services import Services
+from api.users import create_user
+from recording.models import Recording
+from recording.store import CallInfo, fetch, spool_call, upload_pending
+from tests.audio import noise, write_wav
+from tests.factories import T0, add_transcript
+from tests.helpers import free_port
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A minute of line noise on both sides: about 150 KB of Opus, three encryption chunks."""
+    folder = tmp_path_factory.mktemp("api-capture")
+    return write_wav(folder / "call.wav", [noise(60, 0.2, seed=3), noise(60, 0.2, seed=4)])
+
+
+class World:
+    def __init__(self, services: Services, engine: Engine, capture: Path) -> None:
+        self.services = services
+        checker = HealthChecker(
+            engine,
+            services.sessions,
+            (services.copies[0].target, services.copies[1].target),
+            ("127.0.0.1", free_port(socket.SOCK_DGRAM)),
+            {},
+        )
+        self.client = TestClient(create_app(checker, services))
+        self.tokens: dict[str, str] = {}
+        with services.sessions() as session:
+            for name, role, client in (
+                ("qa1", "qa", None),
+                ("agent7", "agent", None),
+                ("agent9", "agent", None),
+                ("sup1", "supervisor", None),
+                ("aud-a", "auditor", "bank-a"),
+                ("aud-b", "auditor", "bank-b"),
+            ):
+                user = create_user(session, name, role, "a long passphrase", T0)
+                user.client_id = client
+                session.commit()
+                self.tokens[name] = issue_token(session, user, "test", T0)
+        info = CallInfo("call-1", "agent7", T0, debtor_id="D-1", client_id="bank-a")
+        self.recording = spool_call(
+            services.sessions, services.spool, services.keys, capture, info, 730, T0
+        )
+        upload_pending(services.sessions, services.spool, services.copies, T0)
+        with services.sessions() as session:
+            add_transcript(session, self.recording.id, [("agent", 0.2, "This call is recorded.")])
+        plain = io.BytesIO()
+        fetch(
+            services.sessions,
+            services.spool,
+            services.copies,
+            services.keys,
+            self.recording.id,
+            plain,
+        )
+        self.audio = plain.getvalue()
+
+    def get(self, url: str, who: str | None, **kwargs: object) -> object:
+        headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
+        if who:
+            headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        return self.client.get(url, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    def audits(self) -> list[AuditEntry]:
+        with self.services.sessions() as session:
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+
+
+@pytest.fixture
+def world(services: Services, engine: Engine, capture: Path) -> Iterator[World]:
+    yield World(services, engine, capture)
+
+
+def test_no_token_and_bad_token_are_401_problems(world: World) -> None:
+    for headers in ({}, {"Authorization": "Bearer dg_forged"}, {"Authorization": "Basic x"}):
+        response = world.client.get("/api/v1/transcripts/search?q=call", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == 401
+
+
+def test_search_by_role(world: World) -> None:
+    ok = world.get("/api/v1/transcripts/search?q=recorded", "qa1")
+    assert ok.status_code == 200  # type: ignore[attr-defined]
+    body = ok.json()  # type: ignore[attr-defined]
+    assert [(h["recording_id"], h["start"]) for h in body["hits"]] == [(world.recording.id, 0.2)]
+    assert "<mark>recorded</mark>" in body["hits"][0]["snippet"]
+    assert world.get("/api/v1/transcripts/search?q=x", "agent7").status_code == 403  # type: ignore[attr-defined]
+    own = world.get("/api/v1/transcripts/search?q=recorded", "aud-a").json()  # type: ignore[attr-defined]
+    other = world.get("/api/v1/transcripts/search?q=recorded", "aud-b").json()  # type: ignore[attr-defined]
+    assert len(own["hits"]) == 1 and other["hits"] == []
+    assert world.get("/api/v1/transcripts/search?client=bank-a", "aud-b").status_code == 403  # type: ignore[attr-defined]
+    assert [e.action for e in world.audits()] == ["search", "search", "search"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("limit=1000", 422),
+        ("offset=-1", 422),
+        ("agent=../../etc", 422),
+        ("q=" + "x" * 300, 422),
+        ("q=%27%3B+DROP+TABLE+recordings%3B--", 200),
+        ("q=%3Cscript%3E", 200),
+    ],
+)
+def test_bad_search_input_is_rejected_or_harmless(world: World, query: str, status: int) -> None:
+    response = world.get(f"/api/v1/transcripts/search?{query}", "qa1")
+    assert response.status_code == status  # type: ignore[attr-defined]
+    with world.services.sessions() as session:
+        assert session.scalar(select(Recording.id)) == world.recording.id
+
+
+def test_full_playback_and_range_seek(world: World) -> None:
+    rid = world.recording.id
+    full = world.get(f"/api/v1/recordings/{rid}/audio?reason=QA+sample", "qa1")
+    assert full.status_code == 200  # type: ignore[attr-defined]
+    assert full.content == world.audio  # type: ignore[attr-defined]
+    part = world.get(
+        f"/api/v1/recordings/{rid}/audio?reason=QA+sample",
+        "qa1",
+        headers={"Range": "bytes=100-70099"},
+    )
+    assert part.status_code == 206  # type: ignore[attr-defined]
+    assert part.content == world.audio[100:70100]  # type: ignore[attr-defined]
+    assert part.headers["content-range"] == f"bytes 100-70099/{len(world.audio)}"  # type: ignore[attr-defined]
+    tail = world.get(
+        f"/api/v1/recordings/{rid}/audio?reason=QA+seek", "qa1", headers={"Range": "bytes=-500"}
+    )
+    assert tail.content == world.audio[-500:]  # type: ignore[attr-defined]
+    bad = world.get(
+        f"/api/v1/recordings/{rid}/audio?reason=QA+seek",
+        "qa1",
+        headers={"Range": f"bytes={len(world.audio)}-"},
+    )
+    assert bad.status_code == 416  # type: ignore[attr-defined]
+    plays = [e for e in world.audits() if e.action == "play"]
+    assert (plays[0].actor, plays[0].target, plays[0].reason) == ("qa1", rid, "QA sample")
+
+
+def test_download_needs_a_reason_and_is_audited(world: World) -> None:
+    rid = world.recording.id
+    assert world.get(f"/api/v1/recordings/{rid}/audio?download=true", "sup1").status_code == 422  # type: ignore[attr-defined]
+    got = world.get(
+        f"/api/v1/recordings/{rid}/audio?download=true&reason=client+request+42", "sup1"
+    )
+    assert got.status_code == 200  # type: ignore[attr-defined]
+    assert got.headers["content-disposition"] == f'attachment; filename="{rid}.ogg"'  # type: ignore[attr-defined]
+    (entry,) = [e for e in world.audits() if e.action == "download"]
+    assert (entry.actor, entry.reason) == ("sup1", "client request 42")
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("agent7", 206), ("agent9", 404), ("aud-b", 404), ("aud-a", 206)]
+)
+def test_who_may_hear_a_recording(world: World, who: str, status: int) -> None:
+    """An agent hears their own calls, an auditor their client's; others learn nothing."""
+    url = f"/api/v1/recordings/{world.recording.id}/audio?reason=review"
+    response = world.get(url, who, headers={"Range": "bytes=0-9"})
+    assert response.status_code == status  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad_id", ["..%2F..%2Fetc%2Fpasswd", "nothex", "0" * 31, "A" * 32])
+def test_ids_are_validated(world: World, bad_id: str) -> None:
+    response = world.get(f"/api/v1/recordings/{bad_id}/audio?reason=x-y-z", "qa1")
+    assert response.status_code in {404, 422}  # type: ignore[attr-defined]
+
+
+def test_unknown_recording_is_404_problem(world: World) -> None:
+    response = world.get(f"/api/v1/recordings/{'0' * 32}/audio?reason=review", "qa1")
+    assert response.status_code == 404  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+
+
+def test_audit_chain_detects_edits_and_removals(world: World) -> None:
+    for q in ("one", "two", "three"):
+        world.get(f"/api/v1/transcripts/search?q={q}", "qa1")
+    with world.services.sessions() as session:
+        assert verify(session) == []
+        second = session.scalar(select(AuditEntry).where(AuditEntry.seq == 2))
+        assert second is not None
+        second.target = "something else"
+        session.commit()
+        assert [p.seq for p in verify(session)] == [2]
+        session.delete(second)
+        session.commit()
+        problems = verify(session)
+        assert problems and problems[0].problem.startswith("entries 2..2 are missing")
+
+
+def test_openapi_documents_the_endpoints(world: World) -> None:
+    spec = world.client.get("/openapi.json").json()
+    assert {
+        "/api/v1/transcripts/search",
+        "/api/v1/recordings/{recording_id}/audio",
+        "/healthz",
+    } <= set(spec["paths"])
+    assert isinstance(User, type)
