@@ -1,27 +1,25 @@
-"""The `dialguard` command."""
+"""The `dialguard` command: argument parsing and dispatch (the work is in `api.commands`)."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from api import __version__
-from api.doctor import Status, open_database, render, run_doctor
+from api import __version__, commands
 from api.errors import ApiError
-from api.migrate import upgrade
 from api.settings import Settings
-from api.wiring import key_ring, storage_copies, storage_settings
 from dialer.errors import DialerError
-from recording.db import session_factory
 from recording.errors import RecordingError
 from transcribe.errors import TranscribeError
+
+if TYPE_CHECKING:
+    Group = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _settings_error(exc: ValidationError) -> str:
@@ -31,35 +29,29 @@ def _settings_error(exc: ValidationError) -> str:
     return f"dialguard: DIALGUARD_{field}: {message}"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dialguard", description="Telephony and call-recording server for collections."
-    )
-    parser.add_argument("--version", action="version", version=f"dialguard {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run the whole product until Ctrl-C or SIGTERM")
-    commands.add_parser("doctor", help="check this installation; non-zero exit on a failure")
-    db = commands.add_parser("db", help="database maintenance").add_subparsers(
-        dest="db_command", required=True
-    )
-    db.add_parser("upgrade", help="apply pending migrations")
-    admin = commands.add_parser("admin", help="administration").add_subparsers(
-        dest="admin_command", required=True
-    )
-    create = admin.add_parser("create-user", help="create an account")
-    create.add_argument("username")
-    create.add_argument(
+def _group(commands_: Group, name: str, help_: str) -> Group:
+    parser = commands_.add_parser(name, help=help_)
+    return parser.add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _admin(top: Group) -> None:
+    admin = _group(top, "admin", "accounts and tokens")
+    user = admin.add_parser("create-user", help="create an account")
+    user.add_argument("username")
+    user.add_argument(
         "--role", required=True, choices=["agent", "qa", "supervisor", "admin", "auditor"]
     )
-    create.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    rec = commands.add_parser("recording", help="recordings").add_subparsers(
-        dest="recording_command", required=True
-    )
-    store = rec.add_parser(
-        "store", help="import an outside recording through the same pipeline as a call"
-    )
+    user.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    user.set_defaults(handler=commands.create_user)
+    token = admin.add_parser("create-token", help="issue an API bearer token")
+    token.add_argument("username")
+    token.add_argument("--name", default="api", help="what the token is for")
+    token.set_defaults(handler=commands.create_token)
+
+
+def _recording(top: Group) -> None:
+    rec = _group(top, "recording", "recordings")
+    store = rec.add_parser("store", help="import an outside recording as a call")
     store.add_argument("file", type=Path)
     store.add_argument("--call-id", required=True)
     store.add_argument("--agent", default="import")
@@ -72,10 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     which = check.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?")
     which.add_argument("--all", action="store_true")
-    policy = commands.add_parser("policy", help="call policy").add_subparsers(
-        dest="policy_command", required=True
-    )
-    ask = policy.add_parser(
+    for parser in (store, fetch, check):
+        parser.set_defaults(handler=commands.recording)
+
+
+def _policy(top: Group) -> None:
+    ask = _group(top, "policy", "call policy").add_parser(
         "check", help="may this number be called at this moment, and if not when"
     )
     ask.add_argument("--number", required=True)
@@ -84,10 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--preset", help="cn-default, cn-workdays or us-regf; default: the setting")
     ask.add_argument("--history", type=Path, help='JSON list of {"at", "connected"} attempts')
     ask.add_argument("--json", action="store_true", help="print JSON (the default is a sentence)")
-    found = commands.add_parser("transcripts", help="transcripts").add_subparsers(
-        dest="transcripts_command", required=True
+    ask.set_defaults(handler=commands.policy_check)
+
+
+def _speech(top: Group) -> None:
+    query = _group(top, "transcripts", "transcripts").add_parser(
+        "search", help="search what was said, newest calls first"
     )
-    query = found.add_parser("search", help="search what was said, newest calls first")
     query.add_argument("text", nargs="?", default="")
     query.add_argument("--agent")
     query.add_argument("--debtor")
@@ -97,113 +94,37 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=20)
     query.add_argument("--offset", type=int, default=0)
     query.add_argument("--json", action="store_true")
-    speech = commands.add_parser(
+    query.set_defaults(handler=commands.search)
+    speech = top.add_parser(
         "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
     )
     speech.add_argument("file", type=Path)
     speech.add_argument("--json", action="store_true", help="print JSON instead of lines")
     speech.add_argument("--language", help="language code (zh, en ...); detected if not given")
+    speech.set_defaults(handler=commands.transcribe)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dialguard", description="Telephony and call-recording server for collections."
+    )
+    parser.add_argument("--version", action="version", version=f"dialguard {__version__}")
+    top = parser.add_subparsers(dest="command", required=True)
+    top.add_parser("up", help="run the whole product until Ctrl-C or SIGTERM").set_defaults(
+        handler=commands.up
+    )
+    top.add_parser("doctor", help="check this installation; exit 1 on a failure").set_defaults(
+        handler=commands.doctor
+    )
+    _group(top, "db", "database maintenance").add_parser(
+        "upgrade", help="apply pending migrations"
+    ).set_defaults(handler=commands.db_upgrade)
+    _group(top, "audit", "audit log").add_parser(
+        "verify", help="detect any edited or removed audit entry"
+    ).set_defaults(handler=commands.audit_verify)
+    for add in (_admin, _recording, _policy, _speech):
+        add(top)
     return parser
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat password: "):
-        raise ApiError("the passwords differ", hint="type the same password twice")
-    return first
-
-
-def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from api.users import create_user
-
-    password = _read_password(args.password_stdin)
-    engine = open_database(settings)
-    upgrade(engine)
-    with session_factory(engine)() as session:
-        user = create_user(session, args.username, args.role, password, datetime.now(UTC))
-    print(f"created {user.role.value} {user.username}")
-    return 0
-
-
-def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
-    from transcribe.engine import load_model
-    from transcribe.model_store import resolve_model
-    from transcribe.transcriber import transcribe_recording
-
-    model = load_model(
-        resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
-    )
-    result = transcribe_recording(model, settings.whisper_model, args.file, args.language)
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-        return 0
-    for segment in result.segments:
-        minutes, seconds = divmod(segment.start, 60)
-        print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
-    return 0
-
-
-def _recording(settings: Settings, args: argparse.Namespace) -> int:
-    from api import recordings
-
-    engine = open_database(settings)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    with storage_settings(settings) as ready:
-        copies, keys = storage_copies(ready), key_ring(ready)
-        if args.recording_command == "store":
-            return recordings.store(ready, sessions, copies, keys, args)
-        if args.recording_command == "fetch":
-            return recordings.fetch_to(ready, sessions, copies, keys, args.id, args.output)
-        return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
-
-
-def _search(settings: Settings, args: argparse.Namespace) -> int:
-    from transcribe.search import SearchError, SearchQuery, search
-
-    engine = open_database(settings)
-    upgrade(engine)
-    query = SearchQuery(
-        text=args.text,
-        agent=args.agent,
-        debtor_id=args.debtor,
-        speaker=args.speaker,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        limit=args.limit,
-        offset=args.offset,
-    )
-    try:
-        with session_factory(engine)() as session:
-            page = search(session, query)
-    except SearchError as exc:
-        raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
-    if args.json:
-        hits = [
-            {
-                "recording_id": h.recording_id,
-                "speaker": h.speaker,
-                "start": h.start,
-                "end": h.end,
-                "snippet": h.snippet,
-                "agent": h.agent,
-                "debtor_id": h.debtor_id,
-                "recorded_at": h.recorded_at.isoformat(),
-            }
-            for h in page.hits
-        ]
-        print(json.dumps({"hits": hits, "has_more": page.has_more}, ensure_ascii=False))
-        return 0
-    for h in page.hits:
-        print(
-            f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
-            f"{h.speaker:>6} {h.agent}: {h.snippet}"
-        )
-    if page.has_more:
-        print(f"... more: --offset {page.offset + page.limit}")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,47 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_settings_error(exc), file=sys.stderr)
         return 2
     try:
-        if args.command == "up":
-            from api.supervisor import run_up
-
-            return run_up(settings)
-        if args.command == "doctor":
-            results = run_doctor(settings)
-            print(render(results))
-            return 1 if any(r.status is Status.FAIL for r in results) else 0
-        if args.command == "db":
-            upgrade(open_database(settings))
-            print("database schema is up to date")
-            return 0
-        if args.command == "admin":
-            return _create_user(settings, args)
-        if args.command == "recording":
-            return _recording(settings, args)
-        if args.command == "policy":
-            from api.policy_check import policy_check
-
-            answer = policy_check(
-                settings,
-                args.number,
-                args.at,
-                args.debtor,
-                args.preset or settings.policy_preset,
-                args.history,
-            )
-            print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
-            return 0
-        if args.command == "transcripts":
-            return _search(settings, args)
-        if args.command == "transcribe":
-            return _transcribe(settings, args)
+        status: int = args.handler(settings, args)
     except (ApiError, DialerError, RecordingError, TranscribeError) as exc:
-        print(
-            f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}", file=sys.stderr
-        )
+        line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
+        print(line, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 2
+    return status
 
 
 if __name__ == "__main__":

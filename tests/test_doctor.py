@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from minio import Minio
@@ -134,3 +136,25 @@ def test_admin_creates_a_user_once(dialguard_env: dict[str, str]) -> None:
     )
     assert weak.returncode == 1
     _one_line(weak.stderr, "password too short", "at least 12")
+
+
+def test_tokens_and_audit_verify_from_the_command_line(dialguard_env: dict[str, str]) -> None:
+    dialguard(
+        ["admin", "create-user", "qa.li", "--role", "qa", "--password-stdin"],
+        dialguard_env,
+        stdin="a long passphrase\n",
+    )
+    issued = dialguard(["admin", "create-token", "qa.li", "--name", "search-script"], dialguard_env)
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stdout.strip().startswith("dg_") and len(issued.stdout.strip()) > 40
+    unknown = dialguard(["admin", "create-token", "nobody"], dialguard_env)
+    assert unknown.returncode == 1
+    _one_line(unknown.stderr, "no active user 'nobody'")
+    intact = dialguard(["audit", "verify"], dialguard_env)
+    assert intact.returncode == 0 and "audit log intact" in intact.stdout
+    db = Path(dialguard_env["DIALGUARD_DATA_DIR"]) / "dialguard.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit_log SET target = 'someone-else' WHERE seq = 1")
+    tampered = dialguard(["audit", "verify"], dialguard_env)
+    assert tampered.returncode == 1
+    assert "entry 1: was edited after it was written" in tampered.stdout

@@ -1,0 +1,172 @@
+"""What each `dialguard` subcommand does; `api.cli` parses and dispatches to these.
+
+Every handler takes the settings and the parsed arguments and returns the
+exit status; errors with a hint are printed by the dispatcher in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api.doctor import Status, open_database, render, run_doctor
+from api.errors import ApiError
+from api.migrate import upgrade
+from api.settings import Settings
+from api.wiring import key_ring, storage_copies, storage_settings
+from recording.db import session_factory
+
+
+def migrated(settings: Settings) -> Engine:
+    engine = open_database(settings)
+    upgrade(engine)
+    return engine
+
+
+def up(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.supervisor import run_up
+
+    return run_up(settings)
+
+
+def doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    results = run_doctor(settings)
+    print(render(results))
+    return 1 if any(r.status is Status.FAIL for r in results) else 0
+
+
+def db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    migrated(settings)
+    print("database schema is up to date")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise ApiError("the passwords differ", hint="type the same password twice")
+    return first
+
+
+def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from api.users import create_user as create
+
+    password = _read_password(args.password_stdin)
+    with session_factory(migrated(settings))() as session:
+        user = create(session, args.username, args.role, password, datetime.now(UTC))
+    print(f"created {user.role.value} {user.username}")
+    return 0
+
+
+def create_token(settings: Settings, args: argparse.Namespace) -> int:
+    from api.audit import record
+    from api.auth import issue_token
+    from api.models import User
+
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        token = issue_token(session, user, args.name, now)
+        record(session, "admin-cli", "token-issued", user.username, now, detail={"name": args.name})
+    print(token)
+    return 0
+
+
+def audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.audit import verify
+
+    with session_factory(migrated(settings))() as session:
+        problems = verify(session)
+    for problem in problems:
+        print(f"entry {problem.seq}: {problem.problem}")
+    print("audit log intact" if not problems else f"{len(problems)} problem(s) in the audit log")
+    return 1 if problems else 0
+
+
+def recording(settings: Settings, args: argparse.Namespace) -> int:
+    from api import recordings
+
+    sessions = session_factory(migrated(settings))
+    with storage_settings(settings) as ready:
+        copies, keys = storage_copies(ready), key_ring(ready)
+        if args.recording_command == "store":
+            return recordings.store(ready, sessions, copies, keys, args)
+        if args.recording_command == "fetch":
+            return recordings.fetch_to(ready, sessions, copies, keys, args.id, args.output)
+        return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
+
+
+def policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from api.policy_check import policy_check as check
+
+    answer = check(
+        settings,
+        args.number,
+        args.at,
+        args.debtor,
+        args.preset or settings.policy_preset,
+        args.history,
+    )
+    print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
+    return 0
+
+
+def search(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.search import SearchError, SearchQuery
+    from transcribe.search import search as run
+
+    query = SearchQuery(
+        text=args.text,
+        agent=args.agent,
+        debtor_id=args.debtor,
+        speaker=args.speaker,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    try:
+        with session_factory(migrated(settings))() as session:
+            page = run(session, query)
+    except SearchError as exc:
+        raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
+    if args.json:
+        hits = [vars(h) | {"recorded_at": h.recorded_at.isoformat()} for h in page.hits]
+        print(json.dumps({"hits": hits, "has_more": page.has_more}, ensure_ascii=False))
+        return 0
+    for h in page.hits:
+        print(
+            f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
+            f"{h.speaker:>6} {h.agent}: {h.snippet}"
+        )
+    if page.has_more:
+        print(f"... more: --offset {page.offset + page.limit}")
+    return 0
+
+
+def transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.engine import load_model
+    from transcribe.model_store import resolve_model
+    from transcribe.transcriber import transcribe_recording
+
+    model = load_model(
+        resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
+    )
+    result = transcribe_recording(model, settings.whisper_model, args.file, args.language)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    for segment in result.segments:
+        minutes, seconds = divmod(segment.start, 60)
+        print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
+    return 0
