@@ -12,11 +12,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from api import __version__, commands
-from api.errors import ApiError
 from api.settings import Settings
-from dialer.errors import DialerError
-from recording.errors import RecordingError
-from transcribe.errors import TranscribeError
+from recording.errors import HintedError
 
 if TYPE_CHECKING:
     Group = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         status: int = args.handler(settings, args)
-    except (ApiError, DialerError, RecordingError, TranscribeError) as exc:
+    except HintedError as exc:
         line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
         print(line, file=sys.stderr)
         return 1

@@ -24,14 +24,12 @@ from dialer.errors import SipUnreachable
 from dialer.probe import port_in_use, sip_ping
 from recording.db import make_engine, redact_url, session_factory
 from recording.embedded_s3 import find_weed, load_or_create_credentials, running_instance
-from recording.errors import BucketMissing, RecordingError
+from recording.errors import BucketMissing, HintedError, RecordingError
 from recording.storage import check_bucket, make_client
 from transcribe.engine import load_model
 from transcribe.errors import TranscribeError
 from transcribe.model_store import resolve_model
 from transcribe.stats import keep_up
-
-Failure = ApiError | RecordingError | TranscribeError
 
 
 class Status(enum.StrEnum):
@@ -52,7 +50,7 @@ class CheckResult:
         return f"{self.detail} - {self.hint}" if self.hint else self.detail
 
 
-def _fail(name: str, exc: Failure) -> CheckResult:
+def _fail(name: str, exc: HintedError) -> CheckResult:
     return CheckResult(name, Status.FAIL, str(exc), exc.hint)
 
 

@@ -42,9 +42,8 @@ from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_targets, with_embedded_storage
 from recording.embedded_s3 import EmbeddedS3
-from recording.errors import RecordingError
+from recording.errors import HintedError
 from recording.storage import ensure_bucket, make_client
-from transcribe.errors import TranscribeError
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +289,7 @@ def run_up(settings: Settings) -> int:
     except PreflightFailed as exc:
         print(f"dialguard: {exc}", file=sys.stderr, flush=True)
         return 1
-    except (ApiError, RecordingError, TranscribeError) as exc:
+    except HintedError as exc:
         print(f"dialguard: {exc} - {exc.hint}", file=sys.stderr, flush=True)
         return 1
     finally:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from recording.errors import HintedError
 
-class DialerError(Exception):
-    hint: str = ""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        if hint:
-            self.hint = hint
+class DialerError(HintedError):
+    """Base of every error raised by this package."""
 
 
 class SipPortBusy(DialerError):

@@ -7,8 +7,12 @@ Each carries a `hint`: the one thing an operator should do about it, so that
 from __future__ import annotations
 
 
-class RecordingError(Exception):
-    """Base of every error raised by `recording`."""
+class HintedError(Exception):
+    """An error that knows the operator's fix: every package's errors derive from it.
+
+    It lives here because `recording` is the root of the import graph; the
+    command line and the API catch it once instead of one class per package.
+    """
 
     hint: str = ""
 
@@ -16,6 +20,10 @@ class RecordingError(Exception):
         super().__init__(message)
         if hint:
             self.hint = hint
+
+
+class RecordingError(HintedError):
+    """Base of every error raised by `recording`."""
 
 
 class StorageError(RecordingError):

@@ -14,11 +14,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.services import Services
 from recording.db import session_factory
 from recording.embedded_s3 import EmbeddedS3
 from recording.encode import encode_call
 from recording.errors import RecordingError
-from recording.keys import FileKeyRing
+from recording.keys import FileKeyRing, KeyWrapper
 from recording.models import Recording, RecordingStatus
 from recording.storage import ensure_bucket, make_client
 from recording.store import (
@@ -56,18 +57,20 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
+def _parts(
+    services: Services,
+) -> tuple[sessionmaker[Session], Path, tuple[Copy, Copy], KeyWrapper]:
+    return services.sessions, services.spool, services.copies, services.keys
+
+
 def _info(call_id: str = "call-1") -> CallInfo:
     return CallInfo(call_id=call_id, agent="agent7", recorded_at=NOW, debtor_id="D-1001")
 
 
 def test_a_call_ends_as_two_encrypted_locked_copies(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
+    services: Services, capture: Path, tmp_path: Path
 ) -> None:
-    spool = tmp_path / "spool"
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     assert row.status is RecordingStatus.SPOOLED
     assert [p.name for p in spool.iterdir()] == [f"{row.id}.dgre"]  # no plaintext left behind
@@ -118,8 +121,10 @@ def test_storage_outage_keeps_recordings_in_the_spool_until_it_returns(
             copies.append(Copy(name, target, make_client(target, timeout=2.0, retries=0)))
         pair = (copies[0], copies[1])
         spool = tmp_path / "spool"
-        ids = [spool_call(sessions, spool, keys, capture, _info(f"c{i}"), 730, NOW).id
-               for i in range(3)]  # fmt: skip
+        ids = [
+            spool_call(sessions, spool, keys, capture, _info(f"c{i}"), 730, NOW).id
+            for i in range(3)
+        ]
         upload_pending(sessions, spool, pair, NOW, limit=1)  # one goes up before the outage
         store.stop()
         report = upload_pending(sessions, spool, pair, NOW)
@@ -132,8 +137,9 @@ def test_storage_outage_keeps_recordings_in_the_spool_until_it_returns(
         for recording_id in ids:
             assert [c.ok for c in verify(sessions, pair, keys, recording_id)] == [True, True]
             key = _row(sessions, recording_id).object_key
-            versions = list(pair[0].client.list_objects(
-                "outage-primary", prefix=key, include_version=True))  # fmt: skip
+            versions = list(
+                pair[0].client.list_objects("outage-primary", prefix=key, include_version=True)
+            )
             assert len(versions) == 1  # arrived once
     finally:
         store.stop()
@@ -146,14 +152,8 @@ def _row(sessions: sessionmaker[Session], recording_id: str) -> Recording:
         return row
 
 
-def test_crash_between_commit_and_rename_is_repaired(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
-) -> None:
-    spool = tmp_path / "spool"
+def test_crash_between_commit_and_rename_is_repaired(services: Services, capture: Path) -> None:
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     final = spool_file(spool, row.id)
     final.rename(final.with_name(final.name + ".part"))
@@ -161,34 +161,32 @@ def test_crash_between_commit_and_rename_is_repaired(
 
 
 def test_upload_cut_off_after_storage_kept_it_is_not_sent_twice(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
+    services: Services, capture: Path
 ) -> None:
-    spool = tmp_path / "spool"
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     primary = copies[0]
     with spool_file(spool, row.id).open("rb") as data:  # what a killed uploader got through
         primary.client.put_object(
-            primary.target.bucket, row.object_key, data, row.ciphertext_size,
+            primary.target.bucket,
+            row.object_key,
+            data,
+            row.ciphertext_size,
             metadata={"sha256": row.ciphertext_sha256},
-        )  # fmt: skip
+        )
     assert upload_pending(sessions, spool, copies, NOW).stored == [row.id]
-    versions = list(primary.client.list_objects(
-        primary.target.bucket, prefix=row.object_key, include_version=True))  # fmt: skip
+    versions = list(
+        primary.client.list_objects(
+            primary.target.bucket, prefix=row.object_key, include_version=True
+        )
+    )
     assert len(versions) == 1
 
 
 def test_tampered_copy_is_detected_and_the_replica_serves(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
+    services: Services, capture: Path
 ) -> None:
-    spool = tmp_path / "spool"
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     upload_pending(sessions, spool, copies, NOW)
     primary = copies[0]
@@ -196,8 +194,11 @@ def test_tampered_copy_is_detected_and_the_replica_serves(
         primary.target.bucket, row.object_key, io.BytesIO(b"x" * 100), 100
     )
     with sessions() as session:  # storage now hands out other bytes for the primary
-        session.execute(update(Recording).where(Recording.id == row.id)
-                        .values(primary_version=forged.version_id))  # fmt: skip
+        session.execute(
+            update(Recording)
+            .where(Recording.id == row.id)
+            .values(primary_version=forged.version_id)
+        )
         session.commit()
     checks = verify(sessions, copies, keys, row.id)
     assert [c.ok for c in checks] == [False, True]
@@ -206,32 +207,23 @@ def test_tampered_copy_is_detected_and_the_replica_serves(
     assert out.getvalue()[:4] == b"OggS"
 
 
-def test_no_intact_copy_is_a_clear_error(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
-) -> None:
-    spool = tmp_path / "spool"
+def test_no_intact_copy_is_a_clear_error(services: Services, capture: Path) -> None:
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     upload_pending(sessions, spool, copies, NOW)
     with sessions() as session:
-        session.execute(update(Recording).where(Recording.id == row.id)
-                        .values(primary_sha256="0" * 64, replica_sha256="1" * 64))  # fmt: skip
+        session.execute(
+            update(Recording)
+            .where(Recording.id == row.id)
+            .values(primary_sha256="0" * 64, replica_sha256="1" * 64)
+        )
         session.commit()
     with pytest.raises(RecordingUnavailable, match="no intact copy"):
         fetch(sessions, spool, copies, keys, row.id, io.BytesIO())
 
 
-def test_spooled_recording_plays_from_the_spool(
-    sessions: sessionmaker[Session],
-    copies: tuple[Copy, Copy],
-    keys: FileKeyRing,
-    capture: Path,
-    tmp_path: Path,
-) -> None:
-    spool = tmp_path / "spool"
+def test_spooled_recording_plays_from_the_spool(services: Services, capture: Path) -> None:
+    sessions, spool, copies, keys = _parts(services)
     row = spool_call(sessions, spool, keys, capture, _info(), 730, NOW)
     out = io.BytesIO()
     assert fetch(sessions, spool, copies, keys, row.id, out) == "spool"
