@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -132,7 +133,11 @@ def test_storage_outage_keeps_recordings_in_the_spool_until_it_returns(
         assert all("unreachable" in e for e in report.errors)
         assert len(list(spool.iterdir())) == 2  # nothing lost while storage is down
         store.start()  # same directory, same ports and credentials
-        assert len(upload_pending(sessions, spool, pair, NOW).stored) == 2
+        stored: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(stored) < 2 and time.monotonic() < deadline:  # as the uploader's ticks do
+            stored += upload_pending(sessions, spool, pair, NOW).stored
+        assert len(stored) == 2
         assert list(spool.iterdir()) == []
         for recording_id in ids:
             assert [c.ok for c in verify(sessions, pair, keys, recording_id)] == [True, True]
