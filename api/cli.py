@@ -101,6 +101,23 @@ def _speech(top: Group) -> None:
     speech.set_defaults(handler=commands.transcribe)
 
 
+def _qa(top: Group) -> None:
+    qa = _group(top, "qa", "QA rules")
+    check = qa.add_parser("check", help="flag banned and missing wording in one call")
+    check.add_argument(
+        "file",
+        type=Path,
+        help="a WAV (mono: agent; stereo: agent left) or the JSON of dialguard transcribe",
+    )
+    check.add_argument("--pack", help="cn-collections, en-collections or a YAML file")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=commands.qa_check)
+    measure = qa.add_parser("eval", help="precision and recall per category on a labelled corpus")
+    measure.add_argument("dir", type=Path)
+    measure.add_argument("--pack", required=True)
+    measure.set_defaults(handler=commands.qa_eval)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dialguard", description="Telephony and call-recording server for collections."
@@ -119,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     _group(top, "audit", "audit log").add_parser(
         "verify", help="detect any edited or removed audit entry"
     ).set_defaults(handler=commands.audit_verify)
-    for add in (_admin, _recording, _policy, _speech):
+    for add in (_admin, _recording, _policy, _speech, _qa):
         add(top)
     return parser
 

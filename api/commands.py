@@ -170,3 +170,45 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
         minutes, seconds = divmod(segment.start, 60)
         print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
     return 0
+
+
+def qa_check(settings: Settings, args: argparse.Namespace) -> int:
+    from qa_scoring import check_transcript, load_pack, load_transcript_json
+
+    if args.file.suffix.lower() == ".json":
+        data = load_transcript_json(args.file)
+        language = str(data.get("language", ""))
+        pack = args.pack or ("en-collections" if language.startswith("en") else "cn-collections")
+        result = check_transcript(data, pack)
+    else:
+        from transcribe.engine import load_model
+        from transcribe.model_store import resolve_model
+        from transcribe.transcriber import transcribe_recording
+
+        hint = load_pack(args.pack).language if args.pack else None
+        model = load_model(
+            resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
+        )
+        heard = transcribe_recording(model, settings.whisper_model, args.file, hint)
+        pack = args.pack or (
+            "en-collections" if heard.language.startswith("en") else "cn-collections"
+        )
+        result = check_transcript(heard, pack)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"score {result.score}/100 ({pack})")
+    for flag in result.flags:
+        mark = " (listen)" if flag.needs_listening else ""
+        print(f"  {flag.start:7.1f}s level {flag.severity} {flag.category}{mark}: {flag.text}")
+    for item in result.missing:
+        print(f"  missing: {item.category}")
+    return 0
+
+
+def qa_eval(_settings: Settings, args: argparse.Namespace) -> int:
+    from qa_scoring import evaluate
+
+    report = evaluate(args.dir, args.pack)
+    print(report.table())
+    return 0

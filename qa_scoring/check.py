@@ -1,0 +1,199 @@
+"""Checking one transcript against one rule pack: the entry point of `dialguard qa check`.
+
+The input is the JSON `dialguard transcribe FILE --json` prints (see
+`transcribe.result.Transcript.to_json`), read from a file or already parsed, or
+a `Transcript` itself. It is validated here, segment by segment, so a
+hand-edited or truncated file is refused with the segment and field named
+instead of being scored as a silent, perfect call.
+
+This module reads the JSON shape rather than importing `transcribe.result`:
+importing the transcribe package loads the Whisper engine and the database
+layer (most of a second), which a pure rule check has no use for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa_scoring.errors import TranscriptError
+from qa_scoring.pack import Pack, load_pack
+from qa_scoring.rules import AGENT, DEBTOR, CallText, TimedWord, Utterance, evaluate
+from qa_scoring.score import CheckResult, compute_score
+
+if TYPE_CHECKING:
+    from transcribe.result import Transcript
+
+__all__ = ["CheckResult", "check_transcript", "load_pack", "load_transcript_json"]
+
+_HINT = "give the JSON that `dialguard transcribe FILE --json` prints"
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def load_transcript_json(path: str | Path) -> dict[str, Any]:
+    """Read and validate a transcript file; returns the parsed JSON."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise TranscriptError(f"transcript {source} does not exist", hint=_HINT) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TranscriptError(f"cannot read transcript {source}: {exc}", hint=_HINT) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TranscriptError(
+            f"{source.name} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}",
+            hint=_HINT,
+        ) from exc
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{source.name}: expected a JSON object, not {type(data).__name__}")
+    parse_transcript(data, source.name)
+    return data
+
+
+def _number(
+    value: object, where: str, name: str, low: float = 0.0, high: float = math.inf
+) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        bounds = f"from {low:g} to {high:g}" if math.isfinite(high) else f"at least {low:g}"
+        raise TranscriptError(f"{where}: '{name}' must be a number {bounds}, not {value!r}", _HINT)
+    return float(value)
+
+
+def _words(raw: object, where: str) -> tuple[TimedWord, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TranscriptError(f"{where}: 'words' must be a list, not {raw!r}", _HINT)
+    words: list[TimedWord] = []
+    for j, item in enumerate(raw):
+        at = f"{where} word {j}"
+        if not isinstance(item, dict):
+            raise TranscriptError(f"{at}: expected an object, not {item!r}", _HINT)
+        for key in ("start", "end", "word", "probability"):
+            if key not in item:
+                raise TranscriptError(f"{at}: missing '{key}'", _HINT)
+        if not isinstance(item["word"], str):
+            raise TranscriptError(f"{at}: 'word' must be text, not {item['word']!r}", _HINT)
+        start = _number(item["start"], at, "start")
+        end = _number(item["end"], at, "end")
+        probability = _number(item["probability"], at, "probability", 0.0, 1.0)
+        words.append(TimedWord(start, max(start, end), item["word"], probability))
+    return tuple(words)
+
+
+def parse_transcript(data: Mapping[str, Any], source: str = "transcript") -> list[Utterance]:
+    """The segments of a transcript JSON, validated; errors name the segment and field."""
+    if not isinstance(data, Mapping):
+        raise TranscriptError(f"{source}: expected a JSON object, not {type(data).__name__}", _HINT)
+    segments = data.get("segments")
+    if not isinstance(segments, list):
+        raise TranscriptError(f"{source}: no 'segments' list (got {segments!r})", _HINT)
+    utterances: list[Utterance] = []
+    for i, raw in enumerate(segments):
+        where = f"{source} segment {i}"
+        if not isinstance(raw, dict):
+            raise TranscriptError(f"{where}: expected an object, not {raw!r}", _HINT)
+        for key in ("start", "end", "speaker", "text"):
+            if key not in raw:
+                raise TranscriptError(f"{where}: missing '{key}'", _HINT)
+        start = _number(raw["start"], where, "start")
+        end = _number(raw["end"], where, "end")
+        if end < start:
+            raise TranscriptError(
+                f"{where}: ends ({end:g} s) before it starts ({start:g} s)", _HINT
+            )
+        speaker = raw["speaker"]
+        if speaker not in (AGENT, DEBTOR):
+            raise TranscriptError(
+                f"{where}: 'speaker' must be {AGENT} or {DEBTOR}, not {speaker!r}", _HINT
+            )
+        if not isinstance(raw["text"], str):
+            raise TranscriptError(f"{where}: 'text' must be text, not {raw['text']!r}", _HINT)
+        words = _words(raw.get("words"), where)
+        if "confidence" in raw and raw["confidence"] is not None:
+            confidence = _number(raw["confidence"], where, "confidence", 0.0, 1.0)
+        elif words:
+            confidence = sum(w.probability for w in words) / len(words)
+        else:
+            # A transcript typed or corrected by a person carries no confidence: it is certain.
+            confidence = 1.0
+        utterances.append(Utterance(start, end, speaker, raw["text"], confidence, words))
+    return utterances
+
+
+def _language_of(utterances: list[Utterance]) -> str | None:
+    text = "".join(u.text for u in utterances)
+    han, latin = len(_HAN.findall(text)), len(_LATIN.findall(text))
+    if han + latin == 0:
+        return None
+    # A Chinese call still spells out APP, ID, VIP: a character counts for a word's letters.
+    return "zh" if han * 3 >= latin else "en"
+
+
+def _language_warnings(declared: object, utterances: list[Utterance], pack: Pack) -> list[str]:
+    warnings: list[str] = []
+    if isinstance(declared, str) and declared.strip():
+        code = re.split(r"[-_]", declared.strip().lower())[0]
+        code = {"chinese": "zh", "cmn": "zh", "english": "en", "eng": "en"}.get(code, code)
+        if code != pack.language:
+            warnings.append(
+                f"transcript language is '{declared}' but pack '{pack.name}' is for "
+                f"'{pack.language}': its wording will mostly not match, so missing flags "
+                "prove nothing and required items will read as missing"
+            )
+            return warnings
+    heard = _language_of(utterances)
+    if heard is not None and heard != pack.language:
+        warnings.append(
+            f"the transcript text reads as '{heard}' but pack '{pack.name}' is for "
+            f"'{pack.language}': check the pack or the transcription language"
+        )
+    return warnings
+
+
+def check_transcript(
+    transcript_json: Mapping[str, Any] | Transcript,
+    pack: Pack | str | Path,
+    *,
+    listen_below: float | None = None,
+) -> CheckResult:
+    """Score one call: flags (time-ordered), missing required items, warnings.
+
+    `pack` is a loaded Pack, a shipped pack name ("cn-collections") or a YAML
+    path; `listen_below` overrides the pack's needs-listening threshold.
+    """
+    if not isinstance(pack, Pack):
+        pack = load_pack(pack)
+    data: Mapping[str, Any]
+    if isinstance(transcript_json, Mapping):
+        data = transcript_json
+    elif hasattr(transcript_json, "to_json"):
+        data = transcript_json.to_json(words=True)
+    else:
+        raise TranscriptError(
+            f"expected transcript JSON, not {type(transcript_json).__name__}", _HINT
+        )
+    utterances = parse_transcript(data)
+    warnings = _language_warnings(data.get("language"), utterances, pack)
+    if not any(u.text.strip() for u in utterances):
+        warnings.append("the transcript has no speech: every required item is missing")
+    evaluation = evaluate(CallText(utterances, pack.language), pack, listen_below)
+    return CheckResult(
+        score=compute_score(evaluation.flags, evaluation.missing),
+        flags=evaluation.flags,
+        missing=evaluation.missing,
+        warnings=(*warnings, *evaluation.warnings),
+        pack=pack.name,
+    )

@@ -1,0 +1,144 @@
+"""Measuring a rule pack against labelled calls: precision and recall per category.
+
+A rule pack is tuned by people, and every new phrase that catches one more
+violation can start flagging lawful sentences ("the bank may take legal action
+according to the contract"). The labelled corpus holds both, including the
+near-misses a keyword matcher gets wrong, so a change to a pack is judged by
+numbers instead of by the one call that prompted it.
+
+A corpus is a folder of transcript JSON files (the `dialguard transcribe --json`
+shape) and a `labels.yaml`:
+
+    001-threat-workplace.json:
+      flags: [threat]                 # categories that must be flagged (any severity)
+      present: [identity, overdue-facts, repayment-method]   # required items said
+      note: 不还钱就去你单位闹           # why the example is there
+
+`present` may be left out for a fragment that is not a whole call: it then
+counts for the banned categories only. For required categories the positive
+class is "missing", the thing the engine reports: precision is how often a
+reported missing item really was not said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qa_scoring.check import check_transcript, load_transcript_json
+from qa_scoring.errors import QaError
+from qa_scoring.pack import Pack, RuleKind, load_pack
+
+LABELS = "labels.yaml"
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    category: str
+    required: bool  # positives are "missing" items rather than flags
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def precision(self) -> float:
+        """1.0 when nothing was reported: no false alarm was raised."""
+        reported = self.tp + self.fp
+        return self.tp / reported if reported else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.support if self.support else 1.0
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    pack: str
+    examples: int
+    categories: dict[str, CategoryScore]
+    mistakes: tuple[str, ...]
+
+    def table(self) -> str:
+        lines = [f"{'category':<26} {'precision':>9} {'recall':>7} {'support':>7}"]
+        for score in self.categories.values():
+            name = f"{score.category} (missing)" if score.required else score.category
+            lines.append(
+                f"{name:<26} {score.precision:>9.2f} {score.recall:>7.2f} {score.support:>7}"
+            )
+        return "\n".join(lines)
+
+
+def _labels(corpus: Path, pack: Pack) -> dict[str, dict[str, Any]]:
+    path = corpus / LABELS
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise QaError(f"{corpus} has no {LABELS}", hint="see qa_scoring/eval.py") from exc
+    except yaml.YAMLError as exc:
+        raise QaError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise QaError(f"{path}: expected a mapping of file name to labels")
+    known = {rule.category for rule in pack.rules}
+    for name, label in data.items():
+        if not isinstance(label, dict):
+            raise QaError(f"{path}: labels of {name} must be a mapping")
+        for key in ("flags", "present"):
+            unknown = set(label.get(key) or []) - known
+            if unknown:
+                raise QaError(
+                    f"{path}: {name}: {key} names categories not in pack "
+                    f"'{pack.name}': {', '.join(sorted(unknown))}"
+                )
+        if not (corpus / name).is_file():
+            raise QaError(f"{path}: labelled file {name} does not exist")
+    unlabelled = sorted(p.name for p in corpus.glob("*.json") if p.name not in data)
+    if unlabelled:
+        raise QaError(f"{path}: no labels for {', '.join(unlabelled)}")
+    return data
+
+
+def evaluate(corpus_dir: str | Path, pack: Pack | str | Path) -> EvalReport:
+    """Run the pack over every labelled transcript and count hits per category."""
+    if not isinstance(pack, Pack):
+        pack = load_pack(pack)
+    corpus = Path(corpus_dir)
+    labels = _labels(corpus, pack)
+    banned = sorted({r.category for r in pack.rules if r.kind is not RuleKind.REQUIRED})
+    required = sorted({r.category for r in pack.rules if r.kind is RuleKind.REQUIRED})
+    counts = {c: [0, 0, 0] for c in (*banned, *required)}
+    mistakes: list[str] = []
+    for name in sorted(labels):
+        label = labels[name]
+        result = check_transcript(load_transcript_json(corpus / name), pack)
+        flagged = {f.category for f in result.flags}
+        expected = set(label.get("flags") or [])
+        cases = [(c, c in expected, c in flagged, "flag") for c in banned]
+        if label.get("present") is not None:
+            said = set(label["present"])
+            reported = {m.category for m in result.missing}
+            cases += [(c, c not in said, c in reported, "missing") for c in required]
+        for category, truth, predicted, what in cases:
+            tally = counts[category]
+            if truth and predicted:
+                tally[0] += 1
+            elif predicted:
+                tally[1] += 1
+                mistakes.append(f"{name}: unexpected {what} {category}")
+            elif truth:
+                tally[2] += 1
+                mistakes.append(f"{name}: {what} {category} not reported")
+    return EvalReport(
+        pack=pack.name,
+        examples=len(labels),
+        categories={
+            c: CategoryScore(c, c in required, tp, fp, fn) for c, (tp, fp, fn) in counts.items()
+        },
+        mistakes=tuple(mistakes),
+    )

@@ -1,0 +1,393 @@
+"""Applying a rule pack to one call: flags for banned wording, missing required wording.
+
+What a QA reviewer expects from a flag, and why it is built this way:
+
+- it points at the moment: start and end come from the timestamps of the words
+  the match rests on when the transcript has them (a 30-second segment is no
+  pointer), else from the segment;
+- it says how sure it is: the confidence is the mean probability of those
+  words, and a flag below the pack's threshold is marked `needs_listening`:
+  a misheard word must not cost an agent points until a person has listened;
+- it is the agent's: a rule for the agent never looks at debtor segments, so a
+  debtor swearing at the agent is not the agent swearing;
+- one flag per rule per segment: the same insult matched by two overlapping
+  phrases is one thing the agent said.
+
+Required wording is checked within its time scope (identity in the first 30 s)
+and reported as missing, not flagged. The right-party-verification order rule
+walks the call in time order: the debt may only be mentioned after the agent
+asked who is on the line and the debtor confirmed it is them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa_scoring.matching import (
+    Hit,
+    Phrase,
+    TextIndex,
+    Tokens,
+    contains,
+    is_negated,
+    is_reported,
+    tokenize,
+)
+from qa_scoring.pack import Pack, Rule, RuleKind, SpeakerScope, Wording
+
+AGENT = "agent"
+DEBTOR = "debtor"
+
+
+@dataclass(frozen=True, slots=True)
+class TimedWord:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """One transcript segment as QA needs it (the `dialguard transcribe --json` segment)."""
+
+    start: float
+    end: float
+    speaker: str  # "agent" | "debtor"
+    text: str
+    confidence: float
+    words: tuple[TimedWord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Flag:
+    rule: str
+    category: str
+    severity: int
+    speaker: str
+    start: float
+    end: float
+    text: str
+    matched: str  # the rule's phrase (or what a pattern matched)
+    confidence: float
+    needs_listening: bool
+    heard: str = ""  # the words in the transcript, 环款 where the phrase says 还款
+    description: str = ""
+    consequence: str = ""
+
+    @property
+    def proven(self) -> bool:
+        return not self.needs_listening
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "severity": self.severity,
+            "speaker": self.speaker,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "text": self.text,
+            "matched": self.matched,
+            "heard": self.heard,
+            "confidence": round(self.confidence, 3),
+            "needs_listening": self.needs_listening,
+            "description": self.description,
+            "consequence": self.consequence,
+        }
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A required statement not found in its time scope."""
+
+    rule: str
+    category: str
+    description: str = ""
+    within_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "description": self.description,
+            "within_seconds": self.within_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    flags: tuple[Flag, ...]
+    missing: tuple[Missing, ...]
+    warnings: tuple[str, ...] = ()
+
+
+# --- the call, tokenised once ---------------------------------------------------------
+
+
+class CallText:
+    """A call's segments tokenised for one language and indexed; reused by every rule."""
+
+    def __init__(self, utterances: Sequence[Utterance], language: str) -> None:
+        self.utterances = tuple(sorted(utterances, key=lambda u: (u.start, u.end)))
+        self.language = language
+        # Newlines inside a segment would end `$` early; a space keeps offsets unchanged.
+        self.tokens = tuple(tokenize(u.text.replace("\n", " "), language) for u in self.utterances)
+        self.index = TextIndex(self.tokens)
+        self._joined = "\n".join(t.text for t in self.tokens)
+        self._offsets: list[int] = []
+        offset = 0
+        for t in self.tokens:
+            self._offsets.append(offset)
+            offset += len(t.text) + 1
+        self._scopes: dict[tuple[SpeakerScope, float | None], frozenset[int]] = {}
+        self._word_spans: dict[int, list[tuple[int, int]]] = {}
+
+    def docs(self, speaker: SpeakerScope, within: float | None = None) -> frozenset[int]:
+        key = (speaker, within)
+        if key not in self._scopes:
+            self._scopes[key] = frozenset(
+                i
+                for i, u in enumerate(self.utterances)
+                if (speaker is SpeakerScope.ANY or u.speaker == speaker.value)
+                and (within is None or u.start < within)
+            )
+        return self._scopes[key]
+
+    def search(self, wording: Wording, tolerance: float, docs: frozenset[int]) -> list[_Found]:
+        """Every place the wording occurs in `docs`, ordered by segment."""
+        found: list[_Found] = []
+        if not docs:
+            return found
+        for phrase in wording.phrases:
+            for hit in self.index.find(phrase, tolerance, docs):
+                start, end = hit.char_span(self.tokens[hit.doc])
+                found.append(_Found(hit.doc, start, end, phrase.text, hit, phrase, False))
+        for pattern in wording.patterns:
+            # A negator the pattern's author wrote is part of the rule; one the pattern's
+            # gaps swallowed ("I'm not an attorney") is context, so the source stands in
+            # for the phrase when negation is judged.
+            source = Phrase(
+                pattern.pattern, self.language, tokenize(pattern.pattern, self.language).keys
+            )
+            for doc, start, end in self._regex(pattern, docs):
+                span_hit = _hit_for_span(self.tokens[doc], doc, start, end)
+                text = self.tokens[doc].text[start:end]
+                found.append(_Found(doc, start, end, text, span_hit, source, True))
+        # Within a segment, phrases before patterns: a phrase pins the words themselves
+        # (去你单位闹), a pattern often the whole clause around them (不还钱就去你单位).
+        found.sort(key=lambda f: (f.doc, f.pattern, f.start))
+        return found
+
+    def _regex(
+        self, pattern: re.Pattern[str], docs: frozenset[int]
+    ) -> Iterator[tuple[int, int, int]]:
+        # One pass over the whole call is far cheaper than a search per segment; a
+        # match that runs across a segment boundary is retried inside each segment.
+        for m in pattern.finditer(self._joined):
+            first = bisect.bisect_right(self._offsets, m.start()) - 1
+            last = bisect.bisect_right(self._offsets, max(m.start(), m.end() - 1)) - 1
+            if first == last:
+                if first in docs:
+                    base = self._offsets[first]
+                    yield first, m.start() - base, m.end() - base
+                continue
+            for doc in range(first, last + 1):
+                if doc in docs:
+                    inner = pattern.search(self.tokens[doc].text)
+                    if inner:
+                        yield doc, inner.start(), inner.end()
+
+    def moment(self, doc: int, start: int, end: int) -> tuple[float, float, float]:
+        """(start s, end s, confidence) of text[start:end] of a segment, word-level if possible."""
+        utterance = self.utterances[doc]
+        spans = self._spans(doc)
+        words = [
+            w for w, (a, b) in zip(utterance.words, spans, strict=True) if a < end and b > start
+        ]
+        if not words:
+            return utterance.start, utterance.end, utterance.confidence
+        confidence = sum(w.probability for w in words) / len(words)
+        return min(w.start for w in words), max(w.end for w in words), confidence
+
+    def _spans(self, doc: int) -> list[tuple[int, int]]:
+        """Where each ASR word sits in the segment text.
+
+        Whisper's words concatenate to the segment text, so a forward search finds
+        them; where it does not (text edited, redacted), words are spread over the
+        text by length, which still lands the flag on the right part of the segment.
+        """
+        if doc in self._word_spans:
+            return self._word_spans[doc]
+        text = self.utterances[doc].text
+        words = [w.word.strip() for w in self.utterances[doc].words]
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for word in words:
+            if not word:  # a bare space or punctuation token: no width of its own
+                spans.append((cursor, cursor))
+                continue
+            at = text.find(word, cursor)
+            if at < 0:
+                break
+            spans.append((at, at + len(word)))
+            cursor = at + len(word)
+        if len(spans) != len(words):
+            total = sum(len(w) for w in words) or 1
+            spans, position = [], 0.0
+            for word in words:
+                width = len(text) * len(word) / total
+                spans.append((int(position), max(int(position) + 1, int(position + width))))
+                position += width
+        self._word_spans[doc] = spans
+        return spans
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    doc: int
+    start: int
+    end: int
+    matched: str
+    hit: Hit | None
+    phrase: Phrase
+    pattern: bool
+
+
+def _hit_for_span(tokens: Tokens, doc: int, start: int, end: int) -> Hit | None:
+    inside = [i for i, (a, b) in enumerate(tokens.spans) if a < end and b > start]
+    if not inside:
+        return None
+    return Hit(doc, inside[0], inside[-1] + 1, 0.0)
+
+
+# --- judging one match ----------------------------------------------------------------
+
+
+def _in_context(call: CallText, rule: Rule, found: _Found, negation: bool) -> bool:
+    """False when the words are negated, reported, or excused in this segment."""
+    tokens = call.tokens[found.doc]
+    if rule.exceptions and any(contains(tokens, e) for e in rule.exceptions):
+        return False
+    hit = found.hit
+    if hit is None:
+        return True
+    if negation and is_negated(tokens, hit, found.phrase):
+        return False
+    return not (rule.ignore_reported and is_reported(tokens, hit, call.language))
+
+
+def _flag(call: CallText, pack: Pack, rule: Rule, found: _Found, listen_below: float) -> Flag:
+    start, end, confidence = call.moment(found.doc, found.start, found.end)
+    utterance = call.utterances[found.doc]
+    return Flag(
+        rule=rule.id,
+        category=rule.category,
+        severity=rule.severity,
+        speaker=utterance.speaker,
+        start=start,
+        end=end,
+        text=utterance.text,
+        matched=found.matched,
+        confidence=confidence,
+        needs_listening=confidence < listen_below,
+        heard=utterance.text[found.start : found.end],
+        description=rule.description,
+        consequence=pack.consequences.get(rule.severity, ""),
+    )
+
+
+def _banned(call: CallText, pack: Pack, rule: Rule, listen_below: float) -> list[Flag]:
+    flags: list[Flag] = []
+    flagged: set[int] = set()
+    docs = call.docs(rule.speaker, rule.within_seconds)
+    for found in call.search(rule.wording, rule.tolerance, docs):
+        if found.doc in flagged or not _in_context(call, rule, found, rule.negation):
+            continue
+        flag = _flag(call, pack, rule, found, listen_below)
+        if rule.within_seconds is not None and flag.start > rule.within_seconds:
+            continue
+        flagged.add(found.doc)
+        flags.append(flag)
+    return flags
+
+
+def _required(call: CallText, rule: Rule) -> Missing | None:
+    docs = call.docs(rule.speaker, rule.within_seconds)
+    for found in call.search(rule.wording, rule.tolerance, docs):
+        if not _in_context(call, rule, found, rule.negation):
+            continue
+        if rule.within_seconds is not None:
+            start, _, _ = call.moment(found.doc, found.start, found.end)
+            if start > rule.within_seconds:
+                continue
+        return None
+    return Missing(rule.id, rule.category, rule.description, rule.within_seconds)
+
+
+def _verify_order(
+    call: CallText, pack: Pack, rule: Rule, listen_below: float
+) -> tuple[list[Flag], list[str]]:
+    """The debt mentioned before the person on the line confirmed being the debtor.
+
+    Telling a relative or colleague that someone owes money is the disclosure
+    the rules forbid, and the agent cannot know who answered until they asked
+    and heard "是我" / "yes, speaking". A denial ("他不在", "wrong number") means
+    the agent must ask again.
+    """
+    debtor_docs = call.docs(SpeakerScope.DEBTOR)
+    if not call.utterances:
+        return [], []
+    if not debtor_docs:
+        return [], [
+            f"rule '{rule.id}' not checked: the transcript has no debtor speech "
+            "(a mono recording?), so who was on the line cannot be known"
+        ]
+    agent_docs = call.docs(rule.speaker, rule.within_seconds)
+    asks = {f.doc for f in call.search(rule.ask, rule.tolerance, agent_docs)}
+    denials = {f.doc for f in call.search(rule.deny, 0.0, debtor_docs)}
+    confirms: dict[int, list[_Found]] = {}
+    for f in call.search(rule.confirm, 0.0, debtor_docs):
+        confirms.setdefault(f.doc, []).append(f)
+    verified_at = len(call.utterances)
+    asked = False
+    for doc in range(len(call.utterances)):
+        if doc in asks:
+            asked = True
+        elif asked and doc in debtor_docs:
+            if doc in denials:
+                asked = False
+            elif any(_in_context(call, rule, f, rule.negation) for f in confirms.get(doc, ())):
+                verified_at = doc
+                break
+    for found in call.search(rule.wording, rule.tolerance, agent_docs):
+        if found.doc >= verified_at:
+            break
+        if _in_context(call, rule, found, negation=False):
+            return [_flag(call, pack, rule, found, listen_below)], []
+    return [], []
+
+
+def evaluate(call: CallText, pack: Pack, listen_below: float | None = None) -> Evaluation:
+    """All flags (in time order) and missing items of one call under one pack."""
+    threshold = pack.needs_listening_below if listen_below is None else listen_below
+    flags: list[Flag] = []
+    missing: list[Missing] = []
+    warnings: list[str] = []
+    for rule in pack.rules:
+        if rule.kind is RuleKind.BANNED:
+            flags.extend(_banned(call, pack, rule, threshold))
+        elif rule.kind is RuleKind.REQUIRED:
+            item = _required(call, rule)
+            if item is not None:
+                missing.append(item)
+        else:
+            found, notes = _verify_order(call, pack, rule, threshold)
+            flags.extend(found)
+            warnings.extend(notes)
+    flags.sort(key=lambda f: (f.start, -f.severity, f.rule))
+    return Evaluation(tuple(flags), tuple(missing), tuple(warnings))
