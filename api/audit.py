@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from recording.db import Base, as_utc
 
@@ -133,3 +133,15 @@ def verify(session: Session) -> list[ChainProblem]:
 
 #: What packages below `api` are given when they must leave an audit trail.
 AuditFn = Callable[[str, str, str, str | None, dict[str, Any]], None]
+
+
+def audit_to(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> AuditFn:
+    """An `AuditFn` writing to this database: what the API hands to lower packages."""
+
+    def write(
+        actor: str, action: str, target: str, reason: str | None, detail: dict[str, Any]
+    ) -> None:
+        with sessions() as session:
+            record(session, actor, action, target, clock(), reason=reason, detail=detail)
+
+    return write

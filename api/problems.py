@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from recording.errors import RecordingError
+from recording.retention import RetentionError
 from recording.store import RecordingNotFound, RecordingUnavailable
 from transcribe.search import SearchError
 
@@ -17,6 +18,7 @@ _TITLES = {
     401: "Not authenticated",
     403: "Forbidden",
     404: "Not found",
+    409: "Conflict",
     416: "Range not satisfiable",
     422: "Invalid input",
     503: "Unavailable",
@@ -55,6 +57,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RecordingUnavailable)
     async def _unavailable(_: Request, exc: RecordingUnavailable) -> JSONResponse:
         return problem(503, f"{exc} - {exc.hint}")
+
+    @app.exception_handler(RetentionError)
+    async def _retention(_: Request, exc: RetentionError) -> JSONResponse:
+        return problem(409, f"{exc} - {exc.hint}")
 
     @app.exception_handler(RecordingError)
     async def _recording(_: Request, exc: RecordingError) -> JSONResponse:

@@ -15,12 +15,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
-from api.audit import record
+from api.audit import audit_to, record
 from api.auth import require
 from api.models import Role, User
 from api.services import Services
+from recording.db import as_utc
+from recording.lifecycle import extend_retention, set_legal_hold
 from recording.models import Recording
 from recording.store import RecordingNotFound, audio_info, read_audio_range
 from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
@@ -210,3 +212,70 @@ def recording_audio(
 
     headers["Content-Length"] = str(info.size)
     return StreamingResponse(rest(), media_type="audio/ogg", headers=headers)
+
+
+class HoldIn(BaseModel):
+    on: bool
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class RetentionIn(BaseModel):
+    until: AwareDatetime
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class LifecycleOut(BaseModel):
+    recording_id: str
+    legal_hold: bool
+    retain_until: datetime
+
+
+def _lifecycle_out(services: Services, recording_id: str) -> LifecycleOut:
+    with services.sessions() as session:
+        row = session.get(Recording, recording_id)
+        assert row is not None
+        return LifecycleOut(
+            recording_id=row.id, legal_hold=row.legal_hold, retain_until=as_utc(row.retain_until)
+        )
+
+
+@router.post("/recordings/{recording_id}/legal-hold", response_model=LifecycleOut)
+def legal_hold(
+    request: Request,
+    recording_id: RecordingId,
+    body: HoldIn,
+    user: Annotated[User, Depends(require(Role.SUPERVISOR, Role.ADMIN))],
+) -> LifecycleOut:
+    """Keep a recording past its retention (a dispute, a court order) or release it."""
+    services = _services(request)
+    set_legal_hold(
+        services.sessions,
+        services.copies,
+        recording_id,
+        body.on,
+        user.username,
+        body.reason,
+        audit_to(services.sessions, services.clock),
+    )
+    return _lifecycle_out(services, recording_id)
+
+
+@router.post("/recordings/{recording_id}/retention", response_model=LifecycleOut)
+def retention(
+    request: Request,
+    recording_id: RecordingId,
+    body: RetentionIn,
+    user: Annotated[User, Depends(require(Role.ADMIN))],
+) -> LifecycleOut:
+    """Keep a recording longer; a date earlier than the current one is refused (409)."""
+    services = _services(request)
+    extend_retention(
+        services.sessions,
+        services.copies,
+        recording_id,
+        body.until,
+        user.username,
+        body.reason,
+        audit_to(services.sessions, services.clock),
+    )
+    return _lifecycle_out(services, recording_id)

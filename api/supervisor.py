@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import BinaryIO
@@ -103,12 +104,14 @@ def run_dialer_child(settings: Settings) -> None:
 
 
 def run_uploader_child(settings: Settings) -> None:
+    from api.audit import audit_to
     from recording.db import make_engine, session_factory
     from recording.uploader import run_uploader
 
     stop = _child_setup("uploader", settings)
-    engine = make_engine(settings.effective_database_url)
-    run_uploader(session_factory(engine), settings.spool_dir, storage_copies(settings), stop)
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    audit = audit_to(sessions, lambda: datetime.now(UTC))
+    run_uploader(sessions, settings.spool_dir, storage_copies(settings), audit, stop)
 
 
 def run_transcriber_child(settings: Settings) -> None:

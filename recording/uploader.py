@@ -2,13 +2,15 @@
 
 It owns the local spool: finished recordings wait there, encrypted, until
 both stored copies are verified, however long storage is away. Each tick
-uploads what it can and reports the backlog in its heartbeat.
+uploads what it can and reports the backlog in its heartbeat; once an hour
+it also runs the end-of-retention job.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recording.heartbeat import run_with_heartbeat
+from recording.lifecycle import Audit, expire
 from recording.models import Recording, RecordingStatus
 from recording.store import Copy, upload_pending
 
@@ -50,7 +53,21 @@ def run_uploader(
     sessions: sessionmaker[Session],
     spool: Path,
     copies: tuple[Copy, Copy],
+    audit: Audit,
     stop: threading.Event,
+    expire_every: float = 3600.0,
 ) -> None:
+    """Upload what waits, and once an hour end the recordings whose retention is over."""
     spool.mkdir(parents=True, exist_ok=True)
-    run_with_heartbeat(COMPONENT, sessions, stop, lambda: upload_tick(sessions, spool, copies))
+    last_expiry = [0.0]
+
+    def tick() -> str:
+        status = upload_tick(sessions, spool, copies)
+        if time.monotonic() - last_expiry[0] >= expire_every:
+            last_expiry[0] = time.monotonic()
+            ended = expire(sessions, copies, datetime.now(UTC), audit)
+            if ended:
+                log.info("retention ended", extra={"deleted": len(ended)})
+        return status
+
+    run_with_heartbeat(COMPONENT, sessions, stop, tick)

@@ -217,3 +217,34 @@ def test_openapi_documents_the_endpoints(world: World) -> None:
         "/healthz",
     } <= set(spec["paths"])
     assert isinstance(User, type)
+
+
+def _post(world: World, url: str, who: str, body: dict[str, object]) -> object:
+    headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+    return world.client.post(url, headers=headers, json=body)
+
+
+def test_legal_hold_by_supervisor_only(world: World) -> None:
+    url = f"/api/v1/recordings/{world.recording.id}/legal-hold"
+    assert _post(world, url, "qa1", {"on": True, "reason": "x-y-z"}).status_code == 403  # type: ignore[attr-defined]
+    held = _post(world, url, "sup1", {"on": True, "reason": "court order 7"})
+    assert held.status_code == 200 and held.json()["legal_hold"] is True  # type: ignore[attr-defined]
+    assert _post(world, url, "sup1", {"on": False}).status_code == 422  # type: ignore[attr-defined]
+    assert [e.action for e in world.audits()][-1] == "legal-hold-on"
+
+
+def test_retention_cannot_be_shortened_over_the_api(world: World) -> None:
+    url = f"/api/v1/recordings/{world.recording.id}/retention"
+    with world.services.sessions() as session:
+        admin = create_user(session, "admin1", "admin", "a long passphrase", T0)
+        world.tokens["admin1"] = issue_token(session, admin, "test", T0)
+    sooner = _post(world, url, "admin1", {"until": "2027-01-01T00:00:00Z", "reason": "tidy up"})
+    assert sooner.status_code == 409  # type: ignore[attr-defined]
+    assert "can only be extended" in sooner.json()["detail"]  # type: ignore[attr-defined]
+    later = _post(world, url, "admin1", {"until": "2030-01-01T00:00:00Z", "reason": "client"})
+    assert later.status_code == 200  # type: ignore[attr-defined]
+    assert later.json()["retain_until"].startswith("2030-01-01")  # type: ignore[attr-defined]
+    assert (
+        _post(world, url, "sup1", {"until": "2031-01-01T00:00:00Z", "reason": "x-y-z"}).status_code
+        == 403
+    )  # type: ignore[attr-defined]

@@ -1,0 +1,158 @@
+"""A stored recording's life after the call: holds, longer retention, and its end.
+
+Retention only ever grows (COMPLIANCE mode makes S3 refuse anything else, and
+`retention.extend` refuses before S3 has to). A legal hold keeps a recording
+past its retention date until a supervisor lifts it. When both are over, the
+expiry job deletes both copies' locked versions, destroys the wrapped data
+key (crypto-erasure: any copy that survives somewhere is unreadable), and
+leaves a proof (id, ciphertext hash, time) in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from minio.commonconfig import COMPLIANCE
+from minio.retention import Retention
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recording.db import as_utc
+from recording.models import Recording, RecordingStatus
+from recording.retention import deletable, extend
+from recording.store import Copy, RecordingNotFound, RecordingUnavailable
+
+log = logging.getLogger(__name__)
+
+#: (actor, action, target, reason, detail): the audit log, injected by the caller.
+Audit = Callable[[str, str, str, str | None, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Expired:
+    recording_id: str
+    ciphertext_sha256: str
+
+
+def _stored(session: Session, recording_id: str) -> Recording:
+    row = session.get(Recording, recording_id)
+    if row is None:
+        raise RecordingNotFound(f"no recording {recording_id}", hint="check the recording id")
+    if row.status is not RecordingStatus.STORED:
+        raise RecordingUnavailable(
+            f"recording {recording_id} is {row.status.value}, not stored",
+            hint="holds and retention apply to recordings stored in both copies",
+        )
+    return row
+
+
+def set_legal_hold(
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    recording_id: str,
+    on: bool,
+    actor: str,
+    reason: str,
+    audit: Audit,
+) -> None:
+    """Place or lift a legal hold on both copies; the database follows S3, not the reverse."""
+    with sessions() as session:
+        row = _stored(session, recording_id)
+        for copy in copies:
+            version = getattr(row, f"{copy.name}_version")
+            if on:
+                copy.client.enable_object_legal_hold(copy.target.bucket, row.object_key, version)
+            else:
+                copy.client.disable_object_legal_hold(copy.target.bucket, row.object_key, version)
+        row.legal_hold = on
+        session.commit()
+    audit(actor, "legal-hold-on" if on else "legal-hold-off", recording_id, reason, {})
+
+
+def extend_retention(
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    recording_id: str,
+    until: datetime,
+    actor: str,
+    reason: str,
+    audit: Audit,
+) -> datetime:
+    """Keep a recording longer (a client asking for 3 or 5 years); never shorter."""
+    with sessions() as session:
+        row = _stored(session, recording_id)
+        new_until = extend(as_utc(row.retain_until), until)
+        for copy in copies:
+            copy.client.set_object_retention(
+                copy.target.bucket,
+                row.object_key,
+                Retention(COMPLIANCE, new_until),
+                getattr(row, f"{copy.name}_version"),
+            )
+        previous = as_utc(row.retain_until)
+        row.retain_until = new_until
+        session.commit()
+    audit(
+        actor,
+        "retention-extended",
+        recording_id,
+        reason,
+        {"from": previous.isoformat(), "to": new_until.isoformat()},
+    )
+    return new_until
+
+
+def expire(
+    sessions: sessionmaker[Session],
+    copies: tuple[Copy, Copy],
+    now: datetime,
+    audit: Audit,
+    limit: int = 100,
+) -> list[Expired]:
+    """Delete recordings whose retention and holds are over, with a proof for each."""
+    done = []
+    with sessions() as session:
+        rows = session.scalars(
+            select(Recording)
+            .where(
+                Recording.status == RecordingStatus.STORED,
+                Recording.retain_until <= now,
+                Recording.legal_hold.is_(False),
+            )
+            .limit(limit)
+        ).all()
+        for row in rows:
+            if not deletable(now, as_utc(row.retain_until), row.legal_hold):
+                continue
+            try:
+                for copy in copies:
+                    copy.client.remove_object(
+                        copy.target.bucket, row.object_key, getattr(row, f"{copy.name}_version")
+                    )
+            except Exception as exc:  # S3 still holds it (clock skew, a hold set in S3): retry
+                log.warning(
+                    "expiry refused by storage; will retry",
+                    extra={"recording": row.id, "reason": type(exc).__name__},
+                )
+                continue
+            row.status = RecordingStatus.DELETED
+            row.wrapped_dek = None  # crypto-erasure: no copy anywhere can be decrypted now
+            row.kek_id = None
+            session.commit()
+            proof = Expired(row.id, row.ciphertext_sha256)
+            audit(
+                "retention-job",
+                "recording-deleted",
+                row.id,
+                "retention ended",
+                {
+                    "ciphertext_sha256": row.ciphertext_sha256,
+                    "retained_until": as_utc(row.retain_until).isoformat(),
+                },
+            )
+            done.append(proof)
+    return done
