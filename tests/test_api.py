@@ -6,6 +6,7 @@ import io
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,11 +77,11 @@ class World:
         )
         self.audio = plain.getvalue()
 
-    def get(self, url: str, who: str | None, **kwargs: object) -> object:
-        headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
+    def get(self, url: str, who: str | None, headers: dict[str, str] | None = None) -> Any:
+        headers = dict(headers or {})
         if who:
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
-        return self.client.get(url, headers=headers, **kwargs)  # type: ignore[arg-type]
+        return self.client.get(url, headers=headers)
 
     def audits(self) -> list[AuditEntry]:
         with self.services.sessions() as session:
@@ -102,15 +103,15 @@ def test_no_token_and_bad_token_are_401_problems(world: World) -> None:
 
 def test_search_by_role(world: World) -> None:
     ok = world.get("/api/v1/transcripts/search?q=recorded", "qa1")
-    assert ok.status_code == 200  # type: ignore[attr-defined]
-    body = ok.json()  # type: ignore[attr-defined]
+    assert ok.status_code == 200
+    body = ok.json()
     assert [(h["recording_id"], h["start"]) for h in body["hits"]] == [(world.recording.id, 0.2)]
     assert "<mark>recorded</mark>" in body["hits"][0]["snippet"]
-    assert world.get("/api/v1/transcripts/search?q=x", "agent7").status_code == 403  # type: ignore[attr-defined]
-    own = world.get("/api/v1/transcripts/search?q=recorded", "aud-a").json()  # type: ignore[attr-defined]
-    other = world.get("/api/v1/transcripts/search?q=recorded", "aud-b").json()  # type: ignore[attr-defined]
+    assert world.get("/api/v1/transcripts/search?q=x", "agent7").status_code == 403
+    own = world.get("/api/v1/transcripts/search?q=recorded", "aud-a").json()
+    other = world.get("/api/v1/transcripts/search?q=recorded", "aud-b").json()
     assert len(own["hits"]) == 1 and other["hits"] == []
-    assert world.get("/api/v1/transcripts/search?client=bank-a", "aud-b").status_code == 403  # type: ignore[attr-defined]
+    assert world.get("/api/v1/transcripts/search?client=bank-a", "aud-b").status_code == 403
     assert [e.action for e in world.audits()] == ["search", "search", "search"]
 
 
@@ -127,7 +128,7 @@ def test_search_by_role(world: World) -> None:
 )
 def test_bad_search_input_is_rejected_or_harmless(world: World, query: str, status: int) -> None:
     response = world.get(f"/api/v1/transcripts/search?{query}", "qa1")
-    assert response.status_code == status  # type: ignore[attr-defined]
+    assert response.status_code == status
     with world.services.sessions() as session:
         assert session.scalar(select(Recording.id)) == world.recording.id
 
@@ -135,38 +136,38 @@ def test_bad_search_input_is_rejected_or_harmless(world: World, query: str, stat
 def test_full_playback_and_range_seek(world: World) -> None:
     rid = world.recording.id
     full = world.get(f"/api/v1/recordings/{rid}/audio?reason=QA+sample", "qa1")
-    assert full.status_code == 200  # type: ignore[attr-defined]
-    assert full.content == world.audio  # type: ignore[attr-defined]
+    assert full.status_code == 200
+    assert full.content == world.audio
     part = world.get(
         f"/api/v1/recordings/{rid}/audio?reason=QA+sample",
         "qa1",
         headers={"Range": "bytes=100-70099"},
     )
-    assert part.status_code == 206  # type: ignore[attr-defined]
-    assert part.content == world.audio[100:70100]  # type: ignore[attr-defined]
-    assert part.headers["content-range"] == f"bytes 100-70099/{len(world.audio)}"  # type: ignore[attr-defined]
+    assert part.status_code == 206
+    assert part.content == world.audio[100:70100]
+    assert part.headers["content-range"] == f"bytes 100-70099/{len(world.audio)}"
     tail = world.get(
         f"/api/v1/recordings/{rid}/audio?reason=QA+seek", "qa1", headers={"Range": "bytes=-500"}
     )
-    assert tail.content == world.audio[-500:]  # type: ignore[attr-defined]
+    assert tail.content == world.audio[-500:]
     bad = world.get(
         f"/api/v1/recordings/{rid}/audio?reason=QA+seek",
         "qa1",
         headers={"Range": f"bytes={len(world.audio)}-"},
     )
-    assert bad.status_code == 416  # type: ignore[attr-defined]
+    assert bad.status_code == 416
     plays = [e for e in world.audits() if e.action == "play"]
     assert (plays[0].actor, plays[0].target, plays[0].reason) == ("qa1", rid, "QA sample")
 
 
 def test_download_needs_a_reason_and_is_audited(world: World) -> None:
     rid = world.recording.id
-    assert world.get(f"/api/v1/recordings/{rid}/audio?download=true", "sup1").status_code == 422  # type: ignore[attr-defined]
+    assert world.get(f"/api/v1/recordings/{rid}/audio?download=true", "sup1").status_code == 422
     got = world.get(
         f"/api/v1/recordings/{rid}/audio?download=true&reason=client+request+42", "sup1"
     )
-    assert got.status_code == 200  # type: ignore[attr-defined]
-    assert got.headers["content-disposition"] == f'attachment; filename="{rid}.ogg"'  # type: ignore[attr-defined]
+    assert got.status_code == 200
+    assert got.headers["content-disposition"] == f'attachment; filename="{rid}.ogg"'
     (entry,) = [e for e in world.audits() if e.action == "download"]
     assert (entry.actor, entry.reason) == ("sup1", "client request 42")
 
@@ -178,19 +179,19 @@ def test_who_may_hear_a_recording(world: World, who: str, status: int) -> None:
     """An agent hears their own calls, an auditor their client's; others learn nothing."""
     url = f"/api/v1/recordings/{world.recording.id}/audio?reason=review"
     response = world.get(url, who, headers={"Range": "bytes=0-9"})
-    assert response.status_code == status  # type: ignore[attr-defined]
+    assert response.status_code == status
 
 
 @pytest.mark.parametrize("bad_id", ["..%2F..%2Fetc%2Fpasswd", "nothex", "0" * 31, "A" * 32])
 def test_ids_are_validated(world: World, bad_id: str) -> None:
     response = world.get(f"/api/v1/recordings/{bad_id}/audio?reason=x-y-z", "qa1")
-    assert response.status_code in {404, 422}  # type: ignore[attr-defined]
+    assert response.status_code in {404, 422}
 
 
 def test_unknown_recording_is_404_problem(world: World) -> None:
     response = world.get(f"/api/v1/recordings/{'0' * 32}/audio?reason=review", "qa1")
-    assert response.status_code == 404  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 def test_audit_chain_detects_edits_and_removals(world: World) -> None:
@@ -219,17 +220,17 @@ def test_openapi_documents_the_endpoints(world: World) -> None:
     assert isinstance(User, type)
 
 
-def _post(world: World, url: str, who: str, body: dict[str, object]) -> object:
+def _post(world: World, url: str, who: str, body: dict[str, object]) -> Any:
     headers = {"Authorization": f"Bearer {world.tokens[who]}"}
     return world.client.post(url, headers=headers, json=body)
 
 
 def test_legal_hold_by_supervisor_only(world: World) -> None:
     url = f"/api/v1/recordings/{world.recording.id}/legal-hold"
-    assert _post(world, url, "qa1", {"on": True, "reason": "x-y-z"}).status_code == 403  # type: ignore[attr-defined]
+    assert _post(world, url, "qa1", {"on": True, "reason": "x-y-z"}).status_code == 403
     held = _post(world, url, "sup1", {"on": True, "reason": "court order 7"})
-    assert held.status_code == 200 and held.json()["legal_hold"] is True  # type: ignore[attr-defined]
-    assert _post(world, url, "sup1", {"on": False}).status_code == 422  # type: ignore[attr-defined]
+    assert held.status_code == 200 and held.json()["legal_hold"] is True
+    assert _post(world, url, "sup1", {"on": False}).status_code == 422
     assert [e.action for e in world.audits()][-1] == "legal-hold-on"
 
 
@@ -239,12 +240,12 @@ def test_retention_cannot_be_shortened_over_the_api(world: World) -> None:
         admin = create_user(session, "admin1", "admin", "a long passphrase", T0)
         world.tokens["admin1"] = issue_token(session, admin, "test", T0)
     sooner = _post(world, url, "admin1", {"until": "2027-01-01T00:00:00Z", "reason": "tidy up"})
-    assert sooner.status_code == 409  # type: ignore[attr-defined]
-    assert "can only be extended" in sooner.json()["detail"]  # type: ignore[attr-defined]
+    assert sooner.status_code == 409
+    assert "can only be extended" in sooner.json()["detail"]
     later = _post(world, url, "admin1", {"until": "2030-01-01T00:00:00Z", "reason": "client"})
-    assert later.status_code == 200  # type: ignore[attr-defined]
-    assert later.json()["retain_until"].startswith("2030-01-01")  # type: ignore[attr-defined]
+    assert later.status_code == 200
+    assert later.json()["retain_until"].startswith("2030-01-01")
     assert (
         _post(world, url, "sup1", {"until": "2031-01-01T00:00:00Z", "reason": "x-y-z"}).status_code
         == 403
-    )  # type: ignore[attr-defined]
+    )
