@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import __version__, problems, routes
+from api import __version__, problems, retrieval_routes, routes
 from api.health import HealthChecker
+from api.retrieval import WorkingDay
 from api.services import Services
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_targets
+from dialer.workdays import load_calendar
 from recording.db import make_engine, session_factory
 from recording.uploader import COMPONENT as UPLOADER
 from transcribe.worker import COMPONENT as TRANSCRIBER
@@ -37,6 +41,7 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(retrieval_routes.router)
 
     @app.get(
         "/healthz",
@@ -72,5 +77,6 @@ def build_app(settings: Settings) -> FastAPI:
         spool=settings.spool_dir,
         copies=storage_copies(settings),
         keys=key_ring(settings),
+        working_day=WorkingDay(ZoneInfo(settings.timezone), load_calendar(), settings.workday_end),
     )
     return create_app(checker, services)

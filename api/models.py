@@ -14,6 +14,7 @@ import recording.heartbeat
 import recording.models  # noqa: F401
 import transcribe.models  # noqa: F401
 from api.audit import AuditEntry  # noqa: F401
+from api.retrieval import RetrievalRequest  # noqa: F401
 from recording.db import Base
 
 

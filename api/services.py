@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.retrieval import WorkingDay
 from recording.keys import KeyWrapper
 from recording.store import Copy
 
@@ -24,3 +25,4 @@ class Services:
     copies: tuple[Copy, Copy]
     keys: KeyWrapper = field(repr=False)
     clock: Callable[[], datetime] = _utcnow
+    working_day: WorkingDay = field(default_factory=WorkingDay)

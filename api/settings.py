@@ -7,6 +7,7 @@ documented variables are a contract with scripts outside the repository.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -88,6 +89,10 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(
         default="Asia/Shanghai", description="Site time zone (IANA name) for working days."
+    )
+    workday_end: time = Field(
+        default=time(18, 0),
+        description="End of the working day (site time): retrieval requests are due by then.",
     )
     phone_region: str = Field(
         default="CN", description="Region for numbers dialed without a country code."
