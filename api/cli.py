@@ -44,6 +44,12 @@ def _admin(top: Group) -> None:
     token.add_argument("username")
     token.add_argument("--name", default="api", help="what the token is for")
     token.set_defaults(handler=commands.create_token)
+    sip = admin.add_parser(
+        "set-sip-password", help="set the password an agent's softphone logs in to SIP with"
+    )
+    sip.add_argument("username")
+    sip.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    sip.set_defaults(handler=commands.set_sip_password)
 
 
 def _recording(top: Group) -> None:

@@ -82,6 +82,28 @@ def create_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
+    from api.audit import record
+    from api.models import User
+    from dialer.service import set_sip_password as store
+
+    password = _read_password(args.password_stdin)
+    if len(password) < 12:
+        raise ApiError(
+            "a SIP password needs at least 12 characters",
+            hint="softphones keep it; choose a long random one",
+        )
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        store(session, user.username, settings.sip_realm, password, now)
+        record(session, "admin-cli", "sip-password-set", user.username, now)
+    print(f"SIP login set for {user.username} (realm {settings.sip_realm})")
+    return 0
+
+
 def audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
     from api.audit import verify
 
@@ -193,7 +215,7 @@ def qa_check(settings: Settings, args: argparse.Namespace) -> int:
         pack = args.pack or (
             "en-collections" if heard.language.startswith("en") else "cn-collections"
         )
-        result = check_transcript(heard, pack)
+        result = check_transcript(heard, pack, audio=args.file)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0

@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     trunk_uri: str | None = Field(
         default=None, description="Carrier trunk, e.g. sip:carrier.example:5060."
     )
+    caller_ids: str = Field(
+        default="",
+        description="Caller IDs presented to debtors, comma-separated E.164, used in turn; "
+        "required with a trunk.",
+    )
+    sip_digest: str = Field(
+        default="MD5,SHA-256",
+        pattern=r"^(MD5|SHA-256)(,(MD5|SHA-256))?$",
+        description="Digest algorithms offered to softphones, in order; some (SIPp among "
+        "them) answer only the first challenge, so MD5 leads by default.",
+    )
+    sip_realm: str = Field(
+        default="dialguard",
+        pattern=r"^[A-Za-z0-9.-]{1,64}$",
+        description="Digest realm agents' softphones authenticate in; changing it "
+        "invalidates every SIP password.",
+    )
 
     policy_preset: str = Field(
         default="cn-default",
@@ -151,6 +168,19 @@ class Settings(BaseSettings):
     @property
     def embedded_s3(self) -> bool:
         return self.s3_endpoint is None
+
+    @property
+    def caller_id_pool(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.caller_ids.split(",") if part.strip())
+
+    @property
+    def calls_dir(self) -> Path:
+        """Calls in progress: each party's audio, flushed as it is heard."""
+        return self.data_dir / "calls"
+
+    @property
+    def number_key_file(self) -> Path:
+        return self.data_dir / "keys" / "number-key"
 
     @property
     def spool_dir(self) -> Path:

@@ -41,7 +41,13 @@ from api.errors import ApiError
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.settings import Settings
-from api.wiring import key_ring, storage_copies, storage_targets, with_embedded_storage
+from api.wiring import (
+    dialer_config,
+    key_ring,
+    storage_copies,
+    storage_targets,
+    with_embedded_storage,
+)
 from recording.embedded_s3 import EmbeddedS3
 from recording.errors import HintedError
 from recording.storage import ensure_bucket, make_client
@@ -100,7 +106,13 @@ def run_dialer_child(settings: Settings) -> None:
     from dialer.endpoint import run_dialer
 
     stop = _child_setup("dialer", settings)
-    run_dialer(settings.sip_host, settings.sip_port, stop, __version__)
+    if settings.trunk_uri is None:  # nowhere to send calls: answer, refuse every INVITE
+        run_dialer(settings.sip_host, settings.sip_port, stop, __version__)
+        return
+    from api.wiring import dialer_site
+    from dialer.service import run
+
+    run(dialer_config(settings, __version__), dialer_site(settings), stop)
 
 
 def run_uploader_child(settings: Settings) -> None:
@@ -223,6 +235,8 @@ def preflight(settings: Settings) -> None:
         upgrade(engine)
         engine.dispose()
         log.info("database schema up to date")
+        if settings.trunk_uri is not None:
+            dialer_config(settings, "")
     except ApiError as exc:
         raise PreflightFailed(f"{exc} - {exc.hint}") from None
 

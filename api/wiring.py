@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
 from api.errors import ConfigError
 from api.settings import Settings
+from dialer.b2bua import B2buaConfig
+from dialer.digest import Algorithm
+from dialer.policy import preset
+from dialer.service import CallSite, load_or_create_secret
+from dialer.workdays import load_calendar
+from recording.db import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3, load_or_create_credentials, running_instance
 from recording.keys import FileKeyRing
 from recording.storage import S3Target, ensure_bucket, make_client, split_endpoint
@@ -98,3 +106,43 @@ def storage_settings(settings: Settings) -> Iterator[Settings]:
         for target in storage_targets(ready):
             ensure_bucket(make_client(target), target, settings.retention_days)
         yield ready
+
+
+def dialer_config(settings: Settings, version: str) -> B2buaConfig:
+    """The B2BUA's SIP side: where it listens, the trunk, the caller IDs."""
+    if settings.trunk_uri is None:
+        raise ConfigError("no trunk", hint="set DIALGUARD_TRUNK_URI")
+    pool = settings.caller_id_pool
+    if not pool:
+        raise ConfigError(
+            "a trunk is set but no caller ID to present",
+            hint="set DIALGUARD_CALLER_IDS, e.g. +861058000000,+861058000001",
+        )
+    trunk = settings.trunk_uri.removeprefix("sips:").removeprefix("sip:")
+    return B2buaConfig(
+        host=settings.sip_host,
+        port=settings.sip_port,
+        trunk=trunk,
+        caller_ids=pool,
+        recording_dir=settings.calls_dir,
+        secret=os.urandom(32),
+        region=settings.phone_region,
+        realm=settings.sip_realm,
+        algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
+        version=version,
+    )
+
+
+def dialer_site(settings: Settings) -> CallSite:
+    """The dialer's database, policy, number key and recording spool."""
+    policy = preset(settings.policy_preset)
+    return CallSite(
+        sessions=session_factory(make_engine(settings.effective_database_url)),
+        policy=policy,
+        site_tz=ZoneInfo(settings.timezone),
+        calendar=load_calendar() if policy.working_days_only else None,
+        number_secret=load_or_create_secret(settings.number_key_file),
+        spool=settings.spool_dir,
+        keys=key_ring(settings),
+        retention_days=settings.retention_days,
+    )

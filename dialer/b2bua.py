@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import logging
 import os
 import re
@@ -107,6 +108,7 @@ class CallRecord:
     ended_by: Ended
     rule: str | None  # the policy rule, when the policy decided
     recording: Path | None  # stereo WAV, agent left and debtor right; None if never answered
+    e164: str = field(default="", repr=False)  # for the caller's keyed hash; never logged
 
 
 # --- pjsua2 glue: callbacks snapshot and queue, nothing more -----------------------------
@@ -458,7 +460,7 @@ class B2bua:
             return
         # Fail closed: both recorders exist before anything is sent to the carrier.
         try:
-            session.recorders = self._create_recorders(sid)
+            session.recorders = self._create_recorders(session)
         except (pj.Error, OSError) as exc:
             why = getattr(exc, "reason", None) or str(exc)
             log.error(
@@ -563,17 +565,33 @@ class B2bua:
             ended_by=Ended.DIALGUARD,
             rule=rule,
             recording=None,
+            e164=number,
         )
         if leg not in self._legs:  # already gone (the agent gave up first)
             self._report(leg.refusal)
             leg.refusal = None
 
-    def _create_recorders(self, sid: str) -> list[_Recorder]:
-        directory = self.config.recording_dir
+    def _create_recorders(self, session: _Session) -> list[_Recorder]:
+        """Both parties' recorders, and a note of whose call it is.
+
+        The note (`<call id>.json`) lets a restarted dialer store what a killed
+        one left behind under the right agent and time.
+        """
+        directory, sid = self.config.recording_dir, session.id
         if not os.access(directory, os.W_OK | os.X_OK):  # pjmedia's error is less clear
             raise OSError(f"recording directory {directory} is not writable")
         made: list[_Recorder] = []
+        note = directory / f"{sid}.json"
         try:
+            note.write_text(
+                json.dumps(
+                    {
+                        "call_id": sid,
+                        "agent": session.agent,
+                        "started_at": session.started_at,
+                    }
+                )
+            )
             for party in ("agent", "debtor"):
                 path = directory / f"{sid}-{party}.wav"
                 port = pj.AudioMediaRecorder()
@@ -581,6 +599,7 @@ class B2bua:
                 made.append(_Recorder(party, path, port))
         except BaseException:
             self._drop_recorders(made)
+            note.unlink(missing_ok=True)
             raise
         return made
 
@@ -769,6 +788,7 @@ class B2bua:
             ended_by=session.ended_by or Ended.DIALGUARD,
             rule=None,
             recording=None,
+            e164=session.e164,
         )
         log.info("b2bua: finished %s after %.1f s", status, duration, extra=session.label())
         out = self.config.recording_dir / f"{session.id}.wav"
@@ -792,10 +812,13 @@ class B2bua:
                 )
                 recording = out
         except Exception:
+            # Each party's file stays with the note: the next start salvages them.
             log.exception("b2bua: merging the recording failed", extra={"call_id": base.call_id})
-        finally:
+        else:
             for rec in recorders:
                 rec.path.unlink(missing_ok=True)
+            if recording is None:  # never answered: nothing to store, the note is done
+                note_path(out).unlink(missing_ok=True)
         self._emit(replace(base, recording=recording))
 
     def _report(self, record: CallRecord) -> None:
@@ -817,6 +840,11 @@ class B2bua:
             rec.port = None
             if delete_files:
                 rec.path.unlink(missing_ok=True)
+
+
+def note_path(recording: Path) -> Path:
+    """The note written beside a call's audio while it runs (see `_create_recorders`)."""
+    return recording.with_suffix(".json")
 
 
 def _wait_finalized(path: Path, timeout_s: float = 3.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -158,3 +159,27 @@ def test_tokens_and_audit_verify_from_the_command_line(dialguard_env: dict[str, 
     tampered = dialguard(["audit", "verify"], dialguard_env)
     assert tampered.returncode == 1
     assert "entry 1: was edited after it was written" in tampered.stdout
+
+
+def test_sip_password_is_stored_as_digests_only(dialguard_env: dict[str, str]) -> None:
+    dialguard(
+        ["admin", "create-user", "agent.zhao", "--role", "agent", "--password-stdin"],
+        dialguard_env,
+        stdin="a long passphrase\n",
+    )
+    args = ["admin", "set-sip-password", "agent.zhao", "--password-stdin"]
+    short = dialguard(args, dialguard_env, stdin="1234\n")
+    assert short.returncode == 1
+    _one_line(short.stderr, "at least 12 characters")
+    done = dialguard(args, dialguard_env, stdin="softphone-secret-77\n")
+    assert done.returncode == 0, done.stderr
+    assert "realm dialguard" in done.stdout
+    nobody = dialguard(["admin", "set-sip-password", "nobody", "--password-stdin"], dialguard_env,
+                       stdin="softphone-secret-77\n")  # fmt: skip
+    assert nobody.returncode == 1
+    db = Path(dialguard_env["DIALGUARD_DATA_DIR"]) / "dialguard.db"
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT * FROM sip_accounts WHERE username = 'agent.zhao'").fetchone()
+    assert row is not None and "softphone-secret-77" not in repr(row)
+    expected = hashlib.md5(b"agent.zhao:dialguard:softphone-secret-77").hexdigest()
+    assert expected in row

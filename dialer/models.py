@@ -1,0 +1,52 @@
+"""What the dialer keeps: agents' SIP credentials (hashed) and every call attempt.
+
+A phone number is personal data: attempts hold a keyed hash of the E.164
+number, enough to count attempts per number for the call policy, and a
+masked form for people to read; never the number itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recording.db import Base
+
+
+class SipAccount(Base):
+    """An agent's softphone login: HA1 digests only (RFC 2617/8760), never the password."""
+
+    __tablename__ = "sip_accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    realm: Mapped[str] = mapped_column(String(64))
+    ha1_md5: Mapped[str] = mapped_column(String(32))
+    ha1_sha256: Mapped[str] = mapped_column(String(64))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallAttempt(Base):
+    """One authenticated call attempt: refused before the trunk, or placed and ended."""
+
+    __tablename__ = "call_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sip_call_id: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    debtor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    placed: Mapped[bool] = mapped_column(Boolean)  # it reached the trunk
+    answered: Mapped[bool] = mapped_column(Boolean)
+    duration_s: Mapped[float] = mapped_column(Float)
+    sip_status: Mapped[int] = mapped_column(Integer)
+    sip_reason: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str | None] = mapped_column(String(40))  # the policy rule that refused it
+    ended_by: Mapped[str] = mapped_column(String(16))
+    caller_id: Mapped[str | None] = mapped_column(String(32))
+    recording_id: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,236 @@
+"""The dialer process: the B2BUA wired to the database, the call policy and the recording spool.
+
+Everything a call needs besides SIP comes in through `CallSite`, built by
+whoever starts the process from the one settings object: the database, the
+policy, the site's key for hashing numbers, and the recording spool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dialer.b2bua import B2bua, B2buaConfig, CallRecord, note_path
+from dialer.digest import Algorithm, Credential
+from dialer.models import CallAttempt, SipAccount
+from dialer.numbers import zone_for_number
+from dialer.policy import Attempt, Policy, debtor_zone, decide
+from dialer.salvage import Leftover, salvage
+from dialer.workdays import WorkdayCalendar
+from recording.keys import KeyWrapper
+from recording.models import Recording
+from recording.store import CallInfo, spool_call
+
+log = logging.getLogger(__name__)
+
+HISTORY = timedelta(days=31)  # longer than any rule looks back (Reg F: 7 days; streaks: 5)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallSite:
+    sessions: sessionmaker[Session]
+    policy: Policy
+    site_tz: ZoneInfo
+    calendar: WorkdayCalendar | None
+    number_secret: bytes = field(repr=False)
+    spool: Path
+    keys: KeyWrapper = field(repr=False)
+    retention_days: int
+    clock: Callable[[], datetime] = _utcnow
+
+
+def number_key(secret: bytes, e164: str) -> str:
+    """A keyed hash of a number: counts attempts per number without storing it."""
+    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """32 random bytes kept in a 0600 file; every dialer of a site must share it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return secret
+
+
+# --- SIP accounts ------------------------------------------------------------------------------
+
+
+def set_sip_password(
+    session: Session, username: str, realm: str, password: str, now: datetime
+) -> None:
+    """Store an agent's softphone credentials as HA1 digests (MD5 and SHA-256)."""
+    cred = Credential.from_password(username, realm, password, (Algorithm.MD5, Algorithm.SHA256))
+    row = session.get(SipAccount, username) or SipAccount(username=username)
+    row.realm = realm
+    row.ha1_md5 = cred.ha1[Algorithm.MD5]
+    row.ha1_sha256 = cred.ha1[Algorithm.SHA256]
+    row.disabled = False
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+
+
+def credential_lookup(sessions: sessionmaker[Session]) -> Callable[[str], Credential | None]:
+    def lookup(username: str) -> Credential | None:
+        with sessions() as session:
+            row = session.get(SipAccount, username)
+            if row is None or row.disabled:
+                return None
+            return Credential(
+                username,
+                row.realm,
+                {Algorithm.MD5: row.ha1_md5, Algorithm.SHA256: row.ha1_sha256},
+            )
+
+    return lookup
+
+
+# --- the decision before the trunk ------------------------------------------------------------
+
+
+def history(session: Session, key: str, since: datetime) -> list[Attempt]:
+    """Calls placed to this number since `since`, as the policy counts them.
+
+    A call only reaches Dialguard's books by number (a softphone dials a
+    number, not a debtor), so the number stands in for the debtor.
+    """
+    rows = session.scalars(
+        select(CallAttempt).where(
+            CallAttempt.number_key == key,
+            CallAttempt.placed.is_(True),
+            CallAttempt.started_at >= since,
+        )
+    )
+    return [
+        Attempt(
+            at=row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC),
+            debtor_id=key,
+            number=key,
+            connected=row.answered,
+            conversation=row.answered,
+        )
+        for row in rows
+    ]
+
+
+def policy_decider(site: CallSite) -> Callable[[str], tuple[bool, str, str]]:
+    def decide_call(e164: str) -> tuple[bool, str, str]:
+        now = site.clock()
+        key = number_key(site.number_secret, e164)
+        with site.sessions() as session:
+            attempts = history(session, key, now - HISTORY)
+        decision = decide(
+            site.policy,
+            now,
+            debtor_zone(None, zone_for_number(e164), site.site_tz),
+            debtor_id=key,
+            number=key,
+            attempts=attempts,
+            calendar=site.calendar,
+        )
+        return decision.allowed, decision.rule.value, decision.reason
+
+    return decide_call
+
+
+# --- after the call ----------------------------------------------------------------------------
+
+
+def store_recording(
+    site: CallSite, wav: Path, call_id: str, agent: str, started_at: datetime
+) -> str:
+    """Encode, encrypt and spool a call's stereo WAV; the uploader takes it from there."""
+    info = CallInfo(call_id=call_id, agent=agent, recorded_at=started_at)
+    row = spool_call(
+        site.sessions, site.spool, site.keys, wav, info, site.retention_days, site.clock()
+    )
+    return row.id
+
+
+def finish_call(site: CallSite, record: CallRecord) -> None:
+    """Spool the recording, then book the attempt; a failure keeps the WAV for salvage."""
+    started = datetime.fromtimestamp(record.started_at, UTC)
+    recording_id = None
+    if record.recording is not None:
+        recording_id = store_recording(
+            site, record.recording, record.call_id, record.agent, started
+        )
+        record.recording.unlink(missing_ok=True)
+        note_path(record.recording).unlink(missing_ok=True)
+    with site.sessions() as session:
+        session.add(
+            CallAttempt(
+                call_id=record.call_id,
+                sip_call_id=record.sip_call_id[:200],
+                agent=record.agent,
+                number_key=number_key(site.number_secret, record.e164),
+                number_masked=record.number,
+                debtor_id=None,
+                started_at=started,
+                placed=record.caller_id is not None,
+                answered=record.answered,
+                duration_s=record.duration_s,
+                sip_status=record.sip_status,
+                sip_reason=record.sip_reason[:200],
+                rule=record.rule,
+                ended_by=record.ended_by.value,
+                caller_id=record.caller_id,
+                recording_id=recording_id,
+            )
+        )
+        session.commit()
+    log.info(
+        "call booked: %s %s",
+        record.sip_status,
+        "recorded" if recording_id else "no recording",
+        extra={"call_id": record.call_id, "number": record.number},
+    )
+
+
+def _store_leftover(site: CallSite) -> Callable[[Leftover], None]:
+    def store(leftover: Leftover) -> None:
+        with site.sessions() as session:
+            if session.scalar(select(Recording.id).where(Recording.call_id == leftover.call_id)):
+                return  # spooled before the crash; only the local copy was left
+        started = datetime.fromtimestamp(leftover.started_at, UTC)
+        store_recording(site, leftover.recording, leftover.call_id, leftover.agent, started)
+
+    return store
+
+
+def run(config: B2buaConfig, site: CallSite, stop: threading.Event) -> None:
+    """Salvage what a killed dialer left, then bridge calls until `stop` is set."""
+    config.recording_dir.mkdir(parents=True, exist_ok=True)
+    saved = salvage(config.recording_dir, _store_leftover(site))
+    if saved:
+        log.warning("stored %d recording(s) left by an interrupted dialer", saved)
+
+    def finished(record: CallRecord) -> None:
+        try:
+            finish_call(site, record)
+        except Exception:
+            log.exception("booking the call failed", extra={"call_id": record.call_id})
+
+    b2b = B2bua(config, credential_lookup(site.sessions), policy_decider(site), finished)
+    log.info("dialer bridging calls on %s:%d", config.host, config.port)
+    b2b.run(stop)
