@@ -6,6 +6,11 @@ a `Transcript` itself. It is validated here, segment by segment, so a
 hand-edited or truncated file is refused with the segment and field named
 instead of being scored as a silent, perfect call.
 
+Besides the rule flags, the result carries the call's conduct metrics
+(`qa_scoring.metrics`) and their flags; these are reported beside the score,
+not in it. Shouting needs the audio, so it is measured only when the call's
+WAV is given.
+
 This module reads the JSON shape rather than importing `transcribe.result`:
 importing the transcribe package loads the Whisper engine and the database
 layer (most of a second), which a pure rule check has no use for.
@@ -16,11 +21,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa_scoring.errors import TranscriptError
+from qa_scoring.loudness import LoudnessError, wav_loudness
+from qa_scoring.metrics import (
+    DEFAULT_THRESHOLDS,
+    CallMetrics,
+    MetricFlag,
+    Thresholds,
+    compute_metrics,
+    metric_flags,
+)
 from qa_scoring.pack import Pack, load_pack
 from qa_scoring.rules import AGENT, DEBTOR, CallText, TimedWord, Utterance, evaluate
 from qa_scoring.score import CheckResult, compute_score
@@ -28,11 +43,41 @@ from qa_scoring.score import CheckResult, compute_score
 if TYPE_CHECKING:
     from transcribe.result import Transcript
 
-__all__ = ["CheckResult", "check_transcript", "load_pack", "load_transcript_json"]
+__all__ = [
+    "CheckResult",
+    "MeasuredCheckResult",
+    "check_transcript",
+    "load_pack",
+    "load_transcript_json",
+]
 
 _HINT = "give the JSON that `dialguard transcribe FILE --json` prints"
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class MeasuredCheckResult(CheckResult):
+    """A check result with the call's metrics: the JSON gains "metrics" and "metric_flags".
+
+    A subclass rather than new fields on `CheckResult`, so the score's own
+    shape (`score`, `flags`, `missing`, `warnings`) stays exactly what the
+    API and other readers already rely on.
+    """
+
+    metrics: CallMetrics = field(default_factory=CallMetrics)
+    metric_flags: tuple[MetricFlag, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        result = super().to_json()
+        result["metrics"] = self.metrics.to_json()
+        result["metric_flags"] = [f.to_json() for f in self.metric_flags]
+        return result
+
+
+@dataclass(frozen=True)
+class _Call:
+    segments: Sequence[Utterance]
 
 
 def load_transcript_json(path: str | Path) -> dict[str, Any]:
@@ -168,11 +213,16 @@ def check_transcript(
     pack: Pack | str | Path,
     *,
     listen_below: float | None = None,
-) -> CheckResult:
-    """Score one call: flags (time-ordered), missing required items, warnings.
+    audio: str | Path | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> MeasuredCheckResult:
+    """Score one call: flags (time-ordered), missing required items, warnings, metrics.
 
     `pack` is a loaded Pack, a shipped pack name ("cn-collections") or a YAML
     path; `listen_below` overrides the pack's needs-listening threshold.
+    `audio` is the call's recording: a WAV is measured for shouting (other
+    formats are not, and say so in the warnings, as does a WAV that cannot be
+    read: the words can still be checked without it).
     """
     if not isinstance(pack, Pack):
         pack = load_pack(pack)
@@ -190,10 +240,22 @@ def check_transcript(
     if not any(u.text.strip() for u in utterances):
         warnings.append("the transcript has no speech: every required item is missing")
     evaluation = evaluate(CallText(utterances, pack.language), pack, listen_below)
-    return CheckResult(
+    loudness: list[list[float]] | None = None
+    if audio is not None:
+        if Path(audio).suffix.lower() == ".wav":
+            try:
+                loudness = wav_loudness(audio)
+            except LoudnessError as exc:
+                warnings.append(f"shouting not measured: {exc}")
+        else:
+            warnings.append(f"shouting not measured: {Path(audio).name} is not a WAV")
+    metrics = compute_metrics(_Call(utterances), loudness=loudness, thresholds=thresholds)
+    return MeasuredCheckResult(
         score=compute_score(evaluation.flags, evaluation.missing),
         flags=evaluation.flags,
         missing=evaluation.missing,
         warnings=(*warnings, *evaluation.warnings),
         pack=pack.name,
+        metrics=metrics,
+        metric_flags=tuple(metric_flags(metrics, thresholds)),
     )
