@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
 import pytest
 from sqlalchemy import select
 
+from dialer.models import CallAttempt
 from dialer.probe import port_in_use
 from recording.db import make_engine, session_factory
 from recording.heartbeat import Heartbeat
-from tests.helpers import DIALGUARD, dialguard, run_sipp
+from recording.models import Recording, RecordingStatus
+from tests.helpers import DATA, DIALGUARD, dialguard, free_port, run_sipp
+from tests.test_b2bua import Carrier
+from transcribe.models import JobStatus, TranscriptionJob
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +149,90 @@ def test_killed_supervisor_takes_its_children_along(running: Running) -> None:
     running.process.wait()
     left = _all_gone(tree, 45)  # each child stops gracefully on its own SIGTERM
     assert left == [], [(p.pid, p.name(), p.cmdline()[:3]) for p in left]
+
+
+def _number_in_daytime(now: datetime) -> str:
+    """A number whose zone is between 09:00 and 20:00 now, so no preset refuses the hour."""
+    for number, zone in (
+        ("+8613800138000", "Asia/Shanghai"),
+        ("+442079460000", "Europe/London"),
+        ("+12125550123", "America/New_York"),
+        ("+13105550123", "America/Los_Angeles"),
+    ):
+        if 9 <= now.astimezone(ZoneInfo(zone)).hour < 20:
+            return number
+    raise AssertionError("no zone is in daytime")  # the four cover every UTC hour
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
+    dialguard_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """An agent's softphone call through `dialguard up` ends as a searchable recording."""
+    trunk_port = free_port(socket.SOCK_DGRAM)
+    env = dialguard_env | {
+        "DIALGUARD_DATABASE_URL": database_url,
+        "DIALGUARD_TRUNK_URI": f"sip:127.0.0.1:{trunk_port}",
+        "DIALGUARD_CALLER_IDS": "+861058000000",
+    }
+    for args in (
+        ["admin", "create-user", "agent1", "--role", "agent", "--password-stdin"],
+        ["admin", "set-sip-password", "agent1", "--password-stdin"],
+    ):
+        made = dialguard(args, env, stdin="softphone-secret-77\n")
+        assert made.returncode == 0, made.stderr
+    product = Running(env, tmp_path / "up.log")
+    try:
+        product.wait_green(GREEN_WITHIN)
+        number = _number_in_daytime(datetime.now(UTC))
+        scenario = (DATA / "sipp" / "b2b_carrier_answer.xml").read_text()
+        escaped = number.replace("+", "\\+")
+        answering = tmp_path / "carrier.xml"
+        answering.write_text(scenario.replace("\\+8613800138000", escaped))
+        carrier = Carrier(answering, trunk_port)
+        sip = int(env["DIALGUARD_SIP_PORT"])
+        talk = run_sipp(
+            "b2b_agent_talk.xml",
+            f"127.0.0.1:{sip}",
+            "-s", number, "-au", "agent1", "-ap", "softphone-secret-77",
+            "-auth_uri", f"{number}@127.0.0.1:{sip}",
+            "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-d", "4000",
+        )  # fmt: skip
+        assert talk.returncode == 0, talk.stdout[-3000:] + product.log.read_text()[-3000:]
+        rc, out = carrier.result()
+        assert rc == 0, out
+        engine = make_engine(database_url)
+        sessions = session_factory(engine)
+        deadline = time.monotonic() + 180
+        job = None
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                rec = session.scalar(select(Recording))
+                attempt = session.scalar(select(CallAttempt))
+                if rec is not None:
+                    job = session.scalar(
+                        select(TranscriptionJob).where(TranscriptionJob.recording_id == rec.id)
+                    )
+            if (
+                rec is not None
+                and rec.status is RecordingStatus.STORED
+                and job is not None
+                and job.status in (JobStatus.DONE, JobStatus.DEAD)
+            ):
+                break
+            time.sleep(1)
+        engine.dispose()
+        assert rec is not None and rec.status is RecordingStatus.STORED, product.log.read_text()
+        assert attempt is not None and attempt.recording_id == rec.id
+        assert (rec.agent, rec.channels, attempt.caller_id) == ("agent1", 2, "+861058000000")
+        assert 3.0 < rec.duration_s < 8.0
+        assert job is not None and job.status is JobStatus.DONE, job.last_error if job else None
+        verified = dialguard(["recording", "verify", rec.id], env)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        log = product.log.read_text()
+        assert number[1:] not in log and number[-8:] not in log, "a full number reached the log"
+        product.process.send_signal(signal.SIGINT)
+        assert product.process.wait(30) == 0
+    finally:
+        product.close()
