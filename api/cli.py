@@ -71,6 +71,21 @@ def _recording(top: Group) -> None:
         parser.set_defaults(handler=commands.recording)
 
 
+def _dnc(top: Group) -> None:
+    dnc = _group(top, "dnc", "do-not-call lists")
+    load = dnc.add_parser("import", help="add the numbers of a CSV file (number[,reason])")
+    load.add_argument("file", type=Path)
+    check = dnc.add_parser("check", help="is this number on a do-not-call list?")
+    check.add_argument("number")
+    drop = dnc.add_parser("remove", help="take a number off a list")
+    drop.add_argument("number")
+    for parser in (load, check, drop):
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--client", help="the list of one client's debts")
+        scope.add_argument("--debtor", help="the list of one debtor")
+        parser.set_defaults(handler=commands.dnc)
+
+
 def _policy(top: Group) -> None:
     ask = _group(top, "policy", "call policy").add_parser(
         "check", help="may this number be called at this moment, and if not when"
@@ -142,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     _group(top, "audit", "audit log").add_parser(
         "verify", help="detect any edited or removed audit entry"
     ).set_defaults(handler=commands.audit_verify)
-    for add in (_admin, _recording, _policy, _speech, _qa):
+    for add in (_admin, _recording, _policy, _dnc, _speech, _qa):
         add(top)
     return parser
 

@@ -128,6 +128,66 @@ def recording(settings: Settings, args: argparse.Namespace) -> int:
         return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
 
 
+def dnc(settings: Settings, args: argparse.Namespace) -> int:
+    """Import, check or remove do-not-call numbers; imports land whole or not at all."""
+    from api.audit import record
+    from dialer.dnc import Scope, add_entries, listed, parse_csv, remove
+    from dialer.numbers import MalformedNumber, mask, normalize
+    from dialer.service import load_or_create_secret, number_key
+
+    scope, scope_id = Scope.GLOBAL, ""
+    if args.client:
+        scope, scope_id = Scope.CLIENT, args.client
+    elif args.debtor:
+        scope, scope_id = Scope.DEBTOR, args.debtor
+    secret = load_or_create_secret(settings.number_key_file)
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        if args.dnc_command == "import":
+            try:
+                text = args.file.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ApiError(f"cannot read {args.file}: {exc}", hint="give a UTF-8 CSV") from None
+            rows, errors = parse_csv(text, settings.phone_region, scope, scope_id)
+            for error in errors:
+                print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+            if errors:
+                raise ApiError(
+                    f"{len(errors)} bad row(s); nothing was imported",
+                    hint="fix or delete those rows and import the file again",
+                )
+            added, known = add_entries(
+                session,
+                rows,
+                lambda e164: number_key(secret, e164),
+                args.file.name,
+                "admin-cli",
+                now,
+            )
+            record(session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now,
+                   detail={"file": args.file.name, "added": added, "already": known})  # fmt: skip
+            print(f"{added} number(s) added to the {scope.value} list, {known} already on it")
+            return 0
+        try:
+            e164 = normalize(args.number, settings.phone_region)
+        except MalformedNumber as exc:
+            raise ApiError(str(exc), hint="give the number with its country code") from None
+        key = number_key(secret, e164)
+        if args.dnc_command == "check":
+            entry = listed(session, key, args.client, args.debtor)
+            if entry is None:
+                print(f"{mask(e164)} is on no do-not-call list")
+                return 1
+            print(f"{entry.number_masked} is on the {entry.scope} list: {entry.reason}")
+            return 0
+        if not remove(session, key, scope, scope_id):
+            raise ApiError(f"{mask(e164)} is not on the {scope.value} list", hint="dnc check")
+        record(session, "admin-cli", "dnc-remove", f"{scope.value}:{scope_id}", now,
+               detail={"number": mask(e164)})  # fmt: skip
+        print(f"{mask(e164)} removed from the {scope.value} list")
+        return 0
+
+
 def policy_check(settings: Settings, args: argparse.Namespace) -> int:
     from api.policy_check import policy_check as check
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db import Base
@@ -50,3 +50,20 @@ class CallAttempt(Base):
     ended_by: Mapped[str] = mapped_column(String(16))
     caller_id: Mapped[str | None] = mapped_column(String(32))
     recording_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class DncEntry(Base):
+    """A number not to be called: for everyone, for one client's debts, or for one debtor."""
+
+    __tablename__ = "dnc_entries"
+    __table_args__ = (UniqueConstraint("number_key", "scope", "scope_id", name="uq_dnc_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(8))  # global | client | debtor
+    scope_id: Mapped[str] = mapped_column(String(64))  # "" for global
+    reason: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -45,7 +45,7 @@ def normalize(raw: str, region: str) -> str:
     except NumberParseException as exc:
         why = _PARSE_REASONS.get(exc.error_type, "unreadable")
         raise MalformedNumber(
-            f"{mask(raw)} is not a phone number ({why})",
+            f"{mask(raw) or 'this entry'} is not a phone number ({why})",
             hint="enter digits with an optional +country code",
         ) from None
     if not phonenumbers.is_valid_number(parsed):

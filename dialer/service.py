@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord, note_path
 from dialer.digest import Algorithm, Credential
+from dialer.dnc import listed
 from dialer.models import CallAttempt, SipAccount
 from dialer.numbers import zone_for_number
 from dialer.policy import Attempt, Policy, debtor_zone, decide
@@ -138,6 +139,14 @@ def policy_decider(site: CallSite) -> Callable[[str], tuple[bool, str, str]]:
         now = site.clock()
         key = number_key(site.number_secret, e164)
         with site.sessions() as session:
+            entry = listed(session, key)
+            if entry is not None:
+                return (
+                    False,
+                    "do_not_call",
+                    f"{entry.number_masked} is on the {entry.scope} do-not-call list "
+                    f"({entry.reason}); it is not called.",
+                )
             attempts = history(session, key, now - HISTORY)
         decision = decide(
             site.policy,

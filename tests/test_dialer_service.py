@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from dialer.b2bua import B2buaConfig
 from dialer.digest import Algorithm
+from dialer.dnc import add_entries, parse_csv
 from dialer.models import CallAttempt
 from dialer.policy import preset
 from dialer.salvage import repair_wav, salvage
@@ -39,11 +40,12 @@ from recording.models import Recording, RecordingStatus
 from recording.store import spool_file
 from tests.audio import RATE, tone, write_wav
 from tests.helpers import free_port
-from tests.test_b2bua import E164, PCAP, Carrier, _wait_up, agent, refused
+from tests.test_b2bua import E164, NUMBER, PCAP, Carrier, SilentTrunk, _wait_up, agent, refused
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="sip-tester's sample pcap is missing")
 
 SH = ZoneInfo("Asia/Shanghai")
+T = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
 
 def office_hours() -> datetime:
@@ -266,3 +268,18 @@ def test_salvage_keeps_what_it_cannot_store(parts: Parts, engine: Engine) -> Non
     [rec] = recordings(engine)
     assert (rec.call_id, rec.agent, rec.recorded_at.year) == ("c1", "a7", 1970)
     assert list(parts.calls.iterdir()) == []
+
+
+def test_do_not_call_number_is_refused_before_the_policy(
+    parts: Parts, engine: Engine, tmp_path: Path
+) -> None:
+    secret = load_or_create_secret(parts.data / "keys" / "number-key")
+    rows, _ = parse_csv(f"{NUMBER},asked never to be called\n", "CN")
+    with session_factory(engine)() as session:
+        add_entries(session, rows, lambda e164: number_key(secret, e164), "t.csv", "sup", T)
+        session.commit()
+    with dialer(parts) as running, SilentTrunk(running.trunk_port):
+        status, line = refused(running, tmp_path)  # type: ignore[arg-type]
+        assert status == 403 and "do_not_call" in line
+        [booked] = _wait_for(lambda: attempts(engine))
+    assert (booked.rule, booked.placed) == ("do_not_call", False)
