@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="Caller IDs presented to debtors, comma-separated E.164, used in turn; "
         "required with a trunk.",
     )
+    dialer_workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Dialer worker processes behind the SIP front; each bridges 2 calls "
+        "(pjsua2 carries 4 legs a process).",
+    )
     sip_digest: str = Field(
         default="MD5,SHA-256",
         pattern=r"^(MD5|SHA-256)(,(MD5|SHA-256))?$",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
@@ -19,9 +20,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import BinaryIO
@@ -102,17 +104,59 @@ def run_api_child(settings: Settings) -> None:
 
 
 def run_dialer_child(settings: Settings) -> None:
+    """Without a trunk: one endpoint that answers OPTIONS and refuses every INVITE."""
     from api import __version__
     from dialer.endpoint import run_dialer
 
     stop = _child_setup("dialer", settings)
-    if settings.trunk_uri is None:  # nowhere to send calls: answer, refuse every INVITE
-        run_dialer(settings.sip_host, settings.sip_port, stop, __version__)
-        return
-    from api.wiring import dialer_site
-    from dialer.service import run
+    run_dialer(settings.sip_host, settings.sip_port, stop, __version__)
 
-    run(dialer_config(settings, __version__), dialer_site(settings), stop)
+
+def run_front_child(
+    ports: Sequence[int], legs: Sequence[int], secret: bytes, settings: Settings
+) -> None:
+    from api.wiring import front_config
+    from dialer.service import run_front
+    from recording.db import make_engine, session_factory
+
+    stop = _child_setup("dialer-front", settings)
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    run_front(front_config(settings, secret), sessions, ports, legs, stop)
+
+
+def run_worker_child(
+    index: int,
+    ports: MutableSequence[int],
+    legs: MutableSequence[int],
+    secret: bytes,
+    settings: Settings,
+) -> None:
+    from dataclasses import replace
+
+    from api import __version__
+    from api.wiring import dialer_config, dialer_site
+    from dialer.service import run_worker
+
+    stop = _child_setup(f"dialer-{index}", settings)
+    config = replace(dialer_config(settings, __version__), front_secret=secret)
+    run_worker(config, dialer_site(settings), stop, index, ports, legs)
+
+
+def dialer_children(settings: Settings, ctx: BaseContext) -> list[Child]:
+    """The SIP side: a refusing endpoint without a trunk, else the front and its workers."""
+    if settings.trunk_uri is None:
+        return [Child("dialer", run_dialer_child)]
+    n = settings.dialer_workers
+    ports = ctx.Array("i", n, lock=False)
+    legs = ctx.Array("i", n, lock=False)
+    secret = os.urandom(32)  # one per run: tokens and nonces do not outlive it
+    return [
+        Child("dialer-front", functools.partial(run_front_child, ports, legs, secret)),
+        *[
+            Child(f"dialer-{i}", functools.partial(run_worker_child, i, ports, legs, secret))
+            for i in range(n)
+        ],
+    ]
 
 
 def run_uploader_child(settings: Settings) -> None:
@@ -289,7 +333,7 @@ def run_up(settings: Settings) -> int:
         if stop.is_set():
             return 0
         children = [
-            Child("dialer", run_dialer_child),
+            *dialer_children(settings, multiprocessing.get_context("spawn")),
             Child("uploader", run_uploader_child),
             *[
                 Child(f"transcriber-{i}", run_transcriber_child)

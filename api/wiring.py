@@ -13,6 +13,7 @@ from api.errors import ConfigError
 from api.settings import Settings
 from dialer.b2bua import B2buaConfig
 from dialer.digest import Algorithm
+from dialer.front import FrontConfig
 from dialer.policy import preset
 from dialer.service import CallSite, load_or_create_secret
 from dialer.workdays import load_calendar
@@ -145,4 +146,15 @@ def dialer_site(settings: Settings) -> CallSite:
         spool=settings.spool_dir,
         keys=key_ring(settings),
         retention_days=settings.retention_days,
+    )
+
+
+def front_config(settings: Settings, secret: bytes) -> FrontConfig:
+    """The SIP front: where agents' softphones send their INVITEs."""
+    return FrontConfig(
+        host=settings.sip_host,
+        port=settings.sip_port,
+        secret=secret,
+        realm=settings.sip_realm,
+        algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
     )

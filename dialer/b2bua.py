@@ -59,6 +59,8 @@ from dialer.digest import (
 from dialer.endpoint import USER_AGENT, _stdout_silenced
 from dialer.errors import SipPortBusy
 from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.redirect_token import check as check_token
+from dialer.redirect_token import token_in
 from dialer.sipmsg import SipRequest, host_of, parse_request, uri_user
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class B2buaConfig:
     nonce_lifetime_s: float = 60.0
     ring_timeout_s: float = 60.0
     clock_rate: int = 8000  # narrowband telephone audio; recordings are written at this rate
+    # Behind a front (dialer/front.py): the secret its redirect tokens are signed with.
+    front_secret: bytes | None = None
     version: str = "0"
 
 
@@ -255,6 +259,8 @@ class B2bua:
         *,
         throttle: FailureThrottle | None = None,
         clock: Callable[[], float] = time.time,
+        on_load: Callable[[int], None] | None = None,
+        note_fields: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         if not config.caller_ids:
             raise ValueError("the caller-ID pool is empty: the trunk needs a number to present")
@@ -263,6 +269,9 @@ class B2bua:
         self._decide = decide
         self._on_finished = on_finished
         self._clock = clock
+        self._on_load = on_load
+        self._note_fields = note_fields
+        self._load = -1
         self._throttle = throttle or FailureThrottle(time.monotonic)
         self._events: deque[_Event] = deque()
         self._sessions: dict[str, _Session] = {}
@@ -271,8 +280,10 @@ class B2bua:
         self._caller_ids = itertools.cycle(config.caller_ids)
         self._accounts: dict[str, _Account] = {}
         self._closed = False
-
         self._ep = pj.Endpoint()
+        self._start_library(config)
+
+    def _start_library(self, config: B2buaConfig) -> None:
         with _stdout_silenced():
             self._ep.libCreate()
         self._logger = _MaskingLogBridge()
@@ -336,6 +347,9 @@ class B2bua:
             except Exception:
                 log.exception("b2bua: failed handling %s", event.kind)
         self._check_timeouts()
+        if self._on_load is not None and len(self._legs) != self._load:
+            self._load = len(self._legs)
+            self._on_load(self._load)
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -483,6 +497,19 @@ class B2bua:
     def _authenticate(self, leg: _Leg, request: SipRequest, source: str) -> str | None:
         """The agent's username, or None once the leg has been answered 401 or 403."""
         cfg = self.config
+        token = token_in(request.uri) if cfg.front_secret is not None else None
+        if token is not None and cfg.front_secret is not None:
+            agent = check_token(
+                cfg.front_secret,
+                token,
+                uri_user(request.uri),
+                request.first("call-id") or "",
+                self._clock(),
+            )
+            if agent is None:
+                log.warning("b2bua: redirect token refused from %s", source)
+                self._refuse(leg, 403, "Forbidden")
+            return agent
         if self._throttle.blocked(source):
             log.warning("b2bua: %s throttled after failed logins", source)
             self._refuse(leg, 403, "Too Many Failed Logins")
@@ -589,6 +616,7 @@ class B2bua:
                         "call_id": sid,
                         "agent": session.agent,
                         "started_at": session.started_at,
+                        **(self._note_fields(session.e164) if self._note_fields else {}),
                     }
                 )
             )

@@ -29,6 +29,8 @@ class Leftover:
     agent: str
     started_at: float  # epoch seconds
     recording: Path  # stereo WAV, agent left and debtor right
+    number_key: str = ""  # keyed hash of the number, when the dialer noted it
+    number_masked: str = ""
 
 
 def repair_wav(path: Path) -> bool:
@@ -97,7 +99,16 @@ def find_leftovers(directory: Path) -> list[Leftover]:
             log.warning(
                 "salvage: repaired the recording of an interrupted call", extra={"call_id": call_id}
             )
-        found.append(Leftover(call_id, agent, started, stereo))
+        found.append(
+            Leftover(
+                call_id,
+                agent,
+                started,
+                stereo,
+                str(meta.get("number_key", "")),
+                str(meta.get("number_masked", "")),
+            )
+        )
     return found
 
 

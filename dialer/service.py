@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import logging
 import os
+import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, MutableSequence, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,8 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord, note_path
 from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
+from dialer.front import Front, FrontConfig, WorkerTable
 from dialer.models import CallAttempt, SipAccount
-from dialer.numbers import zone_for_number
+from dialer.numbers import mask, zone_for_number
 from dialer.policy import Attempt, Policy, debtor_zone, decide
 from dialer.salvage import Leftover, salvage
 from dialer.workdays import WorkdayCalendar
@@ -222,12 +224,42 @@ def _store_leftover(site: CallSite) -> Callable[[Leftover], None]:
             if session.scalar(select(Recording.id).where(Recording.call_id == leftover.call_id)):
                 return  # spooled before the crash; only the local copy was left
         started = datetime.fromtimestamp(leftover.started_at, UTC)
-        store_recording(site, leftover.recording, leftover.call_id, leftover.agent, started)
+        recording_id = store_recording(
+            site, leftover.recording, leftover.call_id, leftover.agent, started
+        )
+        with site.sessions() as session:
+            if session.scalar(
+                select(CallAttempt.id).where(CallAttempt.call_id == leftover.call_id)
+            ):
+                return
+            session.add(
+                CallAttempt(
+                    call_id=leftover.call_id,
+                    sip_call_id="",
+                    agent=leftover.agent,
+                    number_key=leftover.number_key,
+                    number_masked=leftover.number_masked,
+                    started_at=started,
+                    placed=True,
+                    answered=True,
+                    duration_s=0.0,
+                    sip_status=0,
+                    sip_reason="the dialer stopped mid-call; ended at its restart",
+                    ended_by="dialguard",
+                    recording_id=recording_id,
+                )
+            )
+            session.commit()
 
     return store
 
 
-def run(config: B2buaConfig, site: CallSite, stop: threading.Event) -> None:
+def run(
+    config: B2buaConfig,
+    site: CallSite,
+    stop: threading.Event,
+    on_load: Callable[[int], None] | None = None,
+) -> None:
     """Salvage what a killed dialer left, then bridge calls until `stop` is set."""
     config.recording_dir.mkdir(parents=True, exist_ok=True)
     saved = salvage(config.recording_dir, _store_leftover(site))
@@ -240,6 +272,68 @@ def run(config: B2buaConfig, site: CallSite, stop: threading.Event) -> None:
         except Exception:
             log.exception("booking the call failed", extra={"call_id": record.call_id})
 
-    b2b = B2bua(config, credential_lookup(site.sessions), policy_decider(site), finished)
+    def note_fields(e164: str) -> dict[str, str]:
+        return {"number_key": number_key(site.number_secret, e164), "number_masked": mask(e164)}
+
+    b2b = B2bua(
+        config,
+        credential_lookup(site.sessions),
+        policy_decider(site),
+        finished,
+        on_load=on_load,
+        note_fields=note_fields,
+    )
     log.info("dialer bridging calls on %s:%d", config.host, config.port)
     b2b.run(stop)
+
+
+def free_sip_port(host: str, attempts: int = 20) -> int:
+    """A port free for both UDP and TCP, as pjsua2 binds both on one number."""
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+        return port
+    raise OSError(f"no port free for both UDP and TCP on {host}")
+
+
+def run_worker(
+    config: B2buaConfig,
+    site: CallSite,
+    stop: threading.Event,
+    index: int,
+    ports: MutableSequence[int],
+    legs: MutableSequence[int],
+) -> None:
+    """One worker of the pool behind the front: its own port, its own calls folder.
+
+    The port goes into `ports[index]` once pjsua2 listens, the number of live
+    legs into `legs[index]` as it changes; the front reads both.
+    """
+    port = free_sip_port(config.host)
+    mine = replace(config, port=port, recording_dir=config.recording_dir / f"worker-{index}")
+
+    def report(n: int) -> None:
+        legs[index] = n
+        ports[index] = port  # first report: pjsua2 is up and listening
+
+    try:
+        run(mine, site, stop, on_load=report)
+    finally:
+        ports[index] = 0
+        legs[index] = 0
+
+
+def run_front(
+    config: FrontConfig,
+    sessions: sessionmaker[Session],
+    ports: Sequence[int],
+    legs: Sequence[int],
+    stop: threading.Event,
+) -> None:
+    Front(config, WorkerTable(ports, legs), credential_lookup(sessions)).serve(stop)

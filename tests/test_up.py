@@ -174,6 +174,7 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         "DIALGUARD_DATABASE_URL": database_url,
         "DIALGUARD_TRUNK_URI": f"sip:127.0.0.1:{trunk_port}",
         "DIALGUARD_CALLER_IDS": "+861058000000",
+        "DIALGUARD_DIALER_WORKERS": "2",
     }
     for args in (
         ["admin", "create-user", "agent1", "--role", "agent", "--password-stdin"],
@@ -192,7 +193,7 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         carrier = Carrier(answering, trunk_port)
         sip = int(env["DIALGUARD_SIP_PORT"])
         talk = run_sipp(
-            "b2b_agent_talk.xml",
+            "front_agent_talk.xml",  # the front redirects it to a dialer worker
             f"127.0.0.1:{sip}",
             "-s", number, "-au", "agent1", "-ap", "softphone-secret-77",
             "-auth_uri", f"{number}@127.0.0.1:{sip}",
