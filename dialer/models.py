@@ -67,3 +67,16 @@ class DncEntry(Base):
     source: Mapped[str] = mapped_column(String(200))
     added_by: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NumberStatusEvent(Base):
+    """A number's status as one call showed it, with the evidence; the latest one counts."""
+
+    __tablename__ = "number_status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    call_id: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[str] = mapped_column(String(300))  # e.g. "SIP 404 Not Found"

@@ -22,15 +22,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.b2bua import B2bua, B2buaConfig, CallRecord, note_path
+from dialer.b2bua import B2bua, B2buaConfig, CallRecord, Ended, note_path
 from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
 from dialer.front import Front, FrontConfig, WorkerTable
-from dialer.models import CallAttempt, SipAccount
+from dialer.models import CallAttempt, NumberStatusEvent, SipAccount
+from dialer.number_status import NumberStatus, Recheck, may_dial, status_from_sip
 from dialer.numbers import mask, zone_for_number
 from dialer.policy import Attempt, Policy, debtor_zone, decide
 from dialer.salvage import Leftover, salvage
 from dialer.workdays import WorkdayCalendar
+from recording.db import as_utc
 from recording.keys import KeyWrapper
 from recording.models import Recording
 from recording.store import CallInfo, spool_call
@@ -55,6 +57,7 @@ class CallSite:
     keys: KeyWrapper = field(repr=False)
     retention_days: int
     clock: Callable[[], datetime] = _utcnow
+    recheck: Recheck = field(default_factory=Recheck)
 
 
 def number_key(secret: bytes, e164: str) -> str:
@@ -149,6 +152,13 @@ def policy_decider(site: CallSite) -> Callable[[str], tuple[bool, str, str]]:
                     f"{entry.number_masked} is on the {entry.scope} do-not-call list "
                     f"({entry.reason}); it is not called.",
                 )
+            learned = latest_status(session, key)
+            if learned is not None:
+                ok, why, _ = may_dial(
+                    NumberStatus(learned.status), as_utc(learned.at), now, site.recheck
+                )
+                if not ok:
+                    return False, "number_status", f"{why} ({learned.evidence})"
             attempts = history(session, key, now - HISTORY)
         decision = decide(
             site.policy,
@@ -165,6 +175,42 @@ def policy_decider(site: CallSite) -> Callable[[str], tuple[bool, str, str]]:
 
 
 # --- after the call ----------------------------------------------------------------------------
+
+
+def latest_status(session: Session, key: str) -> NumberStatusEvent | None:
+    return session.scalar(
+        select(NumberStatusEvent)
+        .where(NumberStatusEvent.number_key == key)
+        .order_by(NumberStatusEvent.at.desc(), NumberStatusEvent.id.desc())
+        .limit(1)
+    )
+
+
+def learn_status(session: Session, key: str, record: CallRecord, now: datetime) -> None:
+    """Store what a placed call showed about its number (append-only: the history is evidence).
+
+    Only calls that reached the carrier teach anything: our own refusals
+    (policy, do-not-call, a malformed number) say nothing about the number.
+    """
+    if record.caller_id is None:
+        return
+    status = status_from_sip(
+        record.sip_status,
+        record.sip_reason,
+        answered=record.answered,
+        talk_s=record.duration_s,
+        agent_cancelled=record.ended_by is Ended.AGENT and not record.answered,
+    )
+    if status is None:
+        return
+    evidence = f"SIP {record.sip_status} {record.sip_reason}".strip()
+    if record.answered:
+        evidence = f"answered, {record.duration_s:.0f} s of talk"
+    session.add(
+        NumberStatusEvent(
+            number_key=key, status=status.value, at=now, call_id=record.call_id, evidence=evidence
+        )
+    )
 
 
 def store_recording(
@@ -188,13 +234,15 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
         )
         record.recording.unlink(missing_ok=True)
         note_path(record.recording).unlink(missing_ok=True)
+    key = number_key(site.number_secret, record.e164)
     with site.sessions() as session:
+        learn_status(session, key, record, site.clock())
         session.add(
             CallAttempt(
                 call_id=record.call_id,
                 sip_call_id=record.sip_call_id[:200],
                 agent=record.agent,
-                number_key=number_key(site.number_secret, record.e164),
+                number_key=key,
                 number_masked=record.number,
                 debtor_id=None,
                 started_at=started,

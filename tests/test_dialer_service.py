@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from dialer.b2bua import B2buaConfig
 from dialer.digest import Algorithm
 from dialer.dnc import add_entries, parse_csv
-from dialer.models import CallAttempt
+from dialer.models import CallAttempt, NumberStatusEvent
 from dialer.policy import preset
 from dialer.salvage import repair_wav, salvage
 from dialer.service import CallSite, load_or_create_secret, number_key, run, set_sip_password
@@ -39,7 +39,7 @@ from recording.keys import FileKeyRing
 from recording.models import Recording, RecordingStatus
 from recording.store import spool_file
 from tests.audio import RATE, tone, write_wav
-from tests.helpers import free_port
+from tests.helpers import DATA, free_port
 from tests.test_b2bua import E164, NUMBER, PCAP, Carrier, SilentTrunk, _wait_up, agent, refused
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="sip-tester's sample pcap is missing")
@@ -283,3 +283,27 @@ def test_do_not_call_number_is_refused_before_the_policy(
         assert status == 403 and "do_not_call" in line
         [booked] = _wait_for(lambda: attempts(engine))
     assert (booked.rule, booked.placed) == ("do_not_call", False)
+
+
+def test_nonexistent_number_is_learned_and_not_dialed_again(
+    parts: Parts, engine: Engine, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "carrier.xml"
+    template = (DATA / "sipp" / "b2b_carrier_reject.xml").read_text()
+    scenario.write_text(template.replace("SIP/2.0 486 Busy Here", "SIP/2.0 404 Not Found"))
+    with dialer(parts) as running:
+        carrier = Carrier(scenario, running.trunk_port)
+        assert refused(running, tmp_path)[0] == 404  # type: ignore[arg-type]
+        assert carrier.result()[0] == 0
+        _wait_for(lambda: attempts(engine))
+        with SilentTrunk(running.trunk_port):
+            status, line = refused(running, tmp_path)  # type: ignore[arg-type]
+        assert status == 403 and "number_status" in line
+        _wait_for(lambda: attempts(engine)[1:])
+    with session_factory(engine)() as session:
+        [event] = session.scalars(select(NumberStatusEvent))
+    assert (event.status, event.evidence) == ("nonexistent", "SIP 404 Not Found")
+    assert [(a.placed, a.rule) for a in attempts(engine)] == [
+        (True, None),
+        (False, "number_status"),
+    ]
