@@ -261,6 +261,7 @@ class B2bua:
         clock: Callable[[], float] = time.time,
         on_load: Callable[[int], None] | None = None,
         note_fields: Callable[[str], dict[str, str]] | None = None,
+        caller_id_usable: Callable[[str], bool] | None = None,
     ) -> None:
         if not config.caller_ids:
             raise ValueError("the caller-ID pool is empty: the trunk needs a number to present")
@@ -271,6 +272,7 @@ class B2bua:
         self._clock = clock
         self._on_load = on_load
         self._note_fields = note_fields
+        self._caller_id_usable = caller_id_usable
         self._load = -1
         self._throttle = throttle or FailureThrottle(time.monotonic)
         self._events: deque[_Event] = deque()
@@ -631,8 +633,20 @@ class B2bua:
             raise
         return made
 
+    def _next_caller_id(self) -> str | None:
+        """The next caller ID of the pool still in the rotation, or None if none is."""
+        for _ in range(len(self.config.caller_ids)):
+            cid = next(self._caller_ids)
+            if self._caller_id_usable is None or self._caller_id_usable(cid):
+                return cid
+        return None
+
     def _place_trunk_call(self, session: _Session) -> None:
-        cid = next(self._caller_ids)
+        cid = self._next_caller_id()
+        if cid is None:
+            log.error("b2bua: every caller ID is out of the rotation", extra=session.label())
+            self._end_agent(session, 503, "No Caller ID Available", Ended.DIALGUARD)
+            return
         session.caller_id = cid
         trunk = _Leg(self, self._accounts[cid], pj.PJSUA_INVALID_ID)
         trunk.session = session

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord, Ended, note_path
+from dialer.caller_ids import Health, retired
 from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
 from dialer.front import Front, FrontConfig, WorkerTable
@@ -58,6 +59,7 @@ class CallSite:
     retention_days: int
     clock: Callable[[], datetime] = _utcnow
     recheck: Recheck = field(default_factory=Recheck)
+    caller_id_health: Health = field(default_factory=Health)
 
 
 def number_key(secret: bytes, e164: str) -> str:
@@ -213,6 +215,37 @@ def learn_status(session: Session, key: str, record: CallRecord, now: datetime) 
     )
 
 
+def caller_id_check(site: CallSite) -> Callable[[str], bool]:
+    """Whether a caller ID may present the next call; a retirement is logged once as an alert."""
+    alerted: set[str] = set()
+
+    def usable(cid: str) -> bool:
+        with site.sessions() as session:
+            rows = session.execute(
+                select(CallAttempt.started_at, CallAttempt.sip_status)
+                .where(CallAttempt.caller_id == cid, CallAttempt.placed.is_(True))
+                .order_by(CallAttempt.started_at.desc())
+                .limit(site.caller_id_health.run)
+            ).all()
+        recent = [(as_utc(at), status) for at, status in rows]
+        if not retired(recent, site.clock(), site.caller_id_health):
+            alerted.discard(cid)
+            return True
+        if cid not in alerted:
+            alerted.add(cid)
+            log.error(
+                "ALERT caller ID %s left the rotation: its last %d calls were refused "
+                "(403/603/607/608); it is tried again after %s",
+                cid,
+                site.caller_id_health.run,
+                site.caller_id_health.cooloff,
+                extra={"event": "caller_id_retired"},
+            )
+        return False
+
+    return usable
+
+
 def store_recording(
     site: CallSite, wav: Path, call_id: str, agent: str, started_at: datetime
 ) -> str:
@@ -330,6 +363,7 @@ def run(
         finished,
         on_load=on_load,
         note_fields=note_fields,
+        caller_id_usable=caller_id_check(site),
     )
     log.info("dialer bridging calls on %s:%d", config.host, config.port)
     b2b.run(stop)

@@ -307,3 +307,26 @@ def test_nonexistent_number_is_learned_and_not_dialed_again(
         (True, None),
         (False, "number_status"),
     ]
+
+
+def test_caller_id_refused_five_times_leaves_the_rotation(
+    parts: Parts, engine: Engine, tmp_path: Path
+) -> None:
+    with session_factory(engine)() as session:
+        for i in range(5):  # five calls in a row that the carrier refused as blocked
+            session.add(
+                CallAttempt(
+                    call_id=f"blocked{i}", sip_call_id=f"b{i}", agent="agent1",
+                    number_key=f"other-number-{i}", number_masked="+86139****0000",
+                    started_at=office_hours() - timedelta(minutes=10 + i), placed=True,
+                    answered=False, duration_s=0.0, sip_status=403, sip_reason="Forbidden",
+                    ended_by="carrier", caller_id="+861058000000",
+                )
+            )  # fmt: skip
+        session.commit()
+    with dialer(parts) as running, SilentTrunk(running.trunk_port):
+        status, line = refused(running, tmp_path)  # type: ignore[arg-type]
+        assert status == 503, line
+        [booked] = _wait_for(lambda: attempts(engine)[5:])
+    assert (booked.placed, booked.sip_status) == (False, 503)
+    assert booked.sip_reason == "No Caller ID Available"

@@ -1,0 +1,41 @@
+"""Caller-ID health: a run of blocked refusals retires a caller ID for a cool-off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dialer.caller_ids import Health, retired
+
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+def _calls(*statuses: int, minutes_ago: float = 1) -> list[tuple[datetime, int]]:
+    """Newest first, one minute apart, the newest `minutes_ago` before NOW."""
+    start = NOW - timedelta(minutes=minutes_ago)
+    return [(start - timedelta(minutes=i), status) for i, status in enumerate(statuses)]
+
+
+@pytest.mark.parametrize(
+    ("recent", "out"),
+    [
+        (_calls(403, 403, 403, 403, 403), True),
+        (_calls(603, 608, 607, 403, 603), True),  # any mix of blocking refusals
+        (_calls(403, 403, 403, 403), False),  # not yet a run of 5
+        (_calls(403, 403, 200, 403, 403, 403), False),  # an answered call breaks the run
+        (_calls(486, 403, 403, 403, 403, 403), False),  # the newest call got through to busy
+        (_calls(404, 404, 404, 404, 404), False),  # nonexistent numbers say nothing of us
+        (_calls(403, 403, 403, 403, 403, minutes_ago=24 * 60 - 1), True),
+        (_calls(403, 403, 403, 403, 403, minutes_ago=24 * 60), False),  # cool-off over: retry
+        ([], False),
+    ],
+)
+def test_retired(recent: list[tuple[datetime, int]], out: bool) -> None:
+    assert retired(recent, NOW) is out
+
+
+def test_thresholds_are_settings() -> None:
+    strict = Health(run=2, cooloff=timedelta(hours=1))
+    assert retired(_calls(403, 403), NOW, strict)
+    assert not retired(_calls(403, 403, minutes_ago=61), NOW, strict)
