@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import __version__, problems, retrieval_routes, routes
+from api import __version__, console, problems, retrieval_routes, routes
 from api.health import HealthChecker
 from api.retrieval import WorkingDay
 from api.services import Services
@@ -42,6 +42,7 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(retrieval_routes.router)
+    app.include_router(console.router)
 
     @app.get(
         "/healthz",

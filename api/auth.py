@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.models import ApiToken, Role, User
+from api.web_sessions import COOKIE, session_user
 
 TOKEN_PREFIX = "dg_"  # noqa: S105 - a label that makes leaked tokens easy to scan for
 
@@ -52,9 +53,22 @@ def authenticate(session: Session, token: str, now: datetime) -> User | None:
 
 
 def current_user(request: Request) -> User:
-    """The authenticated user, or a 401 problem."""
+    """The authenticated user, or a 401 problem.
+
+    API clients send a bearer token. The console's session cookie is taken
+    for reads (GET, HEAD) only, so a page elsewhere cannot make a logged-in
+    browser change anything (CSRF); the console's own forms carry a token.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    cookie = request.cookies.get(COOKIE)
+    if not header and cookie and request.method in ("GET", "HEAD"):
+        services = request.app.state.services
+        with services.sessions() as session:
+            found = session_user(session, cookie, services.clock())
+            if found is not None:
+                session.expunge(found[0])
+                return found[0]
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(
             401, "send Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
