@@ -20,3 +20,7 @@ class PackError(QaError):
 
 class TranscriptError(QaError):
     """A transcript is not the JSON `dialguard transcribe --json` prints."""
+
+
+class ReviewError(QaError):
+    """A review step that the flag's state, the person or the missing comment does not allow."""

@@ -1,0 +1,95 @@
+"""The QA worker: scores every transcript the transcriber stores, as soon as it appears.
+
+It polls rather than being told, so it needs nothing from the transcriber
+and catches up by itself after a restart. A transcript that fails for an
+unexpected reason (not a malformed transcript, which `score_transcript`
+records as an errored result) is logged and skipped for the life of the
+process, so one bad row cannot stall the queue or fill the log every two
+seconds; a restart tries it again, by which time a code or data fix may have
+landed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from qa_scoring.pack import Pack, load_pack
+from qa_scoring.store import pending_transcripts, score_transcript
+from recording.heartbeat import run_with_heartbeat
+
+COMPONENT = "qa"
+BATCH = 20
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def score_pending(
+    sessions: sessionmaker[Session],
+    pack: Pack,
+    clock: Callable[[], datetime],
+    skipped: set[int],
+    stop: threading.Event | None = None,
+) -> int:
+    """Score one batch of pending transcripts; returns how many were scored."""
+    scored = 0
+    with sessions() as session:
+        pending = pending_transcripts(session, pack.name, BATCH, exclude=skipped)
+    for transcript_id in pending:
+        if stop is not None and stop.is_set():
+            break
+        try:
+            with sessions() as session:
+                score_transcript(session, transcript_id, pack, clock())
+            scored += 1
+        except Exception:
+            log.exception("cannot score transcript %s; skipped until restart", transcript_id)
+            skipped.add(transcript_id)
+    return scored
+
+
+def run_qa_worker(
+    sessions: sessionmaker[Session],
+    pack: Pack | str,
+    stop: threading.Event,
+    poll_s: float = 2.0,
+    clock: Callable[[], datetime] = _utcnow,
+) -> int:
+    """Score pending transcripts with `pack` until `stop` is set; returns how many were scored.
+
+    The pack is loaded once, so a broken pack fails at start (PackError) and
+    not once per call.
+    """
+    if not isinstance(pack, Pack):
+        pack = load_pack(pack)
+    skipped: set[int] = set()
+    scored = 0
+    while not stop.is_set():
+        done = score_pending(sessions, pack, clock, skipped, stop)
+        scored += done
+        if not done:
+            stop.wait(poll_s)
+    return scored
+
+
+def run_qa_child_loop(
+    sessions: sessionmaker[Session], pack_name: str, stop: threading.Event
+) -> None:
+    """What `dialguard up` runs: the worker, with a heartbeat for /healthz."""
+    pack = load_pack(pack_name)
+    skipped: set[int] = set()
+    total = [0]
+
+    def tick() -> str:
+        total[0] += score_pending(sessions, pack, _utcnow, skipped, stop)
+        return f"pack {pack.name}; {total[0]} calls scored since start; {len(skipped)} skipped"
+
+    run_with_heartbeat(COMPONENT, sessions, stop, tick)
