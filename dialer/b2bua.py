@@ -65,6 +65,9 @@ from dialer.sipmsg import SipRequest, host_of, parse_request, uri_user
 
 log = logging.getLogger(__name__)
 
+PAUSE_KEYS = "*7"  # the agent's softphone keys: pause the recording for card details
+RESUME_KEYS = "*8"
+
 Decide = Callable[[str], tuple[bool, str, str]]
 """decide(e164) -> (allowed, rule, reason): the call policy, wired by the caller."""
 
@@ -83,6 +86,7 @@ class B2buaConfig:
     algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,)
     nonce_lifetime_s: float = 60.0
     ring_timeout_s: float = 60.0
+    watchdog_s: float = 5.0  # a recording not growing this long raises an alert
     clock_rate: int = 8000  # narrowband telephone audio; recordings are written at this rate
     # Behind a front (dialer/front.py): the secret its redirect tokens are signed with.
     front_secret: bytes | None = None
@@ -113,6 +117,11 @@ class CallRecord:
     rule: str | None  # the policy rule, when the policy decided
     recording: Path | None  # stereo WAV, agent left and debtor right; None if never answered
     e164: str = field(default="", repr=False)  # for the caller's keyed hash; never logged
+    # Stretches of the recording muted while card details were read out (PCI DSS), as
+    # (start, end) seconds from the start of the stereo file.
+    pauses: tuple[tuple[float, float], ...] = ()
+    recorder_alerts: int = 0  # times the watchdog found a recording not growing
+    request_id: int | None = None  # the click-to-call request this call answers
 
 
 # --- pjsua2 glue: callbacks snapshot and queue, nothing more -----------------------------
@@ -135,7 +144,7 @@ class _MaskingLogBridge(pj.LogWriter):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class _Event:
-    kind: str  # "incoming" | "state" | "media"
+    kind: str  # "incoming" | "state" | "media" | "dtmf"
     leg: _Leg
     state: int = 0
     status: int = 0
@@ -163,6 +172,9 @@ class _Leg(pj.Call):  # type: ignore[misc]
 
     def onCallMediaState(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
         self.b2b._events.append(_Event("media", self))
+
+    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        self.b2b._events.append(_Event("dtmf", self, msg=str(prm.digit)))
 
 
 class _Account(pj.Account):  # type: ignore[misc]
@@ -201,12 +213,20 @@ class _Session:
     trunk_leg: _Leg | None = None
     caller_id: str | None = None
     provisional: int = 0  # highest provisional response sent to the agent
+    outbound: bool = False  # click-to-call: we rang the agent, they did not call us
+    request_id: int | None = None
     answered_at: float | None = None  # monotonic, carrier's 200 OK
     hung_up_at: float | None = None
     agent_status: int = 0
     agent_reason: str = ""
     ended_by: Ended | None = None
     finished: bool = False
+    keys: str = ""  # the agent's last DTMF digits
+    keys_at: float = 0.0
+    paused_at: float | None = None  # monotonic, while card details are being read
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # monotonic
+    sizes: dict[str, tuple[int, float]] = field(default_factory=dict)  # party: (bytes, since)
+    alerts: int = 0
 
     def label(self) -> dict[str, str]:
         return {"call_id": self.id, "number": mask(self.e164)}
@@ -262,6 +282,7 @@ class B2bua:
         on_load: Callable[[int], None] | None = None,
         note_fields: Callable[[str], dict[str, str]] | None = None,
         caller_id_usable: Callable[[str], bool] | None = None,
+        next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
     ) -> None:
         if not config.caller_ids:
             raise ValueError("the caller-ID pool is empty: the trunk needs a number to present")
@@ -273,7 +294,10 @@ class B2bua:
         self._on_load = on_load
         self._note_fields = note_fields
         self._caller_id_usable = caller_id_usable
+        self._next_request = next_request
+        self._asked_at = 0.0
         self._load = -1
+        self._watched_at = 0.0
         self._throttle = throttle or FailureThrottle(time.monotonic)
         self._events: deque[_Event] = deque()
         self._sessions: dict[str, _Session] = {}
@@ -349,6 +373,8 @@ class B2bua:
             except Exception:
                 log.exception("b2bua: failed handling %s", event.kind)
         self._check_timeouts()
+        self._watch_recorders()
+        self._take_request()
         if self._on_load is not None and len(self._legs) != self._load:
             self._load = len(self._legs)
             self._on_load(self._load)
@@ -416,6 +442,9 @@ class B2bua:
             return
         if event.kind == "media":
             self._bridge(session)
+        elif event.kind == "dtmf":
+            if leg is session.agent_leg:  # the debtor's keys never steer the recording
+                self._agent_key(session, event.msg)
         elif leg is session.agent_leg:
             self._agent_state(session, event)
         else:
@@ -495,6 +524,68 @@ class B2bua:
         leg.session = session
         self._sessions[sid] = session
         self._place_trunk_call(session)
+
+    def originate(self, request_id: int, agent: str, contact: str, e164: str) -> None:
+        """Click-to-call: ring the agent's softphone at `contact`, dial `e164` once answered.
+
+        The same checks as a softphone's own call, before anything rings: the
+        policy for the number, then both recorders (fail closed).
+        """
+        sid = secrets.token_hex(8)
+        session = _Session(
+            id=sid,
+            sip_call_id="",
+            agent=agent,
+            agent_leg=_Leg(self, self._front, pj.PJSUA_INVALID_ID),
+            e164=e164,
+            started_at=self._clock(),
+            started_mono=time.monotonic(),
+            outbound=True,
+            request_id=request_id,
+        )
+
+        def refuse(code: int, why: str, rule: str | None) -> None:
+            record = CallRecord(
+                call_id=sid, sip_call_id="", agent=agent, number=mask(e164), caller_id=None,
+                started_at=session.started_at, answered=False, duration_s=0.0, sip_status=code,
+                sip_reason=why, ended_by=Ended.DIALGUARD, rule=rule, recording=None, e164=e164,
+                request_id=request_id,
+            )  # fmt: skip
+            self._report(record)
+
+        try:
+            allowed, rule, reason = self._decide(e164)
+        except Exception:
+            log.exception("b2bua: call policy failed, call not placed", extra=session.label())
+            refuse(500, "policy failed", None)
+            return
+        if not allowed:
+            log.info("b2bua: click-to-call refused by rule %s", rule, extra=session.label())
+            refuse(403, reason, rule)
+            return
+        try:
+            session.recorders = self._create_recorders(session)
+        except (pj.Error, OSError):
+            log.error("b2bua: recording unavailable, call not placed", extra=session.label())
+            refuse(500, "recording unavailable", rule)
+            return
+        leg = session.agent_leg
+        leg.session = session
+        op = pj.CallOpParam(True)
+        op.opt.audioCount = 1
+        op.opt.videoCount = 0
+        try:
+            leg.makeCall(contact, op)
+        except pj.Error as exc:
+            log.error("b2bua: cannot ring the agent: %s", exc.reason, extra=session.label())
+            leg.session = None
+            self._drop_recorders(session.recorders)
+            note_path(self.config.recording_dir / f"{sid}.wav").unlink(missing_ok=True)
+            refuse(480, "agent's softphone unreachable", None)
+            return
+        self._legs.add(leg)
+        self._sessions[sid] = session
+        log.info("b2bua: ringing the agent for click-to-call", extra=session.label())
 
     def _authenticate(self, leg: _Leg, request: SipRequest, source: str) -> str | None:
         """The agent's username, or None once the leg has been answered 401 or 403."""
@@ -669,6 +760,15 @@ class B2bua:
     # --- state relays ----------------------------------------------------------------------
 
     def _agent_state(self, session: _Session, event: _Event) -> None:
+        if (
+            session.outbound
+            and event.state == pj.PJSIP_INV_STATE_CONFIRMED
+            and session.trunk_leg is None
+            and session.ended_by is None
+        ):
+            log.info("b2bua: agent answered, dialing", extra=session.label())
+            self._place_trunk_call(session)
+            return
         if event.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             return
         if session.ended_by is None:
@@ -690,7 +790,9 @@ class B2bua:
             if session.answered_at is None:
                 session.answered_at = time.monotonic()
                 log.info("b2bua: answered", extra=session.label())
-            if agent.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            if session.outbound:  # the agent's leg is up already: nothing to answer
+                session.agent_status, session.agent_reason = 200, "OK"
+            elif agent.state != pj.PJSIP_INV_STATE_DISCONNECTED:
                 try:
                     agent.answer(_op(200))
                     session.agent_status, session.agent_reason = 200, "OK"
@@ -718,7 +820,7 @@ class B2bua:
                 self._end_agent(session, code, reason, session.ended_by)
 
     def _provisional(self, session: _Session, code: int, reason: str) -> None:
-        if session.provisional >= code or session.answered_at is not None:
+        if session.outbound or session.provisional >= code or session.answered_at is not None:
             return
         try:
             session.agent_leg.answer(_op(code, reason))
@@ -802,6 +904,93 @@ class B2bua:
                 self._end_agent(session, 480, "No Answer", Ended.DIALGUARD)
                 self._hangup(session.trunk_leg)
 
+    def _take_request(self) -> None:
+        """Claim a queued click-to-call when this worker has room for one more call."""
+        now = time.monotonic()
+        if self._next_request is None or now - self._asked_at < 0.5 or len(self._legs) > 2:
+            return
+        self._asked_at = now
+        try:
+            claimed = self._next_request()
+        except Exception:
+            log.exception("b2bua: reading the click-to-call queue failed")
+            return
+        if claimed is not None:
+            self.originate(*claimed)
+
+    # --- pause for card data, and the recorder watchdog -------------------------------------
+
+    def _agent_key(self, session: _Session, digit: str) -> None:
+        """`*7` pauses both recorders, `*8` resumes: PCI DSS forbids recording card data."""
+        now = time.monotonic()
+        if now - session.keys_at > 3.0:  # a code is typed in one go
+            session.keys = ""
+        session.keys, session.keys_at = (session.keys + digit)[-2:], now
+        if session.keys == PAUSE_KEYS and session.paused_at is None:
+            self._set_recording_level(session, 0.0)
+            session.paused_at = now
+            log.info("b2bua: recording paused by the agent", extra=session.label())
+        elif session.keys == RESUME_KEYS and session.paused_at is not None:
+            self._set_recording_level(session, 1.0)
+            session.pauses.append((session.paused_at, now))
+            session.paused_at = None
+            log.info("b2bua: recording resumed by the agent", extra=session.label())
+
+    @staticmethod
+    def _set_recording_level(session: _Session, level: float) -> None:
+        # Muted rather than disconnected: the recorders keep writing (silence), so
+        # both channels stay aligned and the gap sits where it happened.
+        for rec in session.recorders:
+            if rec.port is not None:
+                try:
+                    rec.port.adjustRxLevel(level)
+                except pj.Error as exc:
+                    log.error("b2bua: pausing the recording failed: %s", exc.reason,
+                              extra=session.label())  # fmt: skip
+
+    def _watch_recorders(self) -> None:
+        """Alert when a running call's recording stops growing or its file is gone."""
+        now = time.monotonic()
+        if now - self._watched_at < 1.0:
+            return
+        self._watched_at = now
+        for session in self._sessions.values():
+            for rec in session.recorders:
+                if rec.started is None or session.hung_up_at is not None:
+                    continue
+                try:
+                    size = rec.path.stat().st_size
+                except OSError:
+                    size = -1
+                entry = session.sizes.get(rec.party)
+                if entry is None or (size >= 0 and size != entry[0]):
+                    session.sizes[rec.party] = (size, now)
+                    continue
+                since = entry[1]
+                if now - since >= self.config.watchdog_s:
+                    session.alerts += 1
+                    session.sizes[rec.party] = (size, now)  # alert again if it stays stuck
+                    log.error(
+                        "ALERT recorder stalled: the %s side of a running call has not been "
+                        "written for %.0f s%s",
+                        rec.party,
+                        now - since,
+                        " (its file is gone)" if size < 0 else "",
+                        extra={**session.label(), "event": "recorder_stalled"},
+                    )
+
+    @staticmethod
+    def _file_pauses(session: _Session, stopped: float) -> tuple[tuple[float, float], ...]:
+        """Pauses as seconds into the stereo file (time zero: the first recorder connected)."""
+        starts = [r.started for r in session.recorders if r.started is not None]
+        if not starts:
+            return ()
+        zero = min(starts)
+        spans = [*session.pauses]
+        if session.paused_at is not None:  # hung up while paused
+            spans.append((session.paused_at, stopped))
+        return tuple((round(max(0.0, a - zero), 2), round(max(0.0, b - zero), 2)) for a, b in spans)
+
     def _maybe_finish(self, session: _Session) -> None:
         legs = [leg for leg in (session.agent_leg, session.trunk_leg) if leg is not None]
         if session.finished or any(leg in self._legs for leg in legs):
@@ -831,6 +1020,9 @@ class B2bua:
             rule=None,
             recording=None,
             e164=session.e164,
+            pauses=self._file_pauses(session, stopped),
+            recorder_alerts=session.alerts,
+            request_id=session.request_id,
         )
         log.info("b2bua: finished %s after %.1f s", status, duration, extra=session.label())
         out = self.config.recording_dir / f"{session.id}.wav"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, Float, Integer, LargeBinary, String
+from sqlalchemy import Boolean, DateTime, Enum, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db import Base
@@ -50,3 +50,5 @@ class Recording(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: JSON [[start, end], ...]: seconds muted while card details were read out (PCI DSS).
+    pauses_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -84,6 +85,7 @@ class CallInfo:
     recorded_at: datetime
     debtor_id: str | None = None
     client_id: str | None = None
+    pauses: tuple[tuple[float, float], ...] = ()  # muted for card data, seconds into the call
 
 
 @dataclass
@@ -165,6 +167,7 @@ def spool_call(
         wrapped_dek=wrapped.blob,
         upload_attempts=0,
         created_at=now,
+        pauses_json=json.dumps([list(span) for span in info.pauses]),
     )
     with sessions() as session:
         session.add(row)

@@ -316,6 +316,51 @@ def test_stopping_mid_call_hangs_up_both_legs(tmp_path: Path) -> None:
     assert record.recording is not None and record.recording.exists()
 
 
+def _rms(path: Path, start: float, end: float) -> tuple[float, float]:
+    with wave.open(str(path), "rb") as w:
+        rate = w.getframerate()
+        w.setpos(int(start * rate))
+        frames = w.readframes(int((end - start) * rate))
+    pcm = np.frombuffer(frames, dtype="<i2").reshape(-1, 2).astype(np.float64)
+    rms = np.sqrt(np.mean(pcm**2, axis=0))
+    return float(rms[0]), float(rms[1])
+
+
+def test_agent_pauses_the_recording_for_card_data(server: Server) -> None:
+    carrier = Carrier("b2b_carrier_answer.xml", server.trunk_port)
+    talk = agent(server, "b2b_agent_pause.xml")
+    assert talk.returncode == 0, talk.stdout[-3000:]
+    assert carrier.result()[0] == 0
+    record, _ = server.record()
+    assert record.recording is not None
+    [(start, end)] = record.pauses
+    assert 0.7 < start < 2.0 and 2.3 < end - start < 3.5, record.pauses
+    before = _rms(record.recording, 0.1, start - 0.1)
+    during = _rms(record.recording, start + 0.1, end - 0.1)
+    assert min(before) > 30, before  # both parties heard before the pause
+    assert max(during) < 5, during  # nothing of either party while the card is read out
+    assert record.recorder_alerts == 0
+
+
+def test_watchdog_alerts_when_a_recording_stops_being_written(server: Server) -> None:
+    carrier = Carrier("b2b_carrier_answer.xml", server.trunk_port)
+    with ThreadPoolExecutor(1) as pool:
+        talking = pool.submit(agent, server, "b2b_agent_talk.xml", pause_ms=9000)
+        deadline = time.monotonic() + 20
+        while not (found := list(server.recordings.glob("*-debtor.wav"))):
+            assert time.monotonic() < deadline, "the call never started recording"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        found[0].unlink()  # a cleanup job, a full disk: the recording goes nowhere now
+        assert talking.result().returncode == 0
+    assert carrier.result()[0] == 0
+    record, _ = server.record()
+    assert record.recorder_alerts >= 1  # raised while the call ran (5 s after the loss)
+    assert record.recording is None  # the merge cannot use what is gone
+    for left in server.recordings.glob(f"{record.call_id}*"):  # kept for salvage; not ours
+        left.unlink()
+
+
 def test_early_media_is_relayed_and_recorded(server: Server) -> None:
     carrier = Carrier("b2b_carrier_early.xml", server.trunk_port, pause_ms=1500)
     talk = agent(server, "b2b_agent_talk.xml", pause_ms=2000)

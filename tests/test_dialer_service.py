@@ -8,6 +8,7 @@ process against a real database of each backend.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import signal
@@ -330,3 +331,16 @@ def test_caller_id_refused_five_times_leaves_the_rotation(
         [booked] = _wait_for(lambda: attempts(engine)[5:])
     assert (booked.placed, booked.sip_status) == (False, 503)
     assert booked.sip_reason == "No Caller ID Available"
+
+
+def test_pause_for_card_data_is_kept_in_the_recording_metadata(
+    parts: Parts, engine: Engine
+) -> None:
+    with dialer(parts) as running:
+        carrier = Carrier("b2b_carrier_answer.xml", running.trunk_port)
+        talk = agent(running, "b2b_agent_pause.xml")  # type: ignore[arg-type]
+        assert talk.returncode == 0, talk.stdout[-3000:]
+        assert carrier.result()[0] == 0
+        [rec] = _wait_for(lambda: recordings(engine))
+    [(start, end)] = json.loads(rec.pauses_json)
+    assert 0.5 < start < end and 2.0 < end - start < 4.0
