@@ -1,0 +1,109 @@
+"""Bulk debtor import speed on SQLite and PostgreSQL.
+
+Usage: python bench/debtor_import.py [--accounts 50000] [--backend sqlite|postgresql|both]
+
+Builds a CSV of synthetic accounts (two numbers each, one call-back window),
+imports it into a fresh database (a new file for SQLite; a database created
+and dropped for this run on PostgreSQL at $DIALGUARD_TEST_PG), then imports
+it again (every account updated, numbers replaced). Prints the time spent
+validating and writing, rows per second and the conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.debtor_import import Format, import_debtors
+from api.debtors import Sealer
+from api.migrate import upgrade
+from recording.db import make_engine, session_factory
+from recording.keys import FileKeyRing
+
+PG_ADMIN_URL = os.environ.get("DIALGUARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def synthetic_csv(count: int) -> bytes:
+    lines = ["client,external_id,name,stage,timezone,numbers,callback_windows"]
+    for i in range(count):
+        lines.append(
+            f"bank-{i % 3},ACC-{i:07d},债务人{i},early,Asia/Shanghai,"
+            f'"debtor:138{i:08d};relative:139{i:08d}",Mon-Fri 18:00-20:00'
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def run(url: str, data: bytes, keys_dir: Path, accounts: int) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    sealer = Sealer(FileKeyRing(keys_dir / "kek.json"), os.urandom(32))
+    for label in ("first import (all new)", "second import (all updated)"):
+        marks: dict[str, float] = {}
+        started = time.perf_counter()
+
+        def progress(
+            phase: str, done: int, total: int, started: float = started, marks: dict = marks
+        ) -> None:
+            if done == total:
+                marks[phase] = time.perf_counter() - started
+
+        result = import_debtors(
+            sessions, data, Format.CSV, sealer, "CN", datetime.now(UTC), progress
+        )
+        took = time.perf_counter() - started
+        assert result.ok and result.rows == accounts, result.errors[:3]
+        print(
+            f"  {label:<28} {took:6.1f} s  {accounts / took:8,.0f} rows/s  "
+            f"(validated in {marks['validated']:.1f} s; "
+            f"{result.created:,} new, {result.updated:,} updated)",
+            flush=True,
+        )
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=50_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    data = synthetic_csv(args.accounts)
+    print(
+        f"conditions: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{args.accounts:,} accounts ({len(data) / 1e6:.1f} MB CSV), 2 numbers each, "
+        "one transaction per import, batches of 2,000"
+    )
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            dbname = None
+            if backend == "sqlite":
+                url = f"sqlite:///{tmp}/bench.db"
+            else:
+                dbname = f"dialguard_bench_{secrets.token_hex(4)}"
+                with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{dbname}"')
+                base = PG_ADMIN_URL.rsplit("/", 1)[0]
+                url = base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{dbname}"
+            try:
+                print(f"{backend}:", flush=True)
+                run(url, data, Path(tmp), args.accounts)
+            finally:
+                if dbname:
+                    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
