@@ -17,6 +17,7 @@ challenge the agent a second time.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import selectors
 import socket
@@ -43,6 +44,7 @@ from dialer.sipmsg import SipRequest, host_of, parse_request, uri_user
 log = logging.getLogger(__name__)
 
 CALLS_PER_WORKER = 2  # 4 legs per pjsua2 process, 2 legs per bridged call
+MAX_EXPIRES = 3600  # a softphone re-registers at least hourly
 RESERVE_S = 3.0  # a redirected call counts against its worker until the worker reports it
 _ANSWER_CACHE_S = 32.0  # timer B: a retransmitted request gets the same answer
 
@@ -108,6 +110,8 @@ class Front:
     credentials: Callable[[str], Credential | None]
     throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(time.monotonic))
     clock: Callable[[], float] = time.time
+    # register(username, contact URI or None to remove, seconds): where to ring an agent.
+    register: Callable[[str, str | None, int], None] | None = None
     _answers: dict[tuple[str, str, str], _Answered] = field(default_factory=dict)
 
     # --- the decision, one request in, one response out ---------------------------------------
@@ -140,11 +144,14 @@ class Front:
             return _response(request, 200, "OK", [("Allow", "INVITE, ACK, CANCEL, OPTIONS")])
         if request.method == "CANCEL":  # the INVITE was answered already (302)
             return _response(request, 481, "Call/Transaction Does Not Exist")
+        if request.method == "REGISTER" and self.register is not None:
+            return self._registration(request, source)
         if request.method != "INVITE":
-            return _response(request, 405, "Method Not Allowed", [("Allow", "INVITE, OPTIONS")])
+            allow = "INVITE, OPTIONS" + (", REGISTER" if self.register else "")
+            return _response(request, 405, "Method Not Allowed", [("Allow", allow)])
         if not request.first("call-id") or not request.first("via"):
             return _response(request, 400, "Bad Request")
-        agent = self._authenticate(request, source)
+        agent = self._authenticate(request, source, "INVITE")
         if isinstance(agent, bytes):
             return agent
         index = self.workers.pick(time.monotonic())
@@ -163,7 +170,30 @@ class Front:
         )
         return _response(request, 302, "Moved Temporarily", [("Contact", contact)])
 
-    def _authenticate(self, request: SipRequest, source: str) -> str | bytes:
+    def _registration(self, request: SipRequest, source: str) -> bytes:
+        """Remember where the agent's softphone is, so click-to-call can ring it."""
+        agent = self._authenticate(request, source, "REGISTER")
+        if isinstance(agent, bytes):
+            return agent
+        contact_header = request.first("contact") or ""
+        match = re.search(r"<([^>]+)>", contact_header)
+        contact = match.group(1) if match else contact_header.split(";")[0].strip()
+        wanted = re.search(r";\s*expires=(\d+)", contact_header) or re.search(
+            r"^(\d+)$", (request.first("expires") or "").strip()
+        )
+        expires = min(int(wanted.group(1)), MAX_EXPIRES) if wanted else MAX_EXPIRES
+        if contact_header.strip() == "*" or expires == 0:
+            assert self.register is not None
+            self.register(agent, None, 0)
+            return _response(request, 200, "OK")
+        if not contact.startswith(("sip:", "sips:")):
+            return _response(request, 400, "Bad Contact")
+        assert self.register is not None
+        self.register(agent, contact, expires)
+        log.info("front: %s registered for %d s", agent, expires)
+        return _response(request, 200, "OK", [("Contact", f"<{contact}>;expires={expires}")])
+
+    def _authenticate(self, request: SipRequest, source: str, method: str) -> str | bytes:
         """The agent's name, or the 401/403 to send instead."""
         cfg = self.config
         if self.throttle.blocked(source):
@@ -178,7 +208,7 @@ class Front:
         auth = next((a for a in parsed if a.realm == cfg.realm), parsed[0])
         verdict = verify(
             auth,
-            method="INVITE",
+            method=method,
             request_uri=request.uri,
             realm=cfg.realm,
             credential=self.credentials(auth.username),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db import Base
@@ -80,3 +80,34 @@ class NumberStatusEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     call_id: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[str] = mapped_column(String(300))  # e.g. "SIP 404 Not Found"
+
+
+class SipRegistration(Base):
+    """Where an agent's softphone can be reached: needed to ring it for click-to-call."""
+
+    __tablename__ = "sip_registrations"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contact: Mapped[str] = mapped_column(String(255))  # the softphone's Contact URI
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallRequest(Base):
+    """A click-to-call: ring the agent's softphone, then dial the number; claimed by a worker."""
+
+    __tablename__ = "call_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    number_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # the E.164 number, encrypted
+    number_masked: Mapped[str] = mapped_column(String(32))
+    debtor_id: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued|claimed|done|failed
+    worker: Mapped[int | None] = mapped_column(Integer)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

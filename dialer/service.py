@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord, Ended, note_path
@@ -27,13 +27,20 @@ from dialer.caller_ids import Health, retired
 from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
 from dialer.front import Front, FrontConfig, WorkerTable
-from dialer.models import CallAttempt, NumberStatusEvent, SipAccount
+from dialer.models import (
+    CallAttempt,
+    CallRequest,
+    NumberStatusEvent,
+    SipAccount,
+    SipRegistration,
+)
 from dialer.number_status import NumberStatus, Recheck, may_dial, status_from_sip
 from dialer.numbers import mask, zone_for_number
 from dialer.policy import Attempt, Policy, debtor_zone, decide
 from dialer.salvage import Leftover, salvage
 from dialer.workdays import WorkdayCalendar
 from recording.db import as_utc
+from recording.fields import open_text
 from recording.keys import KeyWrapper
 from recording.models import Recording
 from recording.store import CallInfo, spool_call
@@ -247,10 +254,15 @@ def caller_id_check(site: CallSite) -> Callable[[str], bool]:
 
 
 def store_recording(
-    site: CallSite, wav: Path, call_id: str, agent: str, started_at: datetime
+    site: CallSite,
+    wav: Path,
+    call_id: str,
+    agent: str,
+    started_at: datetime,
+    pauses: tuple[tuple[float, float], ...] = (),
 ) -> str:
     """Encode, encrypt and spool a call's stereo WAV; the uploader takes it from there."""
-    info = CallInfo(call_id=call_id, agent=agent, recorded_at=started_at)
+    info = CallInfo(call_id=call_id, agent=agent, recorded_at=started_at, pauses=pauses)
     row = spool_call(
         site.sessions, site.spool, site.keys, wav, info, site.retention_days, site.clock()
     )
@@ -263,13 +275,14 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
     recording_id = None
     if record.recording is not None:
         recording_id = store_recording(
-            site, record.recording, record.call_id, record.agent, started
+            site, record.recording, record.call_id, record.agent, started, record.pauses
         )
         record.recording.unlink(missing_ok=True)
         note_path(record.recording).unlink(missing_ok=True)
     key = number_key(site.number_secret, record.e164)
     with site.sessions() as session:
         learn_status(session, key, record, site.clock())
+        _close_request(session, record, site.clock())
         session.add(
             CallAttempt(
                 call_id=record.call_id,
@@ -297,6 +310,78 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
         "recorded" if recording_id else "no recording",
         extra={"call_id": record.call_id, "number": record.number},
     )
+
+
+# --- click-to-call ----------------------------------------------------------------------------
+
+
+def registrar(sessions: sessionmaker[Session]) -> Callable[[str, str | None, int], None]:
+    """The front's REGISTER handler: where each agent's softphone can be rung."""
+
+    def register(username: str, contact: str | None, seconds: int) -> None:
+        now = datetime.now(UTC)
+        with sessions() as session:
+            row = session.get(SipRegistration, username)
+            if contact is None:
+                if row is not None:
+                    session.delete(row)
+            else:
+                row = row or SipRegistration(username=username)
+                row.contact, row.updated_at = contact[:255], now
+                row.expires_at = now + timedelta(seconds=seconds)
+                session.add(row)
+            session.commit()
+
+    return register
+
+
+def request_claimer(site: CallSite, worker: int) -> Callable[[], tuple[int, str, str, str] | None]:
+    """Takes the oldest queued click-to-call, if no other worker took it first."""
+
+    def claim() -> tuple[int, str, str, str] | None:
+        now = site.clock()
+        with site.sessions() as session:
+            request = session.scalar(
+                select(CallRequest)
+                .where(CallRequest.status == "queued")
+                .order_by(CallRequest.id)
+                .limit(1)
+            )
+            if request is None:
+                return None
+            taken = session.execute(
+                update(CallRequest)
+                .where(CallRequest.id == request.id, CallRequest.status == "queued")
+                .values(status="claimed", worker=worker)
+            )
+            session.commit()
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None  # another worker was quicker
+            binding = session.get(SipRegistration, request.agent)
+            if binding is None or as_utc(binding.expires_at) < now:
+                request.status, request.finished_at = "failed", now
+                request.detail = "the agent's softphone is not registered"
+                session.commit()
+                return None
+            e164 = open_text(site.keys, request.number_sealed)
+            return request.id, request.agent, binding.contact, e164
+
+    return claim
+
+
+def _close_request(session: Session, record: CallRecord, now: datetime) -> None:
+    if record.request_id is None:
+        return
+    request = session.get(CallRequest, record.request_id)
+    if request is None:
+        return
+    request.status = "done" if record.caller_id is not None else "failed"
+    request.call_id, request.sip_status, request.finished_at = (
+        record.call_id,
+        record.sip_status,
+        now,
+    )
+    request.detail = (f"{record.rule}: " if record.rule else "") + record.sip_reason[:250]
 
 
 def _store_leftover(site: CallSite) -> Callable[[Leftover], None]:
@@ -340,6 +425,7 @@ def run(
     site: CallSite,
     stop: threading.Event,
     on_load: Callable[[int], None] | None = None,
+    next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
 ) -> None:
     """Salvage what a killed dialer left, then bridge calls until `stop` is set."""
     config.recording_dir.mkdir(parents=True, exist_ok=True)
@@ -364,6 +450,7 @@ def run(
         on_load=on_load,
         note_fields=note_fields,
         caller_id_usable=caller_id_check(site),
+        next_request=next_request,
     )
     log.info("dialer bridging calls on %s:%d", config.host, config.port)
     b2b.run(stop)
@@ -405,7 +492,7 @@ def run_worker(
         ports[index] = port  # first report: pjsua2 is up and listening
 
     try:
-        run(mine, site, stop, on_load=report)
+        run(mine, site, stop, on_load=report, next_request=request_claimer(site, index))
     finally:
         ports[index] = 0
         legs[index] = 0
@@ -418,4 +505,7 @@ def run_front(
     legs: Sequence[int],
     stop: threading.Event,
 ) -> None:
-    Front(config, WorkerTable(ports, legs), credential_lookup(sessions)).serve(stop)
+    front = Front(
+        config, WorkerTable(ports, legs), credential_lookup(sessions), register=registrar(sessions)
+    )
+    front.serve(stop)

@@ -4,6 +4,7 @@ then SIPp agents following the redirect to a pool of real dialer workers."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -17,19 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from api.app import create_app
+from api.auth import issue_token
+from api.health import HealthChecker
+from api.services import Services
+from api.users import create_user
 from dialer.b2bua import B2buaConfig
 from dialer.digest import Algorithm, Credential, FailureThrottle, expected_response
 from dialer.front import Front, FrontConfig, WorkerTable
-from dialer.models import CallAttempt
+from dialer.models import CallAttempt, CallRequest
 from dialer.redirect_token import check, issue, token_in
 from dialer.service import run_front, run_worker, set_sip_password
 from recording.db import make_engine, session_factory
+from recording.keys import FileKeyRing
 from recording.models import Recording
-from tests.helpers import DATA, free_port
-from tests.test_b2bua import NUMBER, PCAP, _wait_bound
+from tests.factories import T0
+from tests.helpers import DATA, free_port, run_sipp
+from tests.test_b2bua import NUMBER, PCAP, Carrier, _wait_bound
 from tests.test_dialer_service import Parts, office_hours
 
 SECRET = b"s" * 32
@@ -289,3 +298,107 @@ def test_pool_bridges_calls_on_every_worker(
             time.sleep(0.3)
     assert [a.answered for a in booked] == [True, True, True]
     assert {r.agent for r in stored} == {"agent1"} and all(r.channels == 2 for r in stored)
+
+
+def _answering_agent(port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["sipp", "-sf", str(DATA / "sipp" / "agent_rung.xml"), "-i", "127.0.0.1",
+         "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+         "-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    _wait_bound(port, proc)
+    return proc
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_click_to_call_rings_the_agent_then_dials(
+    engine: Engine, database_url: str, services: Services, tmp_path: Path
+) -> None:
+    parts = Parts(database_url, tmp_path / "data")
+    api_services = dataclasses.replace(services, keys=FileKeyRing(parts.data / "keys" / "kek.json"))
+    with session_factory(engine)() as session:
+        set_sip_password(session, "agent1", "dialguard", "secret", office_hours())
+        tokens = {}
+        for name, role in (("agent1", "agent"), ("agent2", "agent")):
+            user = create_user(session, name, role, "a long passphrase", T0)
+            tokens[name] = {"Authorization": f"Bearer {issue_token(session, user, 't', T0)}"}
+    checker = HealthChecker(engine, services.sessions, (services.copies[0].target,
+                            services.copies[1].target), ("127.0.0.1", 9), {})  # fmt: skip
+    api = TestClient(create_app(checker, api_services))
+    body = {"agent": "agent1", "number": NUMBER}
+    trunk_port = free_port(socket.SOCK_DGRAM)
+    with pool(parts, 1, trunk_port) as (front_port, _):
+        unregistered = api.post("/api/v1/calls", json=body, headers=tokens["agent1"])
+        assert unregistered.status_code == 409 and "not registered" in unregistered.json()["detail"]
+        phone_port = free_port(socket.SOCK_DGRAM)
+        phone = _answering_agent(phone_port)
+        registered = run_sipp(
+            "agent_register.xml", f"127.0.0.1:{front_port}", "-au", "agent1", "-ap", "secret",
+            "-auth_uri", f"127.0.0.1:{front_port}", "-key", "contact_port", str(phone_port),
+        )  # fmt: skip
+        assert registered.returncode == 0, registered.stdout[-2000:]
+        assert api.post("/api/v1/calls", json=body, headers=tokens["agent2"]).status_code == 403
+        scenario = DATA / "sipp" / "b2b_carrier_hangup.xml"
+        carrier = Carrier(scenario, trunk_port, pause_ms=3000)
+        queued = api.post("/api/v1/calls", json=body, headers=tokens["agent1"])
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["number"] == "+86138****8000"
+        url = f"/api/v1/calls/{queued.json()['id']}"
+        deadline = time.monotonic() + 40
+        while (state := api.get(url, headers=tokens["agent1"]).json())["status"] in (
+            "queued",
+            "claimed",
+        ):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.3)
+        out, _ = phone.communicate(timeout=30)
+        assert phone.returncode == 0, out[-2000:]
+        assert carrier.result()[0] == 0
+    assert (state["status"], state["sip_status"]) == ("done", 200), state
+    with session_factory(engine)() as session:
+        attempt = session.scalar(select(CallAttempt).where(CallAttempt.call_id == state["call_id"]))
+        assert attempt is not None and attempt.answered and attempt.recording_id
+        stored = session.get(CallRequest, queued.json()["id"])
+        assert stored is not None and NUMBER not in repr(stored.number_sealed)
+
+
+def _register(auth: str | None = None, contact: str = "<sip:agent1@127.0.0.1:6001>") -> str:
+    lines = [
+        "REGISTER sip:127.0.0.1:5060 SIP/2.0",
+        "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-r" + ("2" if auth else "1"),
+        "From: <sip:agent1@127.0.0.1>;tag=r1",
+        "To: <sip:agent1@127.0.0.1>",
+        "Call-ID: reg1@x",
+        "CSeq: 1 REGISTER",
+        f"Contact: {contact}",
+        "Expires: 7200",
+        "Content-Length: 0",
+    ]
+    if auth:
+        lines.insert(5, f"Authorization: {auth}")
+    return "\r\n".join([*lines, "", ""])
+
+
+def test_register_keeps_where_the_softphone_is() -> None:
+    seen: list[tuple[str, str | None, int]] = []
+    front = _front([7001], [0])
+    front.register = lambda user, contact, seconds: seen.append((user, contact, seconds))
+    code, challenge = _answer(front, _register())
+    assert code == 401 and seen == []
+    nonce = re.search(r'nonce="([^"]+)"', challenge)
+    assert nonce is not None
+    uri = "sip:127.0.0.1:5060"
+    cred = Credential.from_password("agent1", "dialguard", "secret", (Algorithm.MD5,))
+    response = expected_response(
+        cred.ha1[Algorithm.MD5], "REGISTER", uri, nonce.group(1), Algorithm.MD5, "auth", "1", "c"
+    )
+    auth = (
+        f'Digest username="agent1", realm="dialguard", nonce="{nonce.group(1)}", uri="{uri}", '
+        f'response="{response}", algorithm=MD5, qop=auth, nc=1, cnonce="c"'
+    )
+    code, ok = _answer(front, _register(auth))
+    assert code == 200 and "expires=3600" in ok  # capped at an hour
+    assert seen == [("agent1", "sip:agent1@127.0.0.1:6001", 3600)]
+    code, _ = _answer(front, _register(auth, contact="*").replace("r2", "r3"))
+    assert code == 200 and seen[-1] == ("agent1", None, 0)
