@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.models import LoginFailure, User, WebSession
+from api import totp
+from api.models import LoginFailure, Role, User, WebSession
 from api.users import verify_password
 from recording.db import as_utc
+from recording.fields import open_text, seal_text
+from recording.keys import KeyWrapper
 
 COOKIE = "dg_session"
 LIFETIME = timedelta(hours=10)  # a working day; then log in again
@@ -41,11 +44,56 @@ class LoginRefused(Exception):
         self.locked = locked
 
 
+SECOND_FACTOR_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def enroll_totp(session: Session, user: User, keys: KeyWrapper) -> str:
+    """A new TOTP secret for `user` (replacing any), sealed at rest; shown to them once."""
+    secret = totp.new_secret()
+    user.totp_sealed = seal_text(keys, secret)
+    user.totp_last_step = None
+    session.commit()
+    return secret
+
+
+def _second_factor(
+    user: User, code: str, now: datetime, keys: KeyWrapper | None, required: bool
+) -> str | None:
+    """Why the one-time code does not let this user in, or None when it does (or is not needed)."""
+    if user.totp_sealed is None:
+        if required and user.role in SECOND_FACTOR_ROLES:
+            return (
+                f"a {user.role.value} logs in with a one-time code: ask an admin to run "
+                f"`dialguard admin enroll-totp {user.username}`"
+            )
+        return None
+    if keys is None:
+        return "one-time codes cannot be checked here"
+    step = totp.verify(
+        open_text(keys, user.totp_sealed), code, now.timestamp(), user.totp_last_step
+    )
+    if step is None:
+        return "wrong user name, password or one-time code"
+    user.totp_last_step = step
+    return None
+
+
 def log_in(
-    session: Session, username: str, password: str, now: datetime, lockout: Lockout = Lockout()
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime,
+    lockout: Lockout = Lockout(),
+    *,
+    code: str = "",
+    keys: KeyWrapper | None = None,
+    require_totp: bool = True,
 ) -> tuple[User, str]:
-    """(user, cookie value) for the right password; LoginRefused otherwise, the same words
-    for an unknown user and a wrong password so the form does not reveal who exists."""
+    """(user, cookie value) for the right password (and code); LoginRefused otherwise.
+
+    The same words for an unknown user and a wrong password, so the form does
+    not reveal who exists; a wrong one-time code counts as a failed login.
+    """
     since = now - lockout.period
     failures = session.scalars(
         select(LoginFailure.at).where(LoginFailure.username == username, LoginFailure.at >= since)
@@ -60,6 +108,12 @@ def log_in(
         session.add(LoginFailure(username=username[:64], at=now))
         session.commit()
         raise LoginRefused("wrong user name or password")
+    refused = _second_factor(user, code, now, keys, require_totp)
+    if refused is not None:
+        if user.totp_sealed is not None:
+            session.add(LoginFailure(username=username[:64], at=now))
+        session.commit()
+        raise LoginRefused(refused)
     token = secrets.token_urlsafe(32)
     session.add(
         WebSession(
