@@ -9,13 +9,24 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import __version__, console, problems, retrieval_routes, routes
+from api import (
+    __version__,
+    call_routes,
+    console,
+    debtor_routes,
+    problems,
+    qa_routes,
+    retrieval_routes,
+    routes,
+)
 from api.health import HealthChecker
 from api.retrieval import WorkingDay
 from api.services import Services
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_targets
+from dialer.service import load_or_create_secret
 from dialer.workdays import load_calendar
+from qa_scoring.worker import COMPONENT as QA
 from recording.db import make_engine, session_factory
 from recording.uploader import COMPONENT as UPLOADER
 from transcribe.worker import COMPONENT as TRANSCRIBER
@@ -39,10 +50,14 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
         description="Telephony and call-recording server for debt-collection call centers.",
     )
     app.state.services = services
+    app.state.health = health
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(retrieval_routes.router)
+    app.include_router(debtor_routes.router)
+    app.include_router(qa_routes.router)
     app.include_router(console.router)
+    app.include_router(call_routes.router)
 
     @app.get(
         "/healthz",
@@ -71,7 +86,7 @@ def build_app(settings: Settings) -> FastAPI:
         sessions=sessions,
         storage=storage_targets(settings),
         sip=(settings.sip_host, settings.sip_port),
-        workers={UPLOADER: 1, TRANSCRIBER: settings.transcribe_workers},
+        workers={UPLOADER: 1, TRANSCRIBER: settings.transcribe_workers, QA: 1},
     )
     services = Services(
         sessions=sessions,
@@ -79,5 +94,10 @@ def build_app(settings: Settings) -> FastAPI:
         copies=storage_copies(settings),
         keys=key_ring(settings),
         working_day=WorkingDay(ZoneInfo(settings.timezone), load_calendar(), settings.workday_end),
+        phone_region=settings.phone_region,
+        require_totp=settings.require_totp,
     )
-    return create_app(checker, services)
+    app = create_app(checker, services)
+    # The dialer, the do-not-call lists and the debtor records hash numbers with one key.
+    app.state.number_secret = load_or_create_secret(settings.number_key_file)
+    return app

@@ -44,6 +44,11 @@ def _admin(top: Group) -> None:
     token.add_argument("username")
     token.add_argument("--name", default="api", help="what the token is for")
     token.set_defaults(handler=commands.create_token)
+    second = admin.add_parser(
+        "enroll-totp", help="give an account a new one-time-code secret (authenticator app)"
+    )
+    second.add_argument("username")
+    second.set_defaults(handler=commands.enroll_totp)
     sip = admin.add_parser(
         "set-sip-password", help="set the password an agent's softphone logs in to SIP with"
     )
@@ -84,6 +89,18 @@ def _dnc(top: Group) -> None:
         scope.add_argument("--client", help="the list of one client's debts")
         scope.add_argument("--debtor", help="the list of one debtor")
         parser.set_defaults(handler=commands.dnc)
+
+
+def _debtors(top: Group) -> None:
+    load = _group(top, "debtors", "debtors from the collection system").add_parser(
+        "import", help="upsert the debtors of a CSV or JSON file: all rows or none"
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    load.add_argument(
+        "--errors", type=Path, help="where the bad rows go (default: FILE.errors.csv)"
+    )
+    load.set_defaults(handler=commands.debtors_import)
 
 
 def _policy(top: Group) -> None:
@@ -157,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     _group(top, "audit", "audit log").add_parser(
         "verify", help="detect any edited or removed audit entry"
     ).set_defaults(handler=commands.audit_verify)
-    for add in (_admin, _recording, _policy, _dnc, _speech, _qa):
+    for add in (_admin, _recording, _policy, _dnc, _debtors, _speech, _qa):
         add(top)
     return parser
 

@@ -82,6 +82,25 @@ def create_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
+    from api.audit import record
+    from api.models import User
+    from api.totp import provisioning_uri
+    from api.web_sessions import enroll_totp as enroll
+
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        secret = enroll(session, user, key_ring(settings))
+        record(session, "admin-cli", "totp-enrolled", user.username, now)
+    print(f"one-time codes for {args.username}: add this to an authenticator app, then discard it")
+    print(provisioning_uri(secret, args.username))
+    print(f"secret (to type in by hand): {secret}")
+    return 0
+
+
 def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
     from api.audit import record
     from api.models import User
@@ -186,6 +205,49 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                detail={"number": mask(e164)})  # fmt: skip
         print(f"{mask(e164)} removed from the {scope.value} list")
         return 0
+
+
+def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import a debtors file whole or not at all; the bad rows go to an error file."""
+    from api.audit import record
+    from api.debtor_import import Format, guess_format, import_debtors, write_error_file
+    from api.debtors import Sealer
+    from dialer.service import load_or_create_secret
+
+    fmt = Format(args.format) if args.format else guess_format(args.file.name, None)
+    if fmt is None:
+        raise ApiError(f"cannot tell the format of {args.file}", hint="pass --format csv|json")
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ApiError(f"cannot read {args.file}: {exc.strerror}", hint="check the path") from None
+    sealer = Sealer(key_ring(settings), load_or_create_secret(settings.number_key_file))
+    sessions = session_factory(migrated(settings))
+    now = datetime.now(UTC)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        print(f"{phase} {done}/{total} rows", flush=True)
+
+    result = import_debtors(sessions, data, fmt, sealer, settings.phone_region, now, progress)
+    detail = {"file": args.file.name, "format": fmt.value, "rows": result.rows}
+    if not result.ok:
+        errors_path = args.errors or args.file.with_name(args.file.name + ".errors.csv")
+        write_error_file(result.errors, errors_path)
+        for error in result.errors[:10]:
+            print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
+        with sessions() as session:
+            record(session, "admin-cli", "debtor-import-refused", "debtors", now,
+                   detail={**detail, "errors": len(result.errors)})  # fmt: skip
+        raise ApiError(
+            f"{len(result.errors)} problem(s) in {args.file}; nothing was imported; "
+            f"every problem is in {errors_path}",
+            hint="fix those rows and import the file again",
+        )
+    with sessions() as session:
+        record(session, "admin-cli", "debtor-import", "debtors", now,
+               detail={**detail, "created": result.created, "updated": result.updated})  # fmt: skip
+    print(f"{result.rows} debtor(s) imported: {result.created} new, {result.updated} updated")
+    return 0
 
 
 def policy_check(settings: Settings, args: argparse.Namespace) -> int:

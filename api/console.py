@@ -8,6 +8,8 @@ like one from a script, and the player pulls audio from the audited API.
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -15,16 +17,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.audit import record
 from api.models import Role, User
 from api.services import Services
 from api.web_sessions import COOKIE, LIFETIME, LoginRefused, log_in, log_out, session_user
 from dialer.models import CallAttempt
-from recording.models import Recording
+from recording.models import Recording, RecordingStatus
 from transcribe.models import SegmentRow, TranscriptRow
 from transcribe.search import SearchError, SearchQuery, search
+from transcribe.stats import keep_up
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(resources.files("api").joinpath("templates")))
@@ -86,12 +89,16 @@ def login(
     request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
+    code: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     services = _services(request)
     now = services.clock()
     with services.sessions() as session:
         try:
-            user, token = log_in(session, username, password, now)
+            user, token = log_in(
+                session, username, password, now, code=code, keys=services.keys,
+                require_totp=services.require_totp,
+            )  # fmt: skip
         except LoginRefused as exc:
             record(session, username[:64] or "-", "login-failed", "console", now,
                    detail={"locked": exc.locked})  # fmt: skip
@@ -226,6 +233,37 @@ def call_page(
     return _render(
         request, "call.html", title=f"Call {row.call_id}", user=user, csrf=csrf, recording=row,
         segments=segments, t=t, reason=reason if len(reason) >= 3 else "", audio_url=audio,
+        pauses=json.loads(row.pauses_json or "[]"),
+    )  # fmt: skip
+
+
+@router.get("/status")
+def status_page(request: Request) -> Response:
+    """Is everything up, and is transcription keeping up with the calls?"""
+    try:
+        user, csrf = _page_user(request, Role.SUPERVISOR, Role.ADMIN)
+    except _LoginNeeded:
+        return _to_login(request)
+    services = _services(request)
+    components = request.app.state.health.check()
+    now = services.clock()
+    with services.sessions() as session:
+        keeping = keep_up(session, now)
+        waiting = session.scalar(
+            select(func.count()).where(Recording.status == RecordingStatus.SPOOLED)
+        )
+        since = now - timedelta(hours=24)
+        calls = session.execute(
+            select(CallAttempt.placed, CallAttempt.answered, func.count())
+            .where(CallAttempt.started_at >= since)
+            .group_by(CallAttempt.placed, CallAttempt.answered)
+        ).all()
+    placed = sum(n for was_placed, _, n in calls if was_placed)
+    answered = sum(n for _, was_answered, n in calls if was_answered)
+    refused = sum(n for was_placed, _, n in calls if not was_placed)
+    return _render(
+        request, "status.html", title="Status", user=user, csrf=csrf, components=components,
+        keep=keeping, waiting=waiting or 0, placed=placed, answered=answered, refused=refused,
     )  # fmt: skip
 
 

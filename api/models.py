@@ -5,15 +5,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Importing each package's models registers its tables on the shared metadata,
 # which Alembic compares with the migrations.
+import qa_scoring.models  # noqa: F401
 import recording.heartbeat
 import recording.models  # noqa: F401
 import transcribe.models  # noqa: F401
 from api.audit import AuditEntry  # noqa: F401
+from api.debtors import Debtor  # noqa: F401
 from api.retrieval import RetrievalRequest  # noqa: F401
 from recording.db import Base
 
@@ -41,6 +43,10 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     #: An auditor of the client bank sees only that client's calls.
     client_id: Mapped[str | None] = mapped_column(String(64))
+    #: The TOTP secret, sealed with the key ring; None until enrolled.
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The time step of the last code accepted: a code works once.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiToken(Base):

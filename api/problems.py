@@ -19,6 +19,8 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
     416: "Range not satisfiable",
     422: "Invalid input",
     503: "Unavailable",

@@ -26,3 +26,5 @@ class Services:
     keys: KeyWrapper = field(repr=False)
     clock: Callable[[], datetime] = _utcnow
     working_day: WorkingDay = field(default_factory=WorkingDay)
+    phone_region: str = "CN"  # for numbers typed without a country code
+    require_totp: bool = True  # supervisors and admins need a one-time code on the console

@@ -133,6 +133,16 @@ class Settings(BaseSettings):
         default=1, ge=0, le=64, description="Transcription worker processes started by `up`."
     )
 
+    qa_pack: str = Field(
+        default="cn-collections",
+        description="Rule pack every transcribed call is scored with (cn-collections, "
+        "en-collections, or a YAML file).",
+    )
+    require_totp: bool = Field(
+        default=True,
+        description="Supervisors and admins log in to the console with a one-time code "
+        "(TOTP) as well as their password.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
     )

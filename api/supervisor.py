@@ -142,6 +142,15 @@ def run_worker_child(
     run_worker(config, dialer_site(settings), stop, index, ports, legs)
 
 
+def run_qa_child(settings: Settings) -> None:
+    from qa_scoring.worker import run_qa_child_loop
+    from recording.db import make_engine, session_factory
+
+    stop = _child_setup("qa", settings)
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    run_qa_child_loop(sessions, settings.qa_pack, stop)
+
+
 def dialer_children(settings: Settings, ctx: BaseContext) -> list[Child]:
     """The SIP side: a refusing endpoint without a trunk, else the front and its workers."""
     if settings.trunk_uri is None:
@@ -281,6 +290,12 @@ def preflight(settings: Settings) -> None:
         log.info("database schema up to date")
         if settings.trunk_uri is not None:
             dialer_config(settings, "")
+        from qa_scoring import QaError, load_pack
+
+        try:
+            load_pack(settings.qa_pack)
+        except QaError as exc:
+            raise PreflightFailed(f"DIALGUARD_QA_PACK: {exc}") from None
     except ApiError as exc:
         raise PreflightFailed(f"{exc} - {exc.hint}") from None
 
@@ -339,6 +354,7 @@ def run_up(settings: Settings) -> int:
                 Child(f"transcriber-{i}", run_transcriber_child)
                 for i in range(settings.transcribe_workers)
             ],
+            Child("qa", run_qa_child),
             Child("api", run_api_child),
         ]
         supervisor = Supervisor(settings, children)

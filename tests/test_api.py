@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
 from api.audit import AuditEntry, verify
 from api.auth import issue_token
-from api.health import HealthChecker
 from api.models import User
 from api.services import Services
 from api.users import create_user
 from recording.models import Recording
 from recording.store import CallInfo, fetch, spool_call, upload_pending
+from tests.apps import make_app
 from tests.audio import noise, write_wav
 from tests.factories import T0, add_transcript
-from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +34,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class World:
     def __init__(self, services: Services, engine: Engine, capture: Path) -> None:
         self.services = services
-        checker = HealthChecker(
-            engine,
-            services.sessions,
-            (services.copies[0].target, services.copies[1].target),
-            ("127.0.0.1", free_port(socket.SOCK_DGRAM)),
-            {},
-        )
-        self.client = TestClient(create_app(checker, services))
+        self.client = TestClient(make_app(services, engine))
         self.tokens: dict[str, str] = {}
         with services.sessions() as session:
             for name, role, client in (

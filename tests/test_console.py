@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import socket
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,15 +12,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
 from api.audit import AuditEntry
-from api.health import HealthChecker
+from api.models import User
 from api.services import Services
+from api.totp import code_at
 from api.users import create_user
-from api.web_sessions import COOKIE
+from api.web_sessions import COOKIE, enroll_totp
 from dialer.models import CallAttempt
+from tests.apps import make_app
 from tests.factories import T0, add_recording, add_transcript
-from tests.helpers import free_port
 
 PASSWORD = "a long passphrase"
 
@@ -28,24 +28,19 @@ PASSWORD = "a long passphrase"
 class Console:
     def __init__(self, services: Services, engine: Engine) -> None:
         self.services = services
-        checker = HealthChecker(
-            engine,
-            services.sessions,
-            (services.copies[0].target, services.copies[1].target),
-            ("127.0.0.1", free_port(socket.SOCK_DGRAM)),
-            {},
-        )
-        self.app = create_app(checker, services)
+        self.app = make_app(services, engine)
         with services.sessions() as session:
             for name, role, client in (
                 ("qa1", "qa", None),
                 ("agent7", "agent", None),
                 ("aud-b", "auditor", "bank-b"),
+                ("sup1", "supervisor", None),
             ):
                 user = create_user(session, name, role, PASSWORD, T0)
                 user.client_id = client
                 session.commit()
             self.recording = add_recording(session, agent="agent7", client_id="bank-a")
+            self.recording.pauses_json = "[[12.0, 41.5]]"  # card details read out here
             add_transcript(
                 session,
                 self.recording.id,
@@ -63,11 +58,18 @@ class Console:
     def browser(self) -> TestClient:
         return TestClient(self.app, follow_redirects=False)
 
-    def logged_in(self, username: str) -> TestClient:
+    def logged_in(self, username: str, code: str = "") -> TestClient:
         client = self.browser()
-        answer = client.post("/login", data={"username": username, "password": PASSWORD})
+        form = {"username": username, "password": PASSWORD, "code": code}
+        answer = client.post("/login", data=form)
         assert answer.status_code == 303, answer.text
         return client
+
+    def enroll(self, username: str) -> str:
+        with self.services.sessions() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            assert user is not None
+            return enroll_totp(session, user, self.services.keys)
 
     def actions(self) -> list[tuple[str, str]]:
         with self.services.sessions() as session:
@@ -136,6 +138,7 @@ def test_call_page_asks_a_reason_then_plays_from_the_hit(console: Console) -> No
     assert '<audio id="player"' in page.text and 'data-start="65.0"' in page.text
     assert f"/api/v1/recordings/{console.recording.id}/audio?reason=QA+review+week+48" in page.text
     assert "我下周还款。" in page.text and 'data-start="65.0" data-end=' in page.text
+    assert "Recording paused for card details from 0:12 to 0:41." in page.text
 
 
 def test_roles_on_pages(console: Console) -> None:
@@ -168,3 +171,27 @@ def test_logout_needs_the_form_token_and_ends_the_session(console: Console) -> N
     assert token is not None
     qa.post("/logout", data={"csrf": token.group(1)})
     assert qa.get("/search").status_code == 303
+
+
+def test_supervisors_need_a_one_time_code(console: Console) -> None:
+    browser = console.browser()
+    form = {"username": "sup1", "password": PASSWORD}
+    refused = browser.post("/login", data=form)
+    assert refused.status_code == 401 and "enroll-totp sup1" in refused.text
+    secret = console.enroll("sup1")
+    now = console.services.clock().timestamp()
+    wrong = browser.post("/login", data=form | {"code": "000000"})
+    assert wrong.status_code == 401 and "one-time code" in wrong.text
+    good = browser.post("/login", data=form | {"code": code_at(secret, now)})
+    assert good.status_code == 303
+    replay = console.browser().post("/login", data=form | {"code": code_at(secret, now)})
+    assert replay.status_code == 401  # a code works once
+
+
+def test_status_page_shows_keep_up_and_calls(console: Console) -> None:
+    assert console.logged_in("qa1").get("/status").status_code == 403
+    secret = console.enroll("sup1")
+    page = console.logged_in("sup1", code_at(secret, time.time())).get("/status")
+    assert page.status_code == 200
+    assert "Keep-up ratio (last 24 h)" in page.text and "Backlog: 0 recordings" in page.text
+    assert re.search(r"<td>database</td><td>ok</td>", page.text), page.text

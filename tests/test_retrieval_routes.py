@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,14 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
 from api.audit import AuditEntry
 from api.auth import issue_token
-from api.health import HealthChecker
 from api.services import Services
 from api.users import create_user
+from tests.apps import make_app
 from tests.factories import T0, add_recording
-from tests.helpers import free_port
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -31,14 +28,7 @@ class Desk:
     def __init__(self, services: Services, engine: Engine) -> None:
         self.now = datetime(2026, 11, 24, 10, 0, tzinfo=SH)  # a Tuesday morning
         self.services = dataclasses.replace(services, clock=lambda: self.now)
-        checker = HealthChecker(
-            engine,
-            services.sessions,
-            (services.copies[0].target, services.copies[1].target),
-            ("127.0.0.1", free_port(socket.SOCK_DGRAM)),
-            {},
-        )
-        self.client = TestClient(create_app(checker, self.services))
+        self.client = TestClient(make_app(self.services, engine))
         self.tokens: dict[str, str] = {}
         with services.sessions() as session:
             for name, role, client in (

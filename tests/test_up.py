@@ -94,6 +94,7 @@ def test_up_is_green_then_ctrl_c_stops_everything(running: Running) -> None:
         "dialer",
         "uploader",
         "transcriber",
+        "qa",
     }
     assert all(c["ok"] for c in components.values())
     print(f"green after {took:.1f} s")
