@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         default=1, ge=0, le=64, description="Transcription worker processes started by `up`."
     )
 
+    client_languages: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9._@-]{1,64}=[a-z]{2,3})?(,[A-Za-z0-9._@-]{1,64}=[a-z]{2,3})*$",
+        description="The language of each client's calls, e.g. bank-a=zh,bank-b=en; "
+        "calls of other clients have their language detected.",
+    )
     qa_pack: str = Field(
         default="cn-collections",
         description="Rule pack every transcribed call is scored with (cn-collections, "
@@ -185,6 +191,11 @@ class Settings(BaseSettings):
     @property
     def embedded_s3(self) -> bool:
         return self.s3_endpoint is None
+
+    @property
+    def client_language_map(self) -> dict[str, str]:
+        pairs = (part.split("=", 1) for part in self.client_languages.split(",") if part)
+        return {client: language for client, language in pairs}
 
     @property
     def caller_id_pool(self) -> tuple[str, ...]:

@@ -194,7 +194,13 @@ def run_transcriber_child(settings: Settings) -> None:
         return fetch(sessions, settings.spool_dir, copies, keys, recording_id, sink)
 
     run_transcriber(
-        sessions, model_dir, settings.whisper_model, settings.whisper_device, fetch_audio, stop
+        sessions,
+        model_dir,
+        settings.whisper_model,
+        settings.whisper_device,
+        fetch_audio,
+        stop,
+        languages=settings.client_language_map,
     )
 
 

@@ -81,3 +81,33 @@ def test_corrupt_audio_parks_its_job_and_the_queue_goes_on(
     assert jobs[broken.id].status is JobStatus.DEAD
     assert "not readable audio" in (jobs[broken.id].last_error or "")
     assert jobs[fine.id].status is JobStatus.DONE
+
+
+def test_a_clients_language_is_used_instead_of_detection(
+    engine: Engine, copies: tuple[Copy, Copy], model: Any, tmp_path: Path
+) -> None:
+    """English speech on a call of a client set to English, and one left to detection."""
+    sessions = session_factory(engine)
+    keys = FileKeyRing(tmp_path / "kek.json")
+    spool = tmp_path / "spool"
+    capture = call_audio(
+        tmp_path / "call.wav",
+        [("agent", 0.5, "Your payment of two hundred dollars is overdue.")],
+        seconds=5.0,
+    )
+    calls = {}
+    for client in ("bank-en", "bank-zh"):
+        info = CallInfo(f"c-{client}", "agent7", T0, client_id=client)
+        calls[client] = spool_call(sessions, spool, keys, capture, info, 730, T0).id
+    upload_pending(sessions, spool, copies, T0)
+
+    def fetch_audio(recording_id: str, sink: BinaryIO) -> str:
+        return fetch(sessions, spool, copies, keys, recording_id, sink)
+
+    languages = {"bank-en": "en", "bank-zh": "zh"}
+    work_once(sessions, model, "base", "t", fetch_audio, threading.Event(), languages=languages)
+    with sessions() as session:
+        found = {row.recording_id: row.language for row in session.scalars(select(TranscriptRow))}
+    # The client's setting wins over what the audio sounds like: a Chinese-speaking
+    # client's calls are decoded as Chinese even when a line sounds English.
+    assert found == {calls["bank-en"]: "en", calls["bank-zh"]: "zh"}

@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recording.errors import RecordingError
 from recording.heartbeat import instance_name, run_with_heartbeat
+from recording.models import Recording
 from transcribe.engine import Device, load_model
 from transcribe.errors import AudioError
 from transcribe.models import TranscriptionJob
@@ -50,15 +53,25 @@ def process_job(
     version: str,
     fetch_audio: FetchAudio,
     clock: Clock,
+    languages: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
-    """Transcribe one claimed job; every outcome ends in DONE, a retry or DEAD with a reason."""
+    """Transcribe one claimed job; every outcome ends in DONE, a retry or DEAD with a reason.
+
+    `languages` maps a client to the language its calls are in: detection on
+    a few seconds of a noisy line can pick the wrong one, and a client knows.
+    """
     extra = {"recording": job.recording_id, "job": job.id}
     try:
+        with sessions() as session:
+            client = session.scalar(
+                select(Recording.client_id).where(Recording.id == job.recording_id)
+            )
+        language = languages.get(client or "")
         with tempfile.TemporaryDirectory(prefix="dialguard-stt-") as scratch:
             audio = Path(scratch) / "call.ogg"  # plaintext lives only for this job
             with audio.open("wb") as sink:
                 fetch_audio(job.recording_id, sink)
-            transcript = transcribe_recording(model, model_name, audio)
+            transcript = transcribe_recording(model, model_name, audio, language)
         with sessions() as session:
             save_transcript(session, job.recording_id, transcript, version, clock())
             complete(session, session.merge(job), clock())
@@ -94,6 +107,7 @@ def work_once(
     stop: threading.Event,
     clock: Clock = lambda: datetime.now(UTC),
     batch: int = 5,
+    languages: Mapping[str, str] = MappingProxyType({}),
 ) -> str:
     """Queue new recordings, then work up to `batch` jobs; returns the heartbeat status."""
     worker = instance_name()
@@ -107,7 +121,7 @@ def work_once(
             job = claim(session, worker, clock())
         if job is None:
             break
-        process_job(sessions, job, model, model_name, version, fetch_audio, clock)
+        process_job(sessions, job, model, model_name, version, fetch_audio, clock, languages)
     with sessions() as session:
         return f"model {model_name}; {keep_up(session, clock()).describe()}"
 
@@ -119,6 +133,7 @@ def run_transcriber(
     device: Device,
     fetch_audio: FetchAudio,
     stop: threading.Event,
+    languages: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
     model = load_model(model_dir, device)
     version = model_version(model_dir)
@@ -126,5 +141,7 @@ def run_transcriber(
         COMPONENT,
         sessions,
         stop,
-        lambda: work_once(sessions, model, model_name, version, fetch_audio, stop),
+        lambda: work_once(
+            sessions, model, model_name, version, fetch_audio, stop, languages=languages
+        ),
     )
