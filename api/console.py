@@ -21,9 +21,11 @@ from sqlalchemy import func, select
 
 from api.audit import record
 from api.models import Role, User
+from api.qa_routes import step_flag
 from api.services import Services
 from api.web_sessions import COOKIE, LIFETIME, LoginRefused, log_in, log_out, session_user
 from dialer.models import CallAttempt
+from qa_scoring.models import QaFlag
 from recording.models import Recording, RecordingStatus
 from transcribe.models import SegmentRow, TranscriptRow
 from transcribe.search import SearchError, SearchQuery, search
@@ -226,15 +228,43 @@ def call_page(
             if latest is not None
             else []
         )
-        for item in (row, *segments):
+        flags = list(
+            session.scalars(
+                select(QaFlag).where(QaFlag.recording_id == recording_id).order_by(QaFlag.start_s)
+            )
+        )
+        for item in (row, *segments, *flags):
             session.expunge(item)
     audio = f"/api/v1/recordings/{recording_id}/audio?" + urlencode({"reason": reason})
     reason = reason.strip()
     return _render(
         request, "call.html", title=f"Call {row.call_id}", user=user, csrf=csrf, recording=row,
         segments=segments, t=t, reason=reason if len(reason) >= 3 else "", audio_url=audio,
-        pauses=json.loads(row.pauses_json or "[]"),
+        pauses=json.loads(row.pauses_json or "[]"), flags=flags,
+        can_review=user.role in (Role.QA, Role.SUPERVISOR),
     )  # fmt: skip
+
+
+@router.post("/calls/{recording_id}/flags/{flag_id}")
+def review_flag_form(
+    request: Request,
+    recording_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+    flag_id: Annotated[int, Path(ge=1)],
+    action: Annotated[str, Form(pattern=r"^(confirm|dismiss)$")],
+    csrf: Annotated[str, Form(max_length=64)],
+    comment: Annotated[str, Form(max_length=1000)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A reviewer's confirm or dismiss from the call page; then back to the same call."""
+    try:
+        user, token = _page_user(request, Role.QA, Role.SUPERVISOR)
+    except _LoginNeeded:
+        return _to_login(request)
+    if csrf != token:
+        raise HTTPException(403, "review from the console's own form")
+    flag = step_flag(request, flag_id, action, comment or None, user)
+    query = urlencode({"t": f"{flag.start:.1f}", "reason": reason})
+    return RedirectResponse(f"/calls/{recording_id}?{query}", status_code=303)
 
 
 @router.get("/status")

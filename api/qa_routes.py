@@ -243,7 +243,9 @@ def call_qa(
         )
 
 
-def _step(request: Request, flag_id: int, action: str, comment: str | None, user: User) -> FlagOut:
+def step_flag(
+    request: Request, flag_id: int, action: str, comment: str | None, user: User
+) -> FlagOut:
     """Move one flag, write its history and the audit entry in one commit."""
     services = _services(request)
     now = services.clock().astimezone(UTC)
@@ -312,7 +314,7 @@ def review_flag(
     user: Annotated[User, Depends(require(*REVIEWERS))],
 ) -> FlagOut:
     """Confirm or dismiss an open flag; a dismissal needs a comment."""
-    return _step(request, flag_id, body.action, body.comment, user)
+    return step_flag(request, flag_id, body.action, body.comment, user)
 
 
 @router.post("/flags/{flag_id}/appeal", response_model=FlagOut)
@@ -323,7 +325,7 @@ def appeal_flag(
     user: Annotated[User, Depends(require(Role.AGENT))],
 ) -> FlagOut:
     """The agent disputes a confirmed flag on their own call, saying why."""
-    return _step(request, flag_id, "appeal", body.comment, user)
+    return step_flag(request, flag_id, "appeal", body.comment, user)
 
 
 @router.post("/flags/{flag_id}/decide", response_model=FlagOut)
@@ -334,7 +336,7 @@ def decide_flag(
     user: Annotated[User, Depends(require(*DECIDERS))],
 ) -> FlagOut:
     """Uphold or overturn an appealed flag, with the reason the agent will read; final."""
-    return _step(request, flag_id, body.action, body.comment, user)
+    return step_flag(request, flag_id, body.action, body.comment, user)
 
 
 def iso_week(moment: datetime, tz: ZoneInfo) -> str:

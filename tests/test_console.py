@@ -19,8 +19,10 @@ from api.totp import code_at
 from api.users import create_user
 from api.web_sessions import COOKIE, enroll_totp
 from dialer.models import CallAttempt
+from qa_scoring.store import score_transcript
 from tests.apps import make_app
 from tests.factories import T0, add_recording, add_transcript
+from transcribe.models import TranscriptRow
 
 PASSWORD = "a long passphrase"
 
@@ -195,3 +197,36 @@ def test_status_page_shows_keep_up_and_calls(console: Console) -> None:
     assert page.status_code == 200
     assert "Keep-up ratio (last 24 h)" in page.text and "Backlog: 0 recordings" in page.text
     assert re.search(r"<td>database</td><td>ok</td>", page.text), page.text
+
+
+def test_qa_flow_search_open_call_seek_to_flag_and_confirm(console: Console) -> None:
+    """Search, open the call, find the flag's marker at its second, confirm it."""
+    with console.services.sessions() as session:
+        call = add_recording(session, agent="agent7", client_id="bank-a")
+        add_transcript(session, call.id, [
+            ("agent", 1.0, "您好，我是安信资产的催收员小王"),
+            ("agent", 10.0, "再不还就让你坐牢"),
+        ])  # fmt: skip
+        transcript = session.scalar(select(TranscriptRow.id).where(
+            TranscriptRow.recording_id == call.id))  # fmt: skip
+        assert transcript is not None
+        score_transcript(session, transcript, "cn-collections", T0)
+    qa = console.logged_in("qa1")
+    hits = qa.get("/search", params={"q": "坐牢"}).text
+    assert f'href="/calls/{call.id}?t=10.0"' in hits
+    page = qa.get(f"/calls/{call.id}", params={"t": 10.0, "reason": "weekly QA"}).text
+    marker = re.search(r'<a href="#" class="seek" data-start="10.0">0:10</a>', page)
+    assert marker is not None, page  # the flag's marker seeks the player to 0:10
+    form = re.search(r'action="(/calls/[0-9a-f]+/flags/(\d+))"', page)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert form is not None and csrf is not None
+    done = qa.post(form.group(1), data={"csrf": csrf.group(1), "action": "confirm",
+                                        "reason": "weekly QA"})  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"].startswith(
+        f"/calls/{call.id}?t=10.0"
+    )
+    again = qa.get(done.headers["location"]).text
+    assert '<td class="state">confirmed</td>' in again and "Confirm</button>" not in again
+    assert ("qa1", "qa-flag-confirm") in console.actions()
+    forged = qa.post(form.group(1), data={"csrf": "forged", "action": "dismiss"})
+    assert forged.status_code == 403
