@@ -90,6 +90,6 @@ def run_qa_child_loop(
 
     def tick() -> str:
         total[0] += score_pending(sessions, pack, _utcnow, skipped, stop)
-        return f"pack {pack.name}; {total[0]} calls scored since start; {len(skipped)} skipped"
+        return f"pack {pack.name}; scored since start: {total[0]}; skipped: {len(skipped)}"
 
     run_with_heartbeat(COMPONENT, sessions, stop, tick)
