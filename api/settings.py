@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         default=1, ge=0, le=64, description="Transcription worker processes started by `up`."
     )
 
+    whisper_batch: int = Field(
+        default=-1,
+        ge=-1,
+        le=64,
+        description="Batch size of faster-whisper's batched pipeline: -1 batches on a GPU "
+        "only (16), 0 never, N always.",
+    )
     client_languages: str = Field(
         default="",
         pattern=r"^([A-Za-z0-9._@-]{1,64}=[a-z]{2,3})?(,[A-Za-z0-9._@-]{1,64}=[a-z]{2,3})*$",

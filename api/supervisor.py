@@ -201,6 +201,7 @@ def run_transcriber_child(settings: Settings) -> None:
         fetch_audio,
         stop,
         languages=settings.client_language_map,
+        batch_size=settings.whisper_batch,
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recording.errors import RecordingError
 from recording.heartbeat import instance_name, run_with_heartbeat
 from recording.models import Recording
-from transcribe.engine import Device, load_model
+from transcribe.engine import Device, load_engine
 from transcribe.errors import AudioError
 from transcribe.models import TranscriptionJob
 from transcribe.queue import claim, complete, enqueue_missing, fail, requeue_stale
@@ -134,8 +134,9 @@ def run_transcriber(
     fetch_audio: FetchAudio,
     stop: threading.Event,
     languages: Mapping[str, str] = MappingProxyType({}),
+    batch_size: int = -1,
 ) -> None:
-    model = load_model(model_dir, device)
+    model = load_engine(model_dir, device, batch_size)
     version = model_version(model_dir)
     run_with_heartbeat(
         COMPONENT,
