@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api import (
     __version__,
+    audit_routes,
     call_routes,
     console,
     debtor_routes,
@@ -58,6 +59,7 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
     app.include_router(qa_routes.router)
     app.include_router(console.router)
     app.include_router(call_routes.router)
+    app.include_router(audit_routes.router)
 
     @app.get(
         "/healthz",

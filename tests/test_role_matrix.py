@@ -45,6 +45,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/debtors/{client}/{external_id}"): {"supervisor", "admin"},
     ("GET", "/api/v1/debtors/{client}/{external_id}"): READERS,
     ("POST", "/api/v1/debtors/import"): {"supervisor", "admin"},
+    ("GET", "/api/v1/audit"): {"admin", "auditor"},
 }
 
 _DUMMY = {"recording_id": "0" * 32, "client": "bank-a", "external_id": "A-1"}
