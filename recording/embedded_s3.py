@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+import httpx
+
 from recording.errors import EmbeddedStorageError
 from recording.storage import S3Target, make_client
 
@@ -247,13 +249,33 @@ class EmbeddedS3:
                 )
             try:
                 client.list_buckets()
-                return
+                if self._volumes_known() >= self._volumes_on_disk():
+                    return
             except Exception as exc:  # not up yet: connection refused, 503 ...
                 last = exc
-                time.sleep(0.25)
+            time.sleep(0.25)
         raise EmbeddedStorageError(
             f"SeaweedFS did not answer S3 within {timeout:.0f} s ({type(last).__name__})",
             hint=f"see {self.root / 'weed.log'}",
+        )
+
+    def _volumes_on_disk(self) -> int:
+        return sum(1 for _ in (self.root / "data").rglob("*.dat"))
+
+    def _volumes_known(self) -> int:
+        """Volumes the master has heard of from the volume server.
+
+        S3 answers before the volume server has reported the volumes it loaded
+        from disk; a read in that gap fails with "volume N not found" (an S3
+        InternalError), so a restarted store is ready only once they are known.
+        """
+        answer = httpx.get(f"http://{HOST}:{self.ports['master']}/dir/status", timeout=2.0)
+        topology = answer.json()["Topology"]
+        return sum(
+            int(node.get("Volumes", 0))
+            for center in topology.get("DataCenters") or []
+            for rack in center.get("Racks") or []
+            for node in rack.get("DataNodes") or []
         )
 
     def _tail_log(self) -> str:
