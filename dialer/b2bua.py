@@ -45,19 +45,8 @@ from typing import Any
 import numpy as np
 import pjsua2 as pj
 
-from dialer.digest import (
-    Algorithm,
-    Credential,
-    DigestParseError,
-    FailureThrottle,
-    Outcome,
-    challenge,
-    make_nonce,
-    parse_authorization,
-    verify,
-)
-from dialer.endpoint import USER_AGENT, _stdout_silenced
-from dialer.errors import SipPortBusy
+from dialer.digest import Algorithm, Credential, FailureThrottle, check_login
+from dialer.endpoint import USER_AGENT, _stdout_silenced, bind_transports
 from dialer.numbers import MalformedNumber, mask, normalize
 from dialer.redirect_token import check as check_token
 from dialer.redirect_token import token_in
@@ -326,18 +315,7 @@ class B2bua:
         cfg.medConfig.noVad = True  # recordings keep real silence, not gaps
         try:
             self._ep.libInit(cfg)
-            transport = pj.TransportConfig()
-            transport.port = config.port
-            transport.boundAddress = config.host
-            transport.publicAddress = config.host
-            for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
-                try:
-                    self._ep.transportCreate(kind, transport)
-                except pj.Error as exc:
-                    raise SipPortBusy(
-                        f"cannot bind SIP {config.host}:{config.port} ({exc.reason.strip()})",
-                        hint="stop whatever holds the port or set DIALGUARD_SIP_PORT",
-                    ) from None
+            bind_transports(self._ep, config.host, config.port)
             self._ep.audDevManager().setNullDev()
             # G.711 only, on both legs: what carriers take, what the 8 kHz recordings
             # hold, and no transcoding in the bridge between agent and debtor.
@@ -603,54 +581,24 @@ class B2bua:
                 log.warning("b2bua: redirect token refused from %s", source)
                 self._refuse(leg, 403, "Forbidden")
             return agent
-        if self._throttle.blocked(source):
-            log.warning("b2bua: %s throttled after failed logins", source)
-            self._refuse(leg, 403, "Too Many Failed Logins")
-            return None
-        auth_values = request.all("authorization")
-        if not auth_values:
-            self._challenge(leg)
-            return None
-        try:
-            parsed = [parse_authorization(v) for v in auth_values]
-        except DigestParseError as exc:
-            log.info("b2bua: unreadable Authorization from %s: %s", source, exc)
-            self._challenge(leg)
-            return None
-        auth = next((a for a in parsed if a.realm == cfg.realm), parsed[0])
-        verdict = verify(
-            auth,
+        login = check_login(
+            request.all("authorization"),
             method="INVITE",
-            request_uri=request.uri,
+            uri=request.uri,
+            source=source,
             realm=cfg.realm,
-            credential=self._credentials(auth.username),
             secret=cfg.secret,
-            now=self._clock(),
-            nonce_lifetime_s=cfg.nonce_lifetime_s,
             algorithms=cfg.algorithms,
+            nonce_lifetime_s=cfg.nonce_lifetime_s,
+            credentials=self._credentials,
+            throttle=self._throttle,
+            now=self._clock(),
         )
-        if verdict.outcome is Outcome.STALE:
-            self._challenge(leg, stale=True)
-            return None
-        if verdict.outcome is Outcome.MALFORMED:
-            log.info("b2bua: digest from %s not usable: %s", source, verdict.why)
-            self._challenge(leg)
-            return None
-        if verdict.outcome is Outcome.DENIED:
-            self._throttle.failure(source)
-            log.warning("b2bua: login refused from %s: %s", source, verdict.why)
-            self._refuse(leg, 403, "Forbidden")
-            return None
-        self._throttle.success(source)
-        return auth.username
-
-    def _challenge(self, leg: _Leg, *, stale: bool = False) -> None:
-        nonce = make_nonce(self.config.secret, self._clock())
-        headers = [
-            ("WWW-Authenticate", challenge(self.config.realm, nonce, alg, stale=stale))
-            for alg in self.config.algorithms
-        ]
-        self._refuse(leg, 401, "Unauthorized", headers)
+        if login.challenge:
+            self._refuse(leg, 401, "Unauthorized", login.challenge)
+        elif login.refusal is not None:
+            self._refuse(leg, 403, login.refusal)
+        return login.agent
 
     def _refuse(
         self, leg: _Leg, code: int, reason: str, headers: Sequence[tuple[str, str]] = ()

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+log = logging.getLogger(__name__)
 
 
 class Algorithm(StrEnum):
@@ -383,3 +386,76 @@ class FailureThrottle:
             del self._sources[key]
         while len(self._sources) >= self._max_sources:
             del self._sources[next(iter(self._sources))]
+
+
+# --- one login check for every place an agent authenticates --------------------------------
+
+
+@dataclass(frozen=True)
+class Login:
+    """How to answer a request: let the agent in, challenge (401) or refuse (403)."""
+
+    agent: str | None = None
+    challenge: tuple[tuple[str, str], ...] = ()  # WWW-Authenticate headers of a 401
+    refusal: str | None = None  # reason phrase of a 403
+
+
+def check_login(
+    authorization: Sequence[str],
+    *,
+    method: str,
+    uri: str,
+    source: str,
+    realm: str,
+    secret: bytes,
+    algorithms: tuple[Algorithm, ...],
+    nonce_lifetime_s: float,
+    credentials: Callable[[str], Credential | None],
+    throttle: FailureThrottle,
+    now: float,
+) -> Login:
+    """The digest check the SIP front and a dialer worker both make, throttle included.
+
+    Only a wrong password counts as a failure; an unreadable, stale or missing
+    answer gets a fresh challenge, as softphones expect.
+    """
+
+    def fresh(stale: bool = False) -> Login:
+        nonce = make_nonce(secret, now)
+        headers = tuple(
+            ("WWW-Authenticate", challenge(realm, nonce, alg, stale=stale)) for alg in algorithms
+        )
+        return Login(challenge=headers)
+
+    if throttle.blocked(source):
+        log.warning("digest: %s throttled after failed logins", source)
+        return Login(refusal="Too Many Failed Logins")
+    if not authorization:
+        return fresh()
+    try:
+        parsed = [parse_authorization(v) for v in authorization]
+    except DigestParseError as exc:
+        log.info("digest: unreadable Authorization from %s: %s", source, exc)
+        return fresh()
+    auth = next((a for a in parsed if a.realm == realm), parsed[0])
+    verdict = verify(
+        auth,
+        method=method,
+        request_uri=uri,
+        realm=realm,
+        credential=credentials(auth.username),
+        secret=secret,
+        now=now,
+        nonce_lifetime_s=nonce_lifetime_s,
+        algorithms=algorithms,
+    )
+    if verdict.outcome is Outcome.OK:
+        throttle.success(source)
+        return Login(agent=auth.username)
+    if verdict.outcome is Outcome.DENIED:
+        throttle.failure(source)
+        log.warning("digest: login refused from %s: %s", source, verdict.why)
+        return Login(refusal="Forbidden")
+    if verdict.outcome is Outcome.MALFORMED:
+        log.info("digest: answer from %s not usable: %s", source, verdict.why)
+    return fresh(stale=verdict.outcome is Outcome.STALE)

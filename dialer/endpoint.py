@@ -25,6 +25,22 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Dialguard"
 
 
+def bind_transports(endpoint: pj.Endpoint, host: str, port: int) -> None:
+    """UDP and TCP on host:port, as softphones use either; a busy port is named."""
+    transport = pj.TransportConfig()
+    transport.port = port
+    transport.boundAddress = host
+    transport.publicAddress = host
+    for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
+        try:
+            endpoint.transportCreate(kind, transport)
+        except pj.Error as exc:
+            raise SipPortBusy(
+                f"cannot bind SIP {host}:{port} ({exc.reason.strip()})",
+                hint="stop whatever holds the port or set DIALGUARD_SIP_PORT",
+            ) from None
+
+
 @contextlib.contextmanager
 def _stdout_silenced() -> Iterator[None]:
     sys.stdout.flush()
@@ -82,18 +98,7 @@ class SipEndpoint:
         cfg.logConfig.decor = 0
         try:
             self._ep.libInit(cfg)
-            transport = pj.TransportConfig()
-            transport.port = port
-            transport.boundAddress = host
-            transport.publicAddress = host
-            for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
-                try:
-                    self._ep.transportCreate(kind, transport)
-                except pj.Error as exc:
-                    raise SipPortBusy(
-                        f"cannot bind SIP {host}:{port} ({exc.reason.strip()})",
-                        hint="stop whatever holds the port or set DIALGUARD_SIP_PORT",
-                    ) from None
+            bind_transports(self._ep, host, port)
             self._ep.audDevManager().setNullDev()
             self._ep.libStart()
             account = _RefusingAccount()

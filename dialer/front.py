@@ -26,17 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dialer.digest import (
-    Algorithm,
-    Credential,
-    DigestParseError,
-    FailureThrottle,
-    Outcome,
-    challenge,
-    make_nonce,
-    parse_authorization,
-    verify,
-)
+from dialer.digest import Algorithm, Credential, FailureThrottle, check_login
 from dialer.endpoint import USER_AGENT
 from dialer.redirect_token import PARAM, issue
 from dialer.sipmsg import SipRequest, host_of, parse_request, uri_user
@@ -196,43 +186,24 @@ class Front:
     def _authenticate(self, request: SipRequest, source: str, method: str) -> str | bytes:
         """The agent's name, or the 401/403 to send instead."""
         cfg = self.config
-        if self.throttle.blocked(source):
-            return _response(request, 403, "Too Many Failed Logins")
-        values = request.all("authorization")
-        if not values:
-            return self._challenge(request)
-        try:
-            parsed = [parse_authorization(v) for v in values]
-        except DigestParseError:
-            return self._challenge(request)
-        auth = next((a for a in parsed if a.realm == cfg.realm), parsed[0])
-        verdict = verify(
-            auth,
+        login = check_login(
+            request.all("authorization"),
             method=method,
-            request_uri=request.uri,
+            uri=request.uri,
+            source=source,
             realm=cfg.realm,
-            credential=self.credentials(auth.username),
             secret=cfg.secret,
-            now=self.clock(),
-            nonce_lifetime_s=cfg.nonce_lifetime_s,
             algorithms=cfg.algorithms,
+            nonce_lifetime_s=cfg.nonce_lifetime_s,
+            credentials=self.credentials,
+            throttle=self.throttle,
+            now=self.clock(),
         )
-        if verdict.outcome is Outcome.OK:
-            self.throttle.success(source)
-            return auth.username
-        if verdict.outcome is Outcome.DENIED:
-            self.throttle.failure(source)
-            log.warning("front: login refused from %s: %s", source, verdict.why)
-            return _response(request, 403, "Forbidden")
-        return self._challenge(request, stale=verdict.outcome is Outcome.STALE)
-
-    def _challenge(self, request: SipRequest, *, stale: bool = False) -> bytes:
-        nonce = make_nonce(self.config.secret, self.clock())
-        headers = [
-            ("WWW-Authenticate", challenge(self.config.realm, nonce, alg, stale=stale))
-            for alg in self.config.algorithms
-        ]
-        return _response(request, 401, "Unauthorized", headers, tag=secrets.token_hex(4))
+        if login.agent is not None:
+            return login.agent
+        if login.refusal is not None:
+            return _response(request, 403, login.refusal)
+        return _response(request, 401, "Unauthorized", login.challenge, tag=secrets.token_hex(4))
 
     # --- the sockets ----------------------------------------------------------------------------
 

@@ -22,9 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
 from api.auth import issue_token
-from api.health import HealthChecker
 from api.services import Services
 from api.users import create_user
 from dialer.b2bua import B2buaConfig
@@ -36,6 +34,7 @@ from dialer.service import run_front, run_worker, set_sip_password
 from recording.db import make_engine, session_factory
 from recording.keys import FileKeyRing
 from recording.models import Recording
+from tests.apps import make_app
 from tests.factories import T0
 from tests.helpers import DATA, free_port, run_sipp
 from tests.test_b2bua import NUMBER, PCAP, Carrier, _wait_bound
@@ -323,9 +322,7 @@ def test_click_to_call_rings_the_agent_then_dials(
         for name, role in (("agent1", "agent"), ("agent2", "agent")):
             user = create_user(session, name, role, "a long passphrase", T0)
             tokens[name] = {"Authorization": f"Bearer {issue_token(session, user, 't', T0)}"}
-    checker = HealthChecker(engine, services.sessions, (services.copies[0].target,
-                            services.copies[1].target), ("127.0.0.1", 9), {})  # fmt: skip
-    api = TestClient(create_app(checker, api_services))
+    api = TestClient(make_app(api_services, engine))
     body = {"agent": "agent1", "number": NUMBER}
     trunk_port = free_port(socket.SOCK_DGRAM)
     with pool(parts, 1, trunk_port) as (front_port, _):
