@@ -61,30 +61,29 @@ class WorkerTable:
         self.legs = legs
         self._reserved: list[list[float]] = [[] for _ in range(len(ports))]
 
+    def _calls(self, i: int, now: float) -> int:
+        """Calls worker `i` carries or is about to: its report, or the redirects it has
+        not reported yet (a redirected call shows up in the report a moment later, so
+        it is counted once, whichever of the two sees it)."""
+        self._reserved[i] = [t for t in self._reserved[i] if t > now]
+        return max((self.legs[i] + 1) // 2, len(self._reserved[i]))
+
     def pick(self, now: float) -> int | None:
         """The index of the least loaded ready worker with a free call, or None."""
-        best: tuple[float, int] | None = None
-        for i in range(len(self.ports)):
-            if self.ports[i] == 0:
-                continue
-            self._reserved[i] = [t for t in self._reserved[i] if t > now]
-            # A redirected call shows up in the worker's report a moment later:
-            # count it once, whichever of the two sees it.
-            calls = max((self.legs[i] + 1) // 2, len(self._reserved[i]))
-            if calls < CALLS_PER_WORKER and (best is None or calls < best[0]):
-                best = (calls, i)
-        if best is None:
+        ready = [(self._calls(i, now), i) for i in range(len(self.ports)) if self.ports[i]]
+        free = [(calls, i) for calls, i in ready if calls < CALLS_PER_WORKER]
+        if not free:
             return None
-        self._reserved[best[1]].append(now + RESERVE_S)
-        return best[1]
+        index = min(free)[1]
+        self._reserved[index].append(now + RESERVE_S)
+        return index
 
     def free_calls(self, now: float) -> int:
-        total = 0
-        for i in range(len(self.ports)):
-            if self.ports[i]:
-                live = [t for t in self._reserved[i] if t > now]
-                total += max(0, CALLS_PER_WORKER - max((self.legs[i] + 1) // 2, len(live)))
-        return total
+        return sum(
+            max(0, CALLS_PER_WORKER - self._calls(i, now))
+            for i in range(len(self.ports))
+            if self.ports[i]
+        )
 
 
 @dataclass
