@@ -11,20 +11,25 @@ from pydantic import BaseModel
 
 from api import (
     __version__,
+    admin_console,
     audit_routes,
     call_routes,
     console,
     debtor_routes,
+    outcome_routes,
     problems,
     qa_routes,
     retrieval_routes,
     routes,
 )
 from api.health import HealthChecker
+from api.limits import BodyLimit
 from api.retrieval import WorkingDay
 from api.services import Services
 from api.settings import Settings
+from api.webhooks import COMPONENT as WEBHOOKS
 from api.wiring import key_ring, storage_copies, storage_targets
+from dialer.announcements import COMPONENT as ANNOUNCEMENTS
 from dialer.service import load_or_create_secret
 from dialer.workdays import load_calendar
 from qa_scoring.worker import COMPONENT as QA
@@ -53,13 +58,24 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
     app.state.services = services
     app.state.health = health
     problems.install(app)
+    # uploads have their own, larger ceilings (plus room for the multipart framing);
+    # everything else is a small body
+    app.add_middleware(
+        BodyLimit,
+        larger={
+            "/api/v1/debtors/import": debtor_routes.MAX_UPLOAD_BYTES + 65536,
+            "/admin/dnc": admin_console.MAX_DNC_BYTES + 65536,
+        },
+    )
     app.include_router(routes.router)
     app.include_router(retrieval_routes.router)
     app.include_router(debtor_routes.router)
     app.include_router(qa_routes.router)
-    app.include_router(console.router)
+    console.install(app)
+    app.include_router(admin_console.router)
     app.include_router(call_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(outcome_routes.router)
 
     @app.get(
         "/healthz",
@@ -88,7 +104,13 @@ def build_app(settings: Settings) -> FastAPI:
         sessions=sessions,
         storage=storage_targets(settings),
         sip=(settings.sip_host, settings.sip_port),
-        workers={UPLOADER: 1, TRANSCRIBER: settings.transcribe_workers, QA: 1},
+        workers={
+            UPLOADER: 1,
+            TRANSCRIBER: settings.transcribe_workers,
+            QA: 1,
+            WEBHOOKS: 1 if settings.webhook_url else 0,
+            ANNOUNCEMENTS: 1 if settings.trunk_uri else 0,  # started only with a trunk
+        },
     )
     services = Services(
         sessions=sessions,
@@ -98,6 +120,8 @@ def build_app(settings: Settings) -> FastAPI:
         working_day=WorkingDay(ZoneInfo(settings.timezone), load_calendar(), settings.workday_end),
         phone_region=settings.phone_region,
         require_totp=settings.require_totp,
+        policy_preset=settings.policy_preset,
+        qa_pack=settings.qa_pack,
     )
     app = create_app(checker, services)
     # The dialer, the do-not-call lists and the debtor records hash numbers with one key.

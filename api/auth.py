@@ -94,3 +94,14 @@ def require(*roles: Role) -> Callable[..., User]:
         return user
 
     return check
+
+
+def client_scope(user: User, asked: str | None) -> str | None:
+    """The client a query is limited to: an auditor's own, whatever was asked; else as asked."""
+    if user.role is not Role.AUDITOR:
+        return asked
+    if user.client_id is None:
+        raise HTTPException(403, "this auditor account is not assigned to a client")
+    if asked not in (None, user.client_id):
+        raise HTTPException(403, "an auditor sees only the calls of their own client")
+    return user.client_id

@@ -57,6 +57,12 @@ def _admin(top: Group) -> None:
     sip.set_defaults(handler=commands.set_sip_password)
 
 
+def _keys(top: Group) -> None:
+    _group(top, "keys", "key-encryption keys of recordings").add_parser(
+        "rotate", help="make a new key current and re-wrap every data key under it"
+    ).set_defaults(handler=commands.keys_rotate)
+
+
 def _recording(top: Group) -> None:
     rec = _group(top, "recording", "recordings")
     store = rec.add_parser("store", help="import an outside recording as a call")
@@ -64,6 +70,7 @@ def _recording(top: Group) -> None:
     store.add_argument("--call-id", required=True)
     store.add_argument("--agent", default="import")
     store.add_argument("--debtor")
+    store.add_argument("--client", help="the client bank; its own retention applies")
     store.add_argument("--recorded-at", type=datetime.fromisoformat, help="ISO 8601; default now")
     fetch = rec.add_parser("fetch", help="decrypt a recording to a WAV (or .ogg) file")
     fetch.add_argument("id")
@@ -151,8 +158,13 @@ def _qa(top: Group) -> None:
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=commands.qa_check)
     measure = qa.add_parser("eval", help="precision and recall per category on a labelled corpus")
-    measure.add_argument("dir", type=Path)
+    measure.add_argument(
+        "dir",
+        type=Path,
+        help="labels.yaml with transcript JSON files or recordings (transcribed first)",
+    )
     measure.add_argument("--pack", required=True)
+    measure.add_argument("--json", action="store_true")
     measure.set_defaults(handler=commands.qa_eval)
 
 
@@ -174,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     _group(top, "audit", "audit log").add_parser(
         "verify", help="detect any edited or removed audit entry"
     ).set_defaults(handler=commands.audit_verify)
-    for add in (_admin, _recording, _policy, _dnc, _debtors, _speech, _qa):
+    for add in (_admin, _keys, _recording, _policy, _dnc, _debtors, _speech, _qa):
         add(top)
     return parser
 

@@ -10,7 +10,10 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -21,6 +24,9 @@ from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_settings
 from recording.db import session_factory
+
+if TYPE_CHECKING:
+    from transcribe.result import Transcript
 
 
 def migrated(settings: Settings) -> Engine:
@@ -132,6 +138,26 @@ def audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"entry {problem.seq}: {problem.problem}")
     print("audit log intact" if not problems else f"{len(problems)} problem(s) in the audit log")
     return 1 if problems else 0
+
+
+def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    """A new current key-encryption key; recordings' and debtors' data keys re-wrapped under it."""
+    from api.audit import record
+    from api.keys_admin import rewrap_all
+
+    ring = key_ring(settings)
+    sessions = session_factory(migrated(settings))
+    before = ring.current_kek_id
+    kek_id = ring.rotate()
+    recordings_done, debtors_done = rewrap_all(sessions, ring)
+    with sessions() as session:
+        record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC),
+               detail={"from": before, "recordings": recordings_done,
+                       "debtors": debtors_done})  # fmt: skip
+    print(f"key-encryption key {kek_id} is current (was {before})")
+    print(f"re-wrapped the data keys of {recordings_done} recording(s), {debtors_done} debtor(s)")
+    print("keep the older keys in the key file: anything sealed under them still needs them")
+    return 0
 
 
 def recording(settings: Settings, args: argparse.Namespace) -> int:
@@ -316,6 +342,27 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _recogniser(settings: Settings) -> Callable[[Path, str | None], Transcript]:
+    """Whisper as configured, loaded on first use: `qa check` and `qa eval` hear audio alike."""
+    from transcribe.engine import load_model
+    from transcribe.model_store import resolve_model
+    from transcribe.transcriber import transcribe_recording
+
+    models: list[Any] = []
+
+    def hear(path: Path, language: str | None) -> Transcript:
+        if not models:
+            models.append(
+                load_model(
+                    resolve_model(settings.whisper_model, settings.models_dir),
+                    settings.whisper_device,
+                )
+            )
+        return transcribe_recording(models[0], settings.whisper_model, path, language)
+
+    return hear
+
+
 def qa_check(settings: Settings, args: argparse.Namespace) -> int:
     from qa_scoring import check_transcript, load_pack, load_transcript_json
 
@@ -325,15 +372,8 @@ def qa_check(settings: Settings, args: argparse.Namespace) -> int:
         pack = args.pack or ("en-collections" if language.startswith("en") else "cn-collections")
         result = check_transcript(data, pack)
     else:
-        from transcribe.engine import load_model
-        from transcribe.model_store import resolve_model
-        from transcribe.transcriber import transcribe_recording
-
         hint = load_pack(args.pack).language if args.pack else None
-        model = load_model(
-            resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
-        )
-        heard = transcribe_recording(model, settings.whisper_model, args.file, hint)
+        heard = _recogniser(settings)(args.file, hint)
         pack = args.pack or (
             "en-collections" if heard.language.startswith("en") else "cn-collections"
         )
@@ -350,9 +390,15 @@ def qa_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def qa_eval(_settings: Settings, args: argparse.Namespace) -> int:
+def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Recordings in DIR are transcribed with the configured model; transcripts are read."""
     from qa_scoring import evaluate
 
-    report = evaluate(args.dir, args.pack)
+    report = evaluate(args.dir, args.pack, _recogniser(settings))
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return 0
     print(report.table())
+    for mistake in report.mistakes:
+        print(f"  {mistake}")
     return 0

@@ -38,7 +38,7 @@ from api.debtors import (
 )
 from api.models import Role, User
 from api.problems import PROBLEM
-from api.services import Services
+from api.services import Services, services_of
 from recording.db import as_utc
 
 router = APIRouter(prefix="/api/v1/debtors", tags=["debtors"])
@@ -101,16 +101,11 @@ ClientPath = Annotated[str, Path(pattern=CLIENT_PATTERN)]
 ExternalIdPath = Annotated[str, Path(pattern=EXTERNAL_ID_PATTERN)]
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _sealer(request: Request) -> Sealer:
     secret: bytes | None = getattr(request.app.state, "number_secret", None)
     if not secret:
         raise HTTPException(503, "the number key is not configured, so debtors cannot be stored")
-    return Sealer(_services(request).keys, secret)
+    return Sealer(services_of(request).keys, secret)
 
 
 def _now(services: Services) -> datetime:
@@ -144,7 +139,7 @@ def put_debtor(
     user: Annotated[User, Depends(require(*WRITERS))],
 ) -> DebtorOut | JSONResponse:
     """Create or update one account; its numbers are replaced by the ones sent (201 if new)."""
-    services = _services(request)
+    services = services_of(request)
     sealer = _sealer(request)
     raw = {**body.model_dump(), "client": client, "external_id": external_id}
     checked = validate_row(raw, services.phone_region)
@@ -203,7 +198,7 @@ def get_debtor(
     """One account with masked numbers; an auditor sees only their own client's (404 otherwise)."""
     if user.role is Role.AUDITOR and user.client_id is None:
         raise HTTPException(403, "this auditor account is not assigned to a client")
-    services = _services(request)
+    services = services_of(request)
     show_name = user.role in WRITERS
     with services.sessions() as session:
         debtor = find(session, client, external_id)
@@ -304,7 +299,7 @@ async def import_file(
     On bad rows the answer is 422 with every error (`Accept: text/csv` gets
     the error file itself: line, field, message).
     """
-    services = _services(request)
+    services = services_of(request)
     sealer = _sealer(request)
     data, fmt, name = await _upload(request, fmt)
     now = _now(services)

@@ -18,7 +18,7 @@ from api.migrate import current_revision, head_revision
 from dialer.errors import SipUnreachable
 from dialer.probe import sip_ping
 from recording.errors import StorageError
-from recording.heartbeat import live_instances
+from recording.heartbeat import is_alert, live_instances
 from recording.storage import S3Target, check_bucket, make_client
 
 
@@ -67,7 +67,10 @@ def check_worker(
         return ComponentHealth(component, False, f"database unreachable: {type(exc).__name__}")
     if len(live) < expected:
         return ComponentHealth(component, False, f"{len(live)} of {expected} workers alive")
-    return ComponentHealth(component, True, "; ".join(sorted({row.detail for row in live})))
+    details = sorted({row.detail for row in live})
+    # alive but raising an alarm (storage refusing uploads, say): not healthy, and says why
+    healthy = not any(is_alert(detail) for detail in details)
+    return ComponentHealth(component, healthy, "; ".join(details))
 
 
 class HealthChecker:

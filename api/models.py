@@ -17,7 +17,10 @@ import transcribe.models  # noqa: F401
 from api.audit import AuditEntry  # noqa: F401
 from api.debtors import Debtor  # noqa: F401
 from api.retrieval import RetrievalRequest  # noqa: F401
+from api.rule_packs import UploadedPack  # noqa: F401
+from api.webhooks import WebhookDelivery  # noqa: F401
 from recording.db import Base
+from recording.site_settings import SiteSetting  # noqa: F401
 
 
 class Role(enum.StrEnum):

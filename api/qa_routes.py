@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
@@ -23,8 +24,11 @@ from sqlalchemy.orm import Session
 
 from api.audit import record
 from api.auth import require
+from api.debtors import Debtor, DebtorNumber
 from api.models import Role, User
-from api.services import Services
+from api.params import MAX_ROW_ID
+from api.services import services_of
+from dialer.models import CallAttempt
 from qa_scoring.errors import PackError
 from qa_scoring.models import FlagState, QaFlag, QaFlagEvent, QaResult, QaSample
 from qa_scoring.pack import load_pack
@@ -39,9 +43,9 @@ from qa_scoring.review import (
 from qa_scoring.sampling import (
     DEFAULT_MINIMUM,
     DEFAULT_RATE,
-    UNKNOWN_STAGE,
     SampleCall,
     draw_sample,
+    stage_of,
 )
 from recording.db import as_utc
 from recording.models import Recording, RecordingStatus
@@ -56,7 +60,7 @@ SAMPLE_READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN)
 _NAME = r"^[A-Za-z0-9._@-]{1,64}$"
 _WEEK = r"^[0-9]{4}-W[0-9]{2}$"
 RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
-FlagId = Annotated[int, Path(ge=1, description="flag id")]
+FlagId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="flag id")]
 Comment = Annotated[str | None, Field(max_length=1000)]
 
 
@@ -141,11 +145,6 @@ class SampleOut(BaseModel):
     calls: list[SampledCall]
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _consequence(pack: str, severity: int) -> str:
     try:
         return load_pack(pack).consequences.get(severity, "")
@@ -209,7 +208,7 @@ def call_qa(
     404 for a call the user may not see (an agent's colleague's, another
     client's), as for one that does not exist.
     """
-    services = _services(request)
+    services = services_of(request)
     with services.sessions() as session:
         recording = session.get(Recording, recording_id)
         if recording is None or _hidden(user, recording):
@@ -247,7 +246,7 @@ def step_flag(
     request: Request, flag_id: int, action: str, comment: str | None, user: User
 ) -> FlagOut:
     """Move one flag, write its history and the audit entry in one commit."""
-    services = _services(request)
+    services = services_of(request)
     now = services.clock().astimezone(UTC)
     comment = comment.strip() if comment and comment.strip() else None
     with services.sessions() as session:
@@ -370,7 +369,7 @@ def scores(
     One result per call (the latest); calls that could not be checked are
     left out. An agent sees only their own trend, an auditor their client's calls.
     """
-    services = _services(request)
+    services = services_of(request)
     if user.role is Role.AGENT:
         if agent not in (None, user.username):
             raise HTTPException(403, "an agent sees only their own scores")
@@ -438,17 +437,65 @@ def _sample_out(rows: list[QaSample]) -> SampleOut:
     )
 
 
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def debtor_stages(session: Session, recordings: Sequence[Recording]) -> dict[str, str]:
+    """Each recording's collection stage, from its debtor; "unknown" when none is known.
+
+    A recording imported or placed for an account names it (`debtor_id`, the
+    collection system's id, within the recording's client). A softphone call
+    knows only the number dialled: its call attempt's number key leads to the
+    debtors holding that number (in the recording's client, when it has one).
+    """
+    clients = {r.id: r.client_id for r in recordings}
+    found: dict[str, list[str]] = defaultdict(list)
+    accounts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for chunk in _chunks(sorted({r.debtor_id for r in recordings if r.debtor_id})):
+        query = select(Debtor.external_id, Debtor.client_id, Debtor.stage).where(
+            Debtor.external_id.in_(chunk)
+        )
+        for external_id, client_id, stage in session.execute(query):
+            accounts[external_id].append((client_id, stage))
+    for r in recordings:
+        for client_id, stage in accounts.get(r.debtor_id or "", []):
+            if r.client_id in (None, client_id):
+                found[r.id].append(stage)
+    dialled: dict[str, str] = {}
+    for chunk in _chunks(sorted(r.id for r in recordings if not found[r.id])):
+        attempts = select(CallAttempt.recording_id, CallAttempt.number_key).where(
+            CallAttempt.recording_id.in_(chunk)
+        )
+        dialled.update({rid: key for rid, key in session.execute(attempts) if rid})
+    holders: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(dialled.values()))):
+        held = (
+            select(DebtorNumber.number_key, Debtor.client_id, Debtor.stage)
+            .join(Debtor, Debtor.id == DebtorNumber.debtor_id)
+            .where(DebtorNumber.number_key.in_(chunk))
+        )
+        for key, client_id, stage in session.execute(held):
+            holders[key].append((client_id, stage))
+    for rid, key in dialled.items():
+        for client_id, stage in holders.get(key, []):
+            if clients[rid] in (None, client_id):
+                found[rid].append(stage)
+    return {r.id: stage_of(found[r.id]) for r in recordings}
+
+
 @router.post("/samples", response_model=SampleOut, status_code=201)
 def draw_week_sample(
     request: Request, body: SampleIn, user: Annotated[User, Depends(require(*SAMPLERS))]
 ) -> SampleOut:
-    """Draw the week's review sample per agent, stratified by client bank, and keep it.
+    """Draw the week's review sample per agent, stratified by the debtors' collection stage.
 
     A week is drawn once (a second draw is 409): otherwise a sample could be
     redrawn until it suited someone. The seed, given or generated, is stored
     and audited, so the draw can be repeated by anyone from the same calls.
     """
-    services = _services(request)
+    services = services_of(request)
     now = services.clock().astimezone(UTC)
     seed = body.seed or secrets.token_hex(8)
     start, end = week_bounds(body.week, services.working_day.tz)
@@ -467,7 +514,8 @@ def draw_week_sample(
                 Recording.status != RecordingStatus.DELETED,
             )
         ).all()
-        calls = [SampleCall(r.id, r.agent, r.client_id or UNKNOWN_STAGE) for r in recordings]
+        stages = debtor_stages(session, recordings)
+        calls = [SampleCall(r.id, r.agent, stages[r.id]) for r in recordings]
         sample = draw_sample(calls, seed, DEFAULT_RATE, DEFAULT_MINIMUM)
         rows = [
             QaSample(
@@ -509,7 +557,7 @@ def week_sample(
     week: Annotated[str, Query(pattern=_WEEK, description="ISO week, e.g. 2026-W48")],
 ) -> SampleOut:
     """The week's drawn sample: what the reviewers listen to."""
-    services = _services(request)
+    services = services_of(request)
     with services.sessions() as session:
         rows = list(session.scalars(select(QaSample).where(QaSample.week == week)))
     if not rows:

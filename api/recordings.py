@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import Settings
 from recording.keys import KeyWrapper
 from recording.models import Recording, RecordingStatus
+from recording.storage_rules import retention_for
 from recording.store import CallInfo, Copy, fetch, spool_call, upload_pending, verify
 
 
@@ -28,10 +29,11 @@ def store(
     recorded_at = args.recorded_at or now
     if recorded_at.tzinfo is None:
         recorded_at = recorded_at.replace(tzinfo=UTC)
-    info = CallInfo(args.call_id, args.agent, recorded_at, debtor_id=args.debtor)
-    row = spool_call(
-        sessions, settings.spool_dir, keys, args.file, info, settings.retention_days, now
+    info = CallInfo(
+        args.call_id, args.agent, recorded_at, debtor_id=args.debtor, client_id=args.client
     )
+    days = retention_for(args.client, settings.retention_days, settings.client_retention_map)
+    row = spool_call(sessions, settings.spool_dir, keys, args.file, info, days, now)
     report = upload_pending(sessions, settings.spool_dir, copies, now)
     state = (
         "stored in both copies"

@@ -10,15 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.audit import record
 from api.auth import require
 from api.models import Role, User
+from api.params import RowId
 from api.retrieval import RetrievalRequest, is_late
-from api.services import Services
+from api.services import services_of
 from recording.db import as_utc
 from recording.models import Recording
 
@@ -59,11 +60,6 @@ class RequestList(BaseModel):
     requests: list[RequestOut]
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _out(row: RetrievalRequest, now: datetime) -> RequestOut:
     return RequestOut(
         id=row.id,
@@ -84,7 +80,7 @@ def create_request(
     request: Request, body: RequestIn, user: Annotated[User, Depends(require(*ASKERS))]
 ) -> RequestOut:
     """Ask for a recording; the answer is due by the end of today's working day."""
-    services = _services(request)
+    services = services_of(request)
     now = services.clock().astimezone(UTC)  # stored in UTC: SQLite keeps no offset
     with services.sessions() as session:
         if body.recording_id and session.get(Recording, body.recording_id) is None:
@@ -123,7 +119,7 @@ def list_requests(
 
     Supervisors and admins see every request; others see their own.
     """
-    services = _services(request)
+    services = services_of(request)
     now = services.clock().astimezone(UTC)  # stored in UTC: SQLite keeps no offset
     query = select(RetrievalRequest).order_by(RetrievalRequest.due_at, RetrievalRequest.id)
     if user.role not in ANSWERERS:
@@ -140,12 +136,12 @@ def list_requests(
 @router.post("/{request_id}/fulfil", response_model=RequestOut)
 def fulfil_request(
     request: Request,
-    request_id: Annotated[int, Path(ge=1)],
+    request_id: RowId,
     body: FulfilIn,
     user: Annotated[User, Depends(require(*ANSWERERS))],
 ) -> RequestOut:
     """Answer a request with the recording found; answering twice is refused (409)."""
-    services = _services(request)
+    services = services_of(request)
     now = services.clock().astimezone(UTC)  # stored in UTC: SQLite keeps no offset
     with services.sessions() as session:
         row = session.get(RetrievalRequest, request_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -18,9 +18,14 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.audit import audit_to, record
-from api.auth import require
+from api.auth import client_scope, require
+from api.debtors import EXTERNAL_ID_PATTERN
 from api.models import Role, User
-from api.services import Services
+from api.recording_search import MAX_LIMIT as MAX_RECORDINGS
+from api.recording_search import BadCursor, Cursor, Page, RecordingQuery, find_recordings
+from api.services import Services, services_of
+from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.service import number_key
 from recording.db import as_utc
 from recording.lifecycle import extend_retention, set_legal_hold
 from recording.models import Recording
@@ -53,21 +58,6 @@ class SearchOut(BaseModel):
     next_offset: int | None
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _client_scope(user: User, asked: str | None) -> str | None:
-    if user.role is not Role.AUDITOR:
-        return asked
-    if user.client_id is None:
-        raise HTTPException(403, "this auditor account is not assigned to a client")
-    if asked not in (None, user.client_id):
-        raise HTTPException(403, "an auditor sees only the calls of their own client")
-    return user.client_id
-
-
 @router.get("/transcripts/search", response_model=SearchOut)
 def search_transcripts(
     request: Request,
@@ -83,12 +73,12 @@ def search_transcripts(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SearchOut:
     """Segments that contain `q`, newest calls first, with the second to play from."""
-    services = _services(request)
+    services = services_of(request)
     query = SearchQuery(
         text=q,
         agent=agent,
         debtor_id=debtor,
-        client_id=_client_scope(user, client),
+        client_id=client_scope(user, client),
         speaker=speaker,
         date_from=date_from,
         date_to=date_to,
@@ -113,6 +103,146 @@ def search_transcripts(
         limit=page.limit,
         offset=page.offset,
         next_offset=page.offset + page.limit if page.has_more else None,
+    )
+
+
+NUMBER_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,31}$"
+
+
+class RecordingOut(BaseModel):
+    id: str
+    call_id: str
+    agent: str
+    client_id: str | None
+    debtor_id: str | None = Field(description="the case (account reference) it is tagged with")
+    recorded_at: datetime
+    duration_s: float
+    status: str
+    legal_hold: bool
+
+
+class RecordingList(BaseModel):
+    recordings: list[RecordingOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+def recordings_for(
+    request: Request,
+    user: User,
+    *,
+    agent: str | None = None,
+    debtor: str | None = None,
+    client: str | None = None,
+    case: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    via: str = "api",
+) -> Page:
+    """One page of the recordings `user` may see that match; the search is audited.
+
+    The API and the console's Recordings page both come here, so they scope
+    and audit alike: an agent sees their own calls, an auditor their client's.
+    The debtor's number is hashed with the site's number key and only its
+    masked form is written to the audit log.
+    """
+    services = services_of(request)
+    if user.role is Role.AGENT:
+        if agent not in (None, user.username):
+            raise HTTPException(403, "an agent sees only their own calls")
+        agent = user.username
+    scoped = client_scope(user, client)
+    key = masked = None
+    if debtor:
+        secret: bytes | None = getattr(request.app.state, "number_secret", None)
+        if not secret:
+            raise HTTPException(503, "the number key is not configured, so numbers cannot be found")
+        try:
+            e164 = normalize(debtor, services.phone_region)
+        except MalformedNumber as exc:
+            raise HTTPException(422, str(exc)) from None
+        key, masked = number_key(secret, e164), mask(e164)
+    try:  # a bound near year 1 or 9999 may not exist in UTC
+        date_from = date_from.astimezone(UTC) if date_from else None
+        date_to = date_to.astimezone(UTC) if date_to else None
+    except OverflowError:
+        raise HTTPException(422, "`from` and `to` must be dates between years 1 and 9999") from None
+    if date_from is not None and date_to is not None and date_to <= date_from:
+        raise HTTPException(422, "`to` must be later than `from`")
+    try:
+        position = Cursor.decode(cursor) if cursor else None
+    except BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    query = RecordingQuery(
+        agent=agent,
+        client=scoped,
+        case=case,
+        number_key=key,
+        date_from=date_from,
+        date_to=date_to,
+        cursor=position,
+        limit=limit,
+        client_tagged_only=user.role is Role.AUDITOR,
+    )
+    filters = {
+        name: value
+        for name, value in (
+            ("agent", agent),
+            ("client", scoped),
+            ("case", case),
+            ("debtor", masked),
+            ("from", date_from.isoformat() if date_from else None),
+            ("to", date_to.isoformat() if date_to else None),
+        )
+        if value
+    }
+    with services.sessions() as session:
+        page = find_recordings(session, query)
+        record(
+            session,
+            user.username,
+            "recording-search",
+            (" ".join(f"{k}={v}" for k, v in filters.items()) or "all")[:255],
+            services.clock(),
+            detail={**filters, "results": len(page.recordings), "next_page": bool(cursor),
+                    "via": via},
+        )  # fmt: skip
+    return page
+
+
+@router.get("/recordings", response_model=RecordingList)
+def list_recordings(
+    request: Request,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
+    debtor: Annotated[
+        str | None, Query(pattern=NUMBER_PATTERN, description="one of the debtor's phone numbers")
+    ] = None,
+    client: Annotated[str | None, Query(pattern=_NAME)] = None,
+    case: Annotated[
+        str | None,
+        Query(pattern=EXTERNAL_ID_PATTERN, description="the account reference (external id)"),
+    ] = None,
+    date_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    date_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,200}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECORDINGS)] = 50,
+) -> RecordingList:
+    """Recordings newest first, by case, debtor's number, agent, client and time.
+
+    A case finds the recordings tagged with it and the calls to any number
+    on that account; a debtor's number finds the calls to it and every
+    recording of the accounts that list it. Supervisors, admins and QA see
+    all; an auditor sees their client's, an agent their own. Audited.
+    """
+    page = recordings_for(
+        request, user, agent=agent, debtor=debtor, client=client, case=case,
+        date_from=date_from, date_to=date_to, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return RecordingList(
+        recordings=[RecordingOut(**vars(found)) for found in page.recordings],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -161,7 +291,9 @@ def recording_audio(
     range_header: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
     """Decrypted audio (Ogg/Opus); HTTP Range lets a browser player seek without the rest."""
-    services = _services(request)
+    if download and user.role is Role.AGENT:
+        raise HTTPException(403, "an agent plays their calls; exports are for supervisors")
+    services = services_of(request)
     _visible(services, user, recording_id)
     info = audio_info(services.sessions, recording_id)
     headers = {"Accept-Ranges": "bytes"}
@@ -247,7 +379,7 @@ def legal_hold(
     user: Annotated[User, Depends(require(Role.SUPERVISOR, Role.ADMIN))],
 ) -> LifecycleOut:
     """Keep a recording past its retention (a dispute, a court order) or release it."""
-    services = _services(request)
+    services = services_of(request)
     set_legal_hold(
         services.sessions,
         services.copies,
@@ -268,7 +400,7 @@ def retention(
     user: Annotated[User, Depends(require(Role.ADMIN))],
 ) -> LifecycleOut:
     """Keep a recording longer; a date earlier than the current one is refused (409)."""
-    services = _services(request)
+    services = services_of(request)
     extend_retention(
         services.sessions,
         services.copies,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
 from api.retrieval import WorkingDay
 from recording.keys import KeyWrapper
@@ -28,3 +29,11 @@ class Services:
     working_day: WorkingDay = field(default_factory=WorkingDay)
     phone_region: str = "CN"  # for numbers typed without a country code
     require_totp: bool = True  # supervisors and admins need a one-time code on the console
+    policy_preset: str = "cn-default"  # DIALGUARD_POLICY_PRESET, until an admin picks one
+    qa_pack: str = "cn-collections"  # DIALGUARD_QA_PACK, until an admin picks one
+
+
+def services_of(request: Request) -> Services:
+    """The services `create_app` put on the app, typed for the handler that asks."""
+    services: Services = request.app.state.services
+    return services

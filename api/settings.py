@@ -13,10 +13,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.policy import PRESETS
+from recording.storage_rules import parse_client_retention, retention_classes
 
 #: REQUIREMENTS §3: recordings are kept at least two years; a client may only ask for more.
 MIN_RETENTION_DAYS = 730
@@ -26,7 +27,12 @@ class Settings(BaseSettings):
     """Everything an operator can set. README's settings table mirrors this class."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIALGUARD_", extra="ignore", validate_default=True, frozen=True
+        env_prefix="DIALGUARD_",
+        extra="ignore",
+        validate_default=True,
+        frozen=True,
+        # A refused secret (webhook, S3) must not reach a log through the error's input.
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -73,6 +79,13 @@ class Settings(BaseSettings):
     trunk_uri: str | None = Field(
         default=None, description="Carrier trunk, e.g. sip:carrier.example:5060."
     )
+    trunk_username: str | None = Field(
+        default=None,
+        description="Digest user name the carrier challenges for (401/407), if it wants a login.",
+    )
+    trunk_password: SecretStr | None = Field(
+        default=None, description="The trunk login's password; set both or neither."
+    )
     caller_ids: str = Field(
         default="",
         description="Caller IDs presented to debtors, comma-separated E.164, used in turn; "
@@ -110,6 +123,11 @@ class Settings(BaseSettings):
         default=MIN_RETENTION_DAYS,
         ge=MIN_RETENTION_DAYS,
         description="Default WORM retention of a recording, in days (at least 730).",
+    )
+    client_retention: str = Field(
+        default="",
+        description="Longer retention some clients require, in days, e.g. bank-b=1095; "
+        "each length gets its own lifecycle expiry rule in both buckets.",
     )
     timezone: str = Field(
         default="Asia/Shanghai", description="Site time zone (IANA name) for working days."
@@ -151,6 +169,17 @@ class Settings(BaseSettings):
         description="Rule pack every transcribed call is scored with (cn-collections, "
         "en-collections, or a YAML file).",
     )
+    announcement_phrases: Path | None = Field(
+        default=None,
+        description="YAML file of carrier announcement phrases per status (nonexistent, "
+        "suspended, ..., caller_blocked); a status listed replaces the shipped phrases.",
+    )
+    announcement_language: str = Field(
+        default="",
+        pattern=r"^([a-z]{2,3})?$",
+        description="Language of carriers' early-media announcements, e.g. zh or en; "
+        "empty detects it per announcement.",
+    )
     require_totp: bool = Field(
         default=True,
         description="Supervisors and admins log in to the console with a one-time code "
@@ -158,6 +187,15 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where call outcomes are pushed (POST, signed); empty pushes nothing.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the webhook's HMAC-SHA256 signatures, at least 16 characters; "
+        "required with a webhook URL.",
     )
 
     @field_validator("timezone")
@@ -184,10 +222,46 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown call policy {value!r}; use one of {', '.join(PRESETS)}")
         return value
 
-    @field_validator("database_url", "s3_endpoint", "trunk_uri", "s3_replica_endpoint")
+    @field_validator("trunk_password")
+    @classmethod
+    def _trunk_login_whole(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not info.data.get("trunk_username"):
+            if value is not None and value.get_secret_value():
+                raise ValueError("a trunk password needs DIALGUARD_TRUNK_USERNAME too")
+            return None
+        if value is None or not value.get_secret_value():
+            raise ValueError("DIALGUARD_TRUNK_USERNAME is set: give its password too")
+        return value
+
+    @field_validator(
+        "database_url", "s3_endpoint", "trunk_uri", "s3_replica_endpoint", "trunk_username"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("announcement_phrases", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        return value or None  # "" would be read as the current directory
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("the webhook URL must start with http:// or https://")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        if info.data.get("webhook_url") and len(secret) < 16:
+            raise ValueError(
+                "required with DIALGUARD_WEBHOOK_URL: at least 16 characters, "
+                "shared with the receiver"
+            )
+        return value if secret else None
 
     @property
     def effective_database_url(self) -> str:
@@ -198,6 +272,21 @@ class Settings(BaseSettings):
     @property
     def embedded_s3(self) -> bool:
         return self.s3_endpoint is None
+
+    @property
+    def client_retention_map(self) -> dict[str, int]:
+        return parse_client_retention(self.client_retention, MIN_RETENTION_DAYS)
+
+    @property
+    def retention_classes(self) -> tuple[int, ...]:
+        """Every retention length in use; the buckets get one lifecycle rule for each."""
+        return retention_classes(self.retention_days, self.client_retention_map)
+
+    @field_validator("client_retention")
+    @classmethod
+    def _client_retention(cls, value: str) -> str:
+        parse_client_retention(value, MIN_RETENTION_DAYS)
+        return value
 
     @property
     def client_language_map(self) -> dict[str, str]:

@@ -100,7 +100,22 @@ def run_api_child(settings: Settings) -> None:
         server.should_exit = True
 
     threading.Thread(target=_exit_when_stopped, daemon=True).start()
+    _follow_pause_events(settings, stop)
     server.run()
+
+
+def _follow_pause_events(settings: Settings, stop: threading.Event) -> None:
+    """Recording pauses the dialer wrote go into the audit log (a thread of the API child)."""
+    from api.pause_audit import follow_pause_events
+    from recording.db import make_engine, session_factory
+
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    threading.Thread(
+        target=follow_pause_events,
+        args=(sessions, lambda: datetime.now(UTC), stop),
+        name="pause-audit",
+        daemon=True,
+    ).start()
 
 
 def run_dialer_child(settings: Settings) -> None:
@@ -143,12 +158,14 @@ def run_worker_child(
 
 
 def run_qa_child(settings: Settings) -> None:
+    from api.rule_packs import active_pack_source
     from qa_scoring.worker import run_qa_child_loop
     from recording.db import make_engine, session_factory
 
     stop = _child_setup("qa", settings)
     sessions = session_factory(make_engine(settings.effective_database_url))
-    run_qa_child_loop(sessions, settings.qa_pack, stop)
+    # The pack an admin chose in the console, else DIALGUARD_QA_PACK; read before each batch.
+    run_qa_child_loop(sessions, active_pack_source(sessions, settings.qa_pack), stop)
 
 
 def dialer_children(settings: Settings, ctx: BaseContext) -> list[Child]:
@@ -166,6 +183,43 @@ def dialer_children(settings: Settings, ctx: BaseContext) -> list[Child]:
             for i in range(n)
         ],
     ]
+
+
+def run_webhooks_child(settings: Settings) -> None:
+    from api.webhooks import Receiver, run_webhooks
+    from recording.db import make_engine, session_factory
+
+    stop = _child_setup("webhooks", settings)
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    receiver = Receiver(settings.webhook_url, settings.webhook_secret.get_secret_value().encode())
+    run_webhooks(sessions, receiver, stop)
+
+
+def run_announcements_child(settings: Settings) -> None:
+    """Carrier announcements of failed calls: one transcribe engine, the loop in dialer/."""
+    from dialer.announcements import (
+        Recogniser,
+        announcements_dir,
+        load_phrase_book,
+        run_announcements,
+    )
+    from recording.db import make_engine, session_factory
+    from transcribe.engine import load_engine
+    from transcribe.model_store import resolve_model
+
+    stop = _child_setup("announcements", settings)
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    model_dir = resolve_model(settings.whisper_model, settings.models_dir)
+    recogniser = Recogniser(
+        sessions,
+        load_engine(model_dir, settings.whisper_device, batch_size=0),  # 30 s: one window
+        settings.whisper_model,
+        announcements_dir(settings.spool_dir),
+        phrases=load_phrase_book(settings.announcement_phrases),
+        language=settings.announcement_language or None,
+    )
+    run_announcements(recogniser, stop)
 
 
 def run_uploader_child(settings: Settings) -> None:
@@ -297,6 +351,9 @@ def preflight(settings: Settings) -> None:
         log.info("database schema up to date")
         if settings.trunk_uri is not None:
             dialer_config(settings, "")
+            from dialer.announcements import load_phrase_book
+
+            load_phrase_book(settings.announcement_phrases)  # a bad file: one line, no start
         from qa_scoring import QaError, load_pack
 
         try:
@@ -309,7 +366,12 @@ def preflight(settings: Settings) -> None:
 
 def prepare_storage(settings: Settings) -> None:
     for target in storage_targets(settings):
-        ensure_bucket(make_client(target, timeout=10.0), target, settings.retention_days)
+        ensure_bucket(
+            make_client(target, timeout=10.0),
+            target,
+            settings.retention_days,
+            settings.retention_classes,
+        )
 
 
 def _wait_healthy(settings: Settings, stop: threading.Event, timeout: float = 120.0) -> None:
@@ -361,7 +423,9 @@ def run_up(settings: Settings) -> int:
                 Child(f"transcriber-{i}", run_transcriber_child)
                 for i in range(settings.transcribe_workers)
             ],
+            *([Child("announcements", run_announcements_child)] if settings.trunk_uri else []),
             Child("qa", run_qa_child),
+            *([Child("webhooks", run_webhooks_child)] if settings.webhook_url else []),
             Child("api", run_api_child),
         ]
         supervisor = Supervisor(settings, children)

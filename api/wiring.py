@@ -105,7 +105,9 @@ def storage_settings(settings: Settings) -> Iterator[Settings]:
             settings, s3.endpoint, s3.credentials.access_key, s3.credentials.secret_key
         )
         for target in storage_targets(ready):
-            ensure_bucket(make_client(target), target, settings.retention_days)
+            ensure_bucket(
+                make_client(target), target, settings.retention_days, settings.retention_classes
+            )
         yield ready
 
 
@@ -131,6 +133,10 @@ def dialer_config(settings: Settings, version: str) -> B2buaConfig:
         realm=settings.sip_realm,
         algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
         version=version,
+        trunk_username=settings.trunk_username,
+        trunk_password=(
+            settings.trunk_password.get_secret_value() if settings.trunk_password else None
+        ),
     )
 
 
@@ -146,6 +152,7 @@ def dialer_site(settings: Settings) -> CallSite:
         spool=settings.spool_dir,
         keys=key_ring(settings),
         retention_days=settings.retention_days,
+        client_retention=settings.client_retention_map,
     )
 
 

@@ -14,24 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import secrets
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.debtor_import import Format, import_debtors
 from api.debtors import Sealer
 from api.migrate import upgrade
+from bench.scratch import BACKENDS, backends, scratch_database
 from recording.db import make_engine, session_factory
 from recording.keys import FileKeyRing
-
-PG_ADMIN_URL = os.environ.get("DIALGUARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def synthetic_csv(count: int) -> bytes:
@@ -76,7 +72,7 @@ def run(url: str, data: bytes, keys_dir: Path, accounts: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=50_000)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--backend", choices=BACKENDS, default="both")
     args = parser.parse_args()
     data = synthetic_csv(args.accounts)
     print(
@@ -84,25 +80,10 @@ def main() -> None:
         f"{args.accounts:,} accounts ({len(data) / 1e6:.1f} MB CSV), 2 numbers each, "
         "one transaction per import, batches of 2,000"
     )
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            dbname = None
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp}/bench.db"
-            else:
-                dbname = f"dialguard_bench_{secrets.token_hex(4)}"
-                with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{dbname}"')
-                base = PG_ADMIN_URL.rsplit("/", 1)[0]
-                url = base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{dbname}"
-            try:
-                print(f"{backend}:", flush=True)
-                run(url, data, Path(tmp), args.accounts)
-            finally:
-                if dbname:
-                    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    for backend in backends(args.backend):
+        with tempfile.TemporaryDirectory() as tmp, scratch_database(backend, Path(tmp)) as url:
+            print(f"{backend}:", flush=True)
+            run(url, data, Path(tmp), args.accounts)
 
 
 if __name__ == "__main__":

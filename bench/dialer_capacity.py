@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -131,12 +132,76 @@ def place_calls(
                  "-au", "agent1", "-ap", password, "-auth_uri", f"{number}@127.0.0.1:{sip_port}",
                  "-mi", "127.0.0.1", "-mp", str(20000 + 4 * i), "-m", "1",
                  "-d", str(talk * 1000), "-timeout", timeout, "-nostdin",
-                 "-trace_err", "-error_file", str(work / f"agent-{i}.err")],
+                 "-trace_err", "-error_file", str(work / f"agent-{i}.err"),
+                 "-trace_msg", "-message_file", str(work / f"agent-{i}.msg")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         )  # fmt: skip
         time.sleep(0.1)
     return agents
+
+
+_STAMP = re.compile(r"^-{10,} (\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)", re.M)
+
+
+def _invites(trace: Path, direction: str) -> dict[str, float]:
+    """Dialed number -> time of the last INVITE sent/received in a SIPp message trace."""
+    found: dict[str, float] = {}
+    text = trace.read_text(errors="replace") if trace.exists() else ""
+    marks = list(_STAMP.finditer(text))
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        body = text[mark.end() : following.start() if following else len(text)]
+        head = re.search(r"^INVITE sip:(\+?\d+)@", body, re.M)
+        if head and f"message {direction}" in body[:200]:
+            stamp = datetime.fromisoformat(f"{mark.group(1)} {mark.group(2)}").timestamp()
+            found[head.group(1)] = stamp
+    return found
+
+
+def setup_delays(work: Path, calls: int) -> list[float]:
+    """Seconds from the agent's INVITE reaching the worker to the worker's INVITE to the trunk.
+
+    The agent's last INVITE (after the front's challenge and redirect) and the
+    carrier's received INVITE are matched by the dialed number, unique per call.
+    """
+    sent: dict[str, float] = {}
+    for i in range(calls):
+        sent |= _invites(work / f"agent-{i}.msg", "sent")
+    received = _invites(work / "carrier.msg", "received")
+    return sorted(received[n] - sent[n] for n in sent.keys() & received.keys())
+
+
+def worker_memory(pid: int, sip_port: int) -> list[float]:
+    """Resident MB of each dialer worker: the product's processes holding a SIP socket."""
+    sizes = []
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            ports = {c.laddr.port for c in child.net_connections(kind="udp") if c.laddr}
+            if ports and sip_port not in ports and not child.name().startswith("weed"):
+                sizes.append(child.memory_info().rss / 2**20)
+    return sorted(sizes)
+
+
+def print_setup_and_memory(
+    work: Path, calls: int, workers_mb: list[float], peak: int, sampler: Sampler
+) -> None:
+    top = max(sampler.samples, default=(0.0, 0.0))
+    if top[0] > 0:
+        print(f"bridged calls held per core at that load: {peak * 100 / top[0]:.0f}")
+    delays = setup_delays(work, calls)
+    if delays:
+        p50, p99 = delays[len(delays) // 2], delays[max(0, int(len(delays) * 0.99) - 1)]
+        print(
+            f"setup delay added (agent INVITE at the worker -> INVITE to the trunk), "
+            f"{len(delays)} calls: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+            f"max {delays[-1] * 1000:.0f} ms"
+        )
+    if workers_mb:
+        median = workers_mb[len(workers_mb) // 2]
+        print(
+            f"memory per dialer worker (RSS, {len(workers_mb)} workers): "
+            f"median {median:.0f} MB, max {workers_mb[-1]:.0f} MB"
+        )
 
 
 def wait_booked(db: Path, calls: int) -> tuple[list[CallAttempt], int]:
@@ -192,7 +257,8 @@ def main() -> None:
     carrier_proc = subprocess.Popen(
         ["sipp", "-sf", str(work / "carrier.xml"), "-i", "127.0.0.1", "-p", str(trunk_port),
          "-mi", "127.0.0.1", "-mp", str(free_port()), "-m", str(args.calls),
-         "-timeout", timeout, "-nostdin", "-trace_err", "-error_file", str(work / "carrier.err")],
+         "-timeout", timeout, "-nostdin", "-trace_err", "-error_file", str(work / "carrier.err"),
+         "-trace_msg", "-message_file", str(work / "carrier.msg")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     time.sleep(1)
@@ -206,6 +272,7 @@ def main() -> None:
     carrier_out, _ = carrier_proc.communicate(timeout=120)
     ok, failed = codes.count(0), len(codes) - codes.count(0)
 
+    workers_mb = worker_memory(up.pid, sip_port)
     booked, spooled = wait_booked(work / "data" / "dialguard.db", args.calls)
     peak = peak_overlap(booked)
     up.send_signal(signal.SIGINT)
@@ -224,6 +291,7 @@ def main() -> None:
         top = max(sampler.samples)
         print(f"product CPU at peak: {top[0]:.0f}% (of {100 * (os.cpu_count() or 1)}%), "
               f"memory {max(s[1] for s in sampler.samples):.0f} MB in all")  # fmt: skip
+    print_setup_and_memory(work, args.calls, workers_mb, peak, sampler)
     if carrier_proc.returncode != 0:
         print("carrier SIPp:", carrier_out[-1500:])
     print(f"work dir: {work}")

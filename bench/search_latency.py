@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -22,12 +21,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.migrate import upgrade
+from bench.scratch import BACKENDS, backends, scratch_database
 from recording.db import make_engine, session_factory
 from recording.models import Recording, RecordingStatus
 from transcribe.models import SegmentRow, TranscriptRow
@@ -238,38 +237,20 @@ def measure(url: str, runs: int) -> dict[str, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--segments", type=int, default=1_000_000)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--backend", choices=BACKENDS, default="both")
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
     print(
         f"conditions: {os.cpu_count()} cores, {platform.python_version()}, "
         f"{args.segments:,} segments (70% Chinese), limit 20, {args.runs} runs per kind"
     )
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            dbname = None
-            if backend == "sqlite":
-                url = f"sqlite:///{tmp}/bench.db"
-            else:
-                dbname = f"dialguard_bench_{secrets.token_hex(4)}"
-                with psycopg.connect(
-                    "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
-                ) as conn:
-                    conn.execute(f'CREATE DATABASE "{dbname}"')
-                url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
-            try:
-                print(f"{backend}: building", flush=True)
-                populate(url, args.segments)
-                print(f"{backend}: search latency, ms")
-                for kind, (p50, p95) in measure(url, args.runs).items():
-                    print(f"  {kind:<28} p50 {p50:7.1f}   p95 {p95:7.1f}")
-            finally:
-                if dbname:
-                    with psycopg.connect(
-                        "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
-                    ) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    for backend in backends(args.backend):
+        with tempfile.TemporaryDirectory() as tmp, scratch_database(backend, Path(tmp)) as url:
+            print(f"{backend}: building", flush=True)
+            populate(url, args.segments)
+            print(f"{backend}: search latency, ms")
+            for kind, (p50, p95) in measure(url, args.runs).items():
+                print(f"  {kind:<28} p50 {p50:7.1f}   p95 {p95:7.1f}")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,12 @@ log = logging.getLogger(__name__)
 PAUSE_KEYS = "*7"  # the agent's softphone keys: pause the recording for card details
 RESUME_KEYS = "*8"
 
-Decide = Callable[[str], tuple[bool, str, str]]
-"""decide(e164) -> (allowed, rule, reason): the call policy, wired by the caller."""
+Decide = Callable[[str, int | None], tuple[bool, str, str]]
+"""decide(e164, request_id) -> (allowed, rule, reason): the call policy, wired by the caller.
+
+`request_id` is the click-to-call request being placed (whose debtor it is for),
+None for a call an agent's softphone dialed.
+"""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,13 @@ class B2buaConfig:
     # Behind a front (dialer/front.py): the secret its redirect tokens are signed with.
     front_secret: bytes | None = None
     version: str = "0"
+    # The carrier's digest login, answered to its 401/407 on any realm; never logged.
+    trunk_username: str | None = None
+    trunk_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.trunk_username is None) != (self.trunk_password is None):
+            raise ValueError("trunk credentials need both a username and a password, or neither")
 
 
 class Ended(StrEnum):
@@ -111,6 +122,45 @@ class CallRecord:
     pauses: tuple[tuple[float, float], ...] = ()
     recorder_alerts: int = 0  # times the watchdog found a recording not growing
     request_id: int | None = None  # the click-to-call request this call answers
+    # Stretches either party held the call (relayed to the other as a re-INVITE), as
+    # (start, end) seconds from the start of the stereo file; the audio keeps running.
+    holds: tuple[tuple[float, float], ...] = ()
+    # An unanswered placed call: the carrier's early media (its announcement, mono WAV),
+    # for dialer/announcements.py to take or delete. None when none was heard.
+    early_media: Path | None = None
+    # Ring time: INVITE to the trunk until the carrier answered or the call ended unanswered;
+    # 0 when nothing was dialed.
+    ring_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Command:
+    """A request from outside the process to one running call (the API's pause and resume)."""
+
+    id: int
+    call_id: str
+    action: str  # "pause" | "resume"
+    actor: str  # who asked
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """What the owner of the B2BUA keeps about a running call, outside this process.
+
+    "started": a call now runs here (commands may name it); "pause" and
+    "resume": its recording was muted or unmuted, by whom and from where;
+    "refused": a command that did not apply (`detail` says why).
+    """
+
+    kind: str
+    call_id: str
+    agent: str
+    at: float  # epoch seconds
+    actor: str = ""
+    source: str = ""  # "keypad" | "api"
+    offset_s: float | None = None  # seconds into the recording, once it has started
+    command_id: int | None = None
+    detail: str = ""
 
 
 # --- pjsua2 glue: callbacks snapshot and queue, nothing more -----------------------------
@@ -204,6 +254,7 @@ class _Session:
     provisional: int = 0  # highest provisional response sent to the agent
     outbound: bool = False  # click-to-call: we rang the agent, they did not call us
     request_id: int | None = None
+    dialed_at: float | None = None  # monotonic, INVITE sent to the trunk
     answered_at: float | None = None  # monotonic, carrier's 200 OK
     hung_up_at: float | None = None
     agent_status: int = 0
@@ -216,6 +267,10 @@ class _Session:
     pauses: list[tuple[float, float]] = field(default_factory=list)  # monotonic
     sizes: dict[str, tuple[int, float]] = field(default_factory=dict)  # party: (bytes, since)
     alerts: int = 0
+    held_by: str | None = None  # "agent" | "carrier": whose hold is relayed to the other leg
+    held_at: float | None = None  # monotonic
+    holds: list[tuple[float, float]] = field(default_factory=list)  # monotonic
+    hold_retry_at: float | None = None  # a relay PJSIP refused (a re-INVITE under way): retry
 
     def label(self) -> dict[str, str]:
         return {"call_id": self.id, "number": mask(self.e164)}
@@ -242,6 +297,11 @@ def _token(text: str) -> str:
     """Safe inside a quoted-string header parameter (Warning, Reason)."""
     return "".join(c if c.isprintable() and c not in '"\\' else " " for c in text)[:200]
 
+
+# Media states in which a leg's audio is in the conference bridge.
+_BRIDGED = frozenset(
+    {pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
+)
 
 # Carrier failures the agent's softphone should see as is; anything else becomes
 # something the softphone cannot misread (401/407 would make it prompt for a password).
@@ -272,6 +332,8 @@ class B2bua:
         note_fields: Callable[[str], dict[str, str]] | None = None,
         caller_id_usable: Callable[[str], bool] | None = None,
         next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
+        commands: Callable[[Sequence[str]], Sequence[Command]] | None = None,
+        on_event: Callable[[CallEvent], None] | None = None,
     ) -> None:
         if not config.caller_ids:
             raise ValueError("the caller-ID pool is empty: the trunk needs a number to present")
@@ -284,6 +346,10 @@ class B2bua:
         self._note_fields = note_fields
         self._caller_id_usable = caller_id_usable
         self._next_request = next_request
+        self._commands = commands
+        self._on_event = on_event
+        self._commands_at = 0.0
+        self._commands_seen: set[int] = set()  # handed to the event thread, not yet marked
         self._asked_at = 0.0
         self._load = -1
         self._watched_at = 0.0
@@ -336,6 +402,13 @@ class B2bua:
         account = _Account(self)
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{user}@{self.config.host}:{self.config.port}"
+        cfg = self.config
+        if not default and cfg.trunk_username is not None and cfg.trunk_password is not None:
+            # Realm "*": whatever realm the carrier challenges in (401 or 407), PJSIP
+            # answers with this login once; a second challenge ends the call as refused.
+            acfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", cfg.trunk_username, 0, cfg.trunk_password)
+            )
         account.create(acfg, default)
         return account
 
@@ -353,6 +426,7 @@ class B2bua:
         self._check_timeouts()
         self._watch_recorders()
         self._take_request()
+        self._take_commands()
         if self._on_load is not None and len(self._legs) != self._load:
             self._load = len(self._legs)
             self._on_load(self._load)
@@ -420,6 +494,7 @@ class B2bua:
             return
         if event.kind == "media":
             self._bridge(session)
+            self._relay_hold(session)
         elif event.kind == "dtmf":
             if leg is session.agent_leg:  # the debtor's keys never steer the recording
                 self._agent_key(session, event.msg)
@@ -462,7 +537,7 @@ class B2bua:
             started_mono=time.monotonic(),
         )
         try:
-            allowed, rule, reason = self._decide(e164)
+            allowed, rule, reason = self._decide(e164, None)
         except Exception:  # no answer from the policy is not a yes
             log.exception("b2bua: call policy failed, call not placed", extra=session.label())
             self._refuse(leg, 500, "Call Policy Unavailable")
@@ -501,6 +576,7 @@ class B2bua:
             return
         leg.session = session
         self._sessions[sid] = session
+        self._call_event(session, "started")
         self._place_trunk_call(session)
 
     def originate(self, request_id: int, agent: str, contact: str, e164: str) -> None:
@@ -532,7 +608,7 @@ class B2bua:
             self._report(record)
 
         try:
-            allowed, rule, reason = self._decide(e164)
+            allowed, rule, reason = self._decide(e164, request_id)
         except Exception:
             log.exception("b2bua: call policy failed, call not placed", extra=session.label())
             refuse(500, "policy failed", None)
@@ -563,6 +639,7 @@ class B2bua:
             return
         self._legs.add(leg)
         self._sessions[sid] = session
+        self._call_event(session, "started")
         log.info("b2bua: ringing the agent for click-to-call", extra=session.label())
 
     def _authenticate(self, leg: _Leg, request: SipRequest, source: str) -> str | None:
@@ -696,6 +773,7 @@ class B2bua:
             _header("P-Asserted-Identity", f"<sip:{cid}@{self.config.host}>")
         )
         try:
+            session.dialed_at = time.monotonic()
             trunk.makeCall(f"sip:{session.e164}@{self.config.trunk}", op)
         except pj.Error as exc:
             log.error("b2bua: trunk call failed to start: %s", exc.reason, extra=session.label())
@@ -803,14 +881,84 @@ class B2bua:
         try:
             info = leg.getInfo()
             for i, media in enumerate(info.media):
+                # On hold too: the stream stays in the bridge (silent), so the
+                # recording runs on through a hold instead of skipping it.
                 if (
                     media.type == pj.PJMEDIA_TYPE_AUDIO
-                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                    and media.status in _BRIDGED
+                    and media.audioConfSlot >= 0
                 ):
                     return leg.getAudioMedia(i)
         except pj.Error:
             return None
         return None
+
+    @staticmethod
+    def _remote_hold(leg: _Leg | None) -> bool:
+        """Whether the party on this leg has put us on hold (sendonly or inactive)."""
+        if leg is None or leg.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return False
+        try:
+            info = leg.getInfo()  # held while its media are read: SWIG frees a temporary
+            for media in info.media:
+                if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                    continue
+                if media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD:
+                    return True
+                # inactive: no direction at all, and not because we held it ourselves
+                return bool(media.status == pj.PJSUA_CALL_MEDIA_NONE and media.dir == 0)
+        except pj.Error:
+            return False
+        return False
+
+    def _relay_hold(self, session: _Session) -> None:
+        """A hold on one leg is relayed to the other as a re-INVITE (sendonly), and back.
+
+        Only a change of hold is relayed: a session refresh (re-INVITE or UPDATE
+        with the same media) is answered by PJSIP on its own leg and goes no
+        further. Our own hold shows as LOCAL_HOLD on the other leg, which is
+        never mistaken for that party holding, so nothing loops.
+        """
+        session.hold_retry_at = None
+        if session.answered_at is None or session.hung_up_at is not None:
+            return
+        now = time.monotonic()
+        if session.held_by is None:
+            if self._remote_hold(session.agent_leg):
+                holder, other = "agent", session.trunk_leg
+            elif self._remote_hold(session.trunk_leg):
+                holder, other = "carrier", session.agent_leg
+            else:
+                return
+            if self._reinvite(session, other, hold=True):
+                session.held_by, session.held_at = holder, now
+                log.info("b2bua: the %s put the call on hold", holder, extra=session.label())
+            return
+        own = session.agent_leg if session.held_by == "agent" else session.trunk_leg
+        if self._remote_hold(own):
+            return  # still on hold (a refresh while held changes nothing)
+        other = session.trunk_leg if session.held_by == "agent" else session.agent_leg
+        if self._reinvite(session, other, hold=False):
+            log.info("b2bua: the %s resumed the call", session.held_by, extra=session.label())
+            session.holds.append((session.held_at or now, now))
+            session.held_by, session.held_at = None, None
+
+    def _reinvite(self, session: _Session, leg: _Leg | None, *, hold: bool) -> bool:
+        """Hold or resume `leg`; False (and a retry soon) while PJSIP cannot send it yet."""
+        if leg is None or leg.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return False
+        op = pj.CallOpParam(True)
+        try:
+            if hold:
+                leg.setHold(op)
+            else:
+                op.opt.flag |= pj.PJSUA_CALL_UNHOLD
+                leg.reinvite(op)
+        except pj.Error as exc:  # e.g. a re-INVITE of theirs still under way on that leg
+            log.debug("b2bua: relaying the hold failed: %s", exc.reason, extra=session.label())
+            session.hold_retry_at = time.monotonic() + 0.5
+            return False
+        return True
 
     def _bridge(self, session: _Session) -> None:
         """Connect both directions and each party's recorder once both legs have audio.
@@ -828,9 +976,14 @@ class B2bua:
             return
         agent_audio.startTransmit(trunk_audio)
         trunk_audio.startTransmit(agent_audio)
+        # The null sound device's capture port (silence) feeds every recorder too: a
+        # re-INVITE may replace a leg's stream, and a recorder left with no source for
+        # a moment writes nothing, which would shift everything after it in the merge.
+        silence = self._ep.audDevManager().getCaptureDevMedia()
         for rec, source in zip(session.recorders, (agent_audio, trunk_audio), strict=True):
             if rec.port is not None:
                 source.startTransmit(rec.port)
+                silence.startTransmit(rec.port)
                 if rec.started is None:
                     rec.started = time.monotonic()
 
@@ -839,6 +992,8 @@ class B2bua:
     def _check_timeouts(self) -> None:
         now = time.monotonic()
         for session in list(self._sessions.values()):
+            if session.hold_retry_at is not None and now >= session.hold_retry_at:
+                self._relay_hold(session)
             if (
                 session.answered_at is None
                 and session.ended_by is None
@@ -874,15 +1029,97 @@ class B2bua:
         if now - session.keys_at > 3.0:  # a code is typed in one go
             session.keys = ""
         session.keys, session.keys_at = (session.keys + digit)[-2:], now
-        if session.keys == PAUSE_KEYS and session.paused_at is None:
-            self._set_recording_level(session, 0.0)
-            session.paused_at = now
-            log.info("b2bua: recording paused by the agent", extra=session.label())
-        elif session.keys == RESUME_KEYS and session.paused_at is not None:
-            self._set_recording_level(session, 1.0)
-            session.pauses.append((session.paused_at, now))
-            session.paused_at = None
-            log.info("b2bua: recording resumed by the agent", extra=session.label())
+        if session.keys == PAUSE_KEYS:
+            self._pause(session, session.agent, "keypad")
+        elif session.keys == RESUME_KEYS:
+            self._resume(session, session.agent, "keypad")
+
+    def _pause(
+        self, session: _Session, actor: str, source: str, command_id: int | None = None
+    ) -> bool:
+        """Mute both recorders; the one way a pause happens, from the keypad or the API."""
+        if session.paused_at is not None:
+            return False
+        now = time.monotonic()
+        self._set_recording_level(session, 0.0)
+        session.paused_at = now
+        log.info("b2bua: recording paused (%s, by %s)", source, actor, extra=session.label())
+        self._call_event(session, "pause", actor, source, now, command_id)
+        return True
+
+    def _resume(
+        self, session: _Session, actor: str, source: str, command_id: int | None = None
+    ) -> bool:
+        if session.paused_at is None:
+            return False
+        now = time.monotonic()
+        self._set_recording_level(session, 1.0)
+        session.pauses.append((session.paused_at, now))
+        session.paused_at = None
+        log.info("b2bua: recording resumed (%s, by %s)", source, actor, extra=session.label())
+        self._call_event(session, "resume", actor, source, now, command_id)
+        return True
+
+    def _call_event(
+        self,
+        session: _Session,
+        kind: str,
+        actor: str = "",
+        source: str = "",
+        mono: float | None = None,
+        command_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        if self._on_event is None:
+            return
+        starts = [r.started for r in session.recorders if r.started is not None]
+        offset = round(max(0.0, mono - min(starts)), 2) if mono is not None and starts else None
+        event = CallEvent(
+            kind=kind, call_id=session.id, agent=session.agent, at=self._clock(), actor=actor,
+            source=source, offset_s=offset, command_id=command_id, detail=detail,
+        )  # fmt: skip
+        # On the merge thread, like `on_finished`: the owner may write to its database
+        # without stalling SIP, and sees a call's events in order, its end last.
+        self._merger.submit(self._emit_event, event)
+
+    def _emit_event(self, event: CallEvent) -> None:
+        assert self._on_event is not None
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("b2bua: on_event failed", extra={"call_id": event.call_id})
+
+    def _take_commands(self) -> None:
+        """Apply queued commands to this worker's calls, read at most twice a second."""
+        now = time.monotonic()
+        if self._commands is None or not self._sessions or now - self._commands_at < 0.5:
+            return
+        self._commands_at = now
+        try:
+            pending = self._commands(list(self._sessions))
+        except Exception:
+            log.exception("b2bua: reading the call commands failed")
+            return
+        self._commands_seen &= {c.id for c in pending}  # the rest were marked done
+        for command in pending:
+            if command.id in self._commands_seen:
+                continue
+            self._commands_seen.add(command.id)
+            session = self._sessions.get(command.call_id)
+            if session is None:
+                continue
+            if session.hung_up_at is not None:
+                applied, why = False, "the call has ended"
+            elif command.action == "pause":
+                applied = self._pause(session, command.actor, "api", command.id)
+                why = "the recording is already paused"
+            elif command.action == "resume":
+                applied = self._resume(session, command.actor, "api", command.id)
+                why = "the recording is not paused"
+            else:
+                applied, why = False, f"unknown command {command.action!r}"
+            if not applied:
+                self._call_event(session, "refused", command.actor, "api", None, command.id, why)
 
     @staticmethod
     def _set_recording_level(session: _Session, level: float) -> None:
@@ -928,15 +1165,20 @@ class B2bua:
                     )
 
     @staticmethod
-    def _file_pauses(session: _Session, stopped: float) -> tuple[tuple[float, float], ...]:
-        """Pauses as seconds into the stereo file (time zero: the first recorder connected)."""
+    def _file_spans(
+        session: _Session,
+        spans: list[tuple[float, float]],
+        open_since: float | None,
+        stopped: float,
+    ) -> tuple[tuple[float, float], ...]:
+        """Pauses or holds as seconds into the stereo file (zero: the first recorder connected)."""
         starts = [r.started for r in session.recorders if r.started is not None]
         if not starts:
             return ()
         zero = min(starts)
-        spans = [*session.pauses]
-        if session.paused_at is not None:  # hung up while paused
-            spans.append((session.paused_at, stopped))
+        spans = [*spans]
+        if open_since is not None:  # hung up while paused (or held)
+            spans.append((open_since, stopped))
         return tuple((round(max(0.0, a - zero), 2), round(max(0.0, b - zero), 2)) for a, b in spans)
 
     def _maybe_finish(self, session: _Session) -> None:
@@ -952,6 +1194,8 @@ class B2bua:
         self._drop_recorders(recorders, delete_files=False)  # closes the WAVs
         answered = session.answered_at is not None
         duration = stopped - session.answered_at if session.answered_at is not None else 0.0
+        rang_until = session.answered_at if session.answered_at is not None else stopped
+        ring = rang_until - session.dialed_at if session.dialed_at is not None else 0.0
         status = 200 if answered else session.agent_status or 0
         base = CallRecord(
             call_id=session.id,
@@ -962,13 +1206,15 @@ class B2bua:
             started_at=session.started_at,
             answered=answered,
             duration_s=round(duration, 3),
+            ring_s=round(max(ring, 0.0), 3),
             sip_status=status,
             sip_reason="OK" if answered else session.agent_reason,
             ended_by=session.ended_by or Ended.DIALGUARD,
             rule=None,
             recording=None,
             e164=session.e164,
-            pauses=self._file_pauses(session, stopped),
+            pauses=self._file_spans(session, session.pauses, session.paused_at, stopped),
+            holds=self._file_spans(session, session.holds, session.held_at, stopped),
             recorder_alerts=session.alerts,
             request_id=session.request_id,
         )
@@ -980,6 +1226,7 @@ class B2bua:
         self, base: CallRecord, recorders: list[_Recorder], out: Path, answered: bool
     ) -> None:
         recording: Path | None = None
+        early: Path | None = None
         try:
             if answered and any(r.started is not None for r in recorders):
                 agent, debtor = recorders
@@ -997,11 +1244,13 @@ class B2bua:
             # Each party's file stays with the note: the next start salvages them.
             log.exception("b2bua: merging the recording failed", extra={"call_id": base.call_id})
         else:
+            if not answered and base.caller_id is not None:  # placed, and it failed
+                early = _keep_early_media(base, recorders)
             for rec in recorders:
                 rec.path.unlink(missing_ok=True)
             if recording is None:  # never answered: nothing to store, the note is done
                 note_path(out).unlink(missing_ok=True)
-        self._emit(replace(base, recording=recording))
+        self._emit(replace(base, recording=recording, early_media=early))
 
     def _report(self, record: CallRecord) -> None:
         # Through the merge thread, behind any merge still running: `on_finished`
@@ -1027,6 +1276,26 @@ class B2bua:
 def note_path(recording: Path) -> Path:
     """The note written beside a call's audio while it runs (see `_create_recorders`)."""
     return recording.with_suffix(".json")
+
+
+def _keep_early_media(base: CallRecord, recorders: list[_Recorder]) -> Path | None:
+    """The carrier's side of a failed call, renamed out of the recorders' way, if it was heard.
+
+    Carriers say why a call fails in early media ("the number you have dialed
+    does not exist") and then send a generic 404 or 480; dialer/announcements.py
+    transcribes it. Never raises: the call is booked either way.
+    """
+    debtor = next((r for r in recorders if r.party == "debtor" and r.started is not None), None)
+    if debtor is None:
+        return None
+    kept = debtor.path.with_name(f"{base.call_id}-early.wav")
+    try:
+        _wait_finalized(debtor.path)
+        debtor.path.replace(kept)
+    except (OSError, TimeoutError) as exc:
+        log.warning("b2bua: early media not kept: %s", exc, extra={"call_id": base.call_id})
+        return None
+    return kept
 
 
 def _wait_finalized(path: Path, timeout_s: float = 3.0) -> None:

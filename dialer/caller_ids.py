@@ -2,9 +2,12 @@
 
 Carriers block presented numbers that collect complaints; once that starts,
 every call from the number fails with 403/603/607/608 and agents lose their
-day. A run of such refusals takes the caller ID out of the pool for a
-cool-off, after which one call tries it again. Pure: the caller passes the
-recent results and the time.
+day. Some carriers say so only in words: a generic 480 or 404 after an early
+media announcement such as "您的呼叫已被拦截" or "the call has been blocked"
+(recognised by dialer/announcements.py). Either kind of refusal counts, and a
+run of them takes the caller ID out of the pool for a cool-off, after which
+one call tries it again. Pure: the caller passes the recent results and the
+time.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 BLOCKED = frozenset({403, 603, 607, 608})  # refused by the carrier or flagged as unwanted
 
@@ -22,17 +26,32 @@ class Health:
     cooloff: timedelta = timedelta(hours=24)  # then one call tries it again
 
 
-def retired(
-    recent: Sequence[tuple[datetime, int]], now: datetime, health: Health = Health()
-) -> bool:
-    """Whether a caller ID is out of the rotation, given its calls' (time, status), newest first.
+class Outcome(NamedTuple):
+    """How one placed call from a caller ID ended, as far as its health is concerned."""
 
-    Out when its last `run` placed calls were all refused as blocked and the
-    latest of them is younger than the cool-off.
+    at: datetime
+    sip_status: int
+    announced_blocked: bool = False  # the early-media announcement said our number is blocked
+
+    @property
+    def blocked(self) -> bool:
+        return self.sip_status in BLOCKED or self.announced_blocked
+
+
+def retired(
+    recent: Sequence[Outcome | tuple[datetime, int]],
+    now: datetime,
+    health: Health = Health(),
+) -> bool:
+    """Whether a caller ID is out of the rotation, given its placed calls' outcomes, newest first.
+
+    Out when its last `run` placed calls were all refused as blocked (by
+    code or by announcement) and the latest of them is younger than the
+    cool-off.
     """
     if len(recent) < health.run:
         return False
-    last = recent[: health.run]
-    if not all(status in BLOCKED for _, status in last):
+    last = [Outcome(*item) for item in recent[: health.run]]
+    if not all(outcome.blocked for outcome in last):
         return False
-    return now - last[0][0] < health.cooloff
+    return now - last[0].at < health.cooloff

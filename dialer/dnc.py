@@ -121,12 +121,18 @@ def add_entries(
 def listed(
     session: Session, number_key: str, client_id: str | None = None, debtor_id: str | None = None
 ) -> DncEntry | None:
-    """The entry that forbids calling this number for this client and debtor, if any."""
+    """The entry that forbids calling this number for this client and debtor, if any.
+
+    A debtor's list is named by the debtor's account id (`D-1`: that id at any
+    client, the safe reading when ids repeat across clients) or by client and
+    account id (`bank-a/D-1`: that debtor only).
+    """
     scopes = [DncEntry.scope == Scope.GLOBAL.value]
     if client_id:
         scopes.append((DncEntry.scope == Scope.CLIENT.value) & (DncEntry.scope_id == client_id))
     if debtor_id:
-        scopes.append((DncEntry.scope == Scope.DEBTOR.value) & (DncEntry.scope_id == debtor_id))
+        names = [debtor_id, f"{client_id}/{debtor_id}"] if client_id else [debtor_id]
+        scopes.append((DncEntry.scope == Scope.DEBTOR.value) & DncEntry.scope_id.in_(names))
     return session.scalar(
         select(DncEntry).where(DncEntry.number_key == number_key, or_(*scopes)).limit(1)
     )

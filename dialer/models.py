@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db import Base
@@ -43,13 +52,16 @@ class CallAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     placed: Mapped[bool] = mapped_column(Boolean)  # it reached the trunk
     answered: Mapped[bool] = mapped_column(Boolean)
-    duration_s: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)  # talk time
+    ring_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     sip_status: Mapped[int] = mapped_column(Integer)
     sip_reason: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str | None] = mapped_column(String(40))  # the policy rule that refused it
     ended_by: Mapped[str] = mapped_column(String(16))
     caller_id: Mapped[str | None] = mapped_column(String(32))
     recording_id: Mapped[str | None] = mapped_column(String(32))
+    # Stretches either party held the call, [[start, end], ...] seconds into the recording.
+    holds_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class DncEntry(Base):
@@ -103,6 +115,12 @@ class CallRequest(Base):
     number_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # the E.164 number, encrypted
     number_masked: Mapped[str] = mapped_column(String(32))
     debtor_id: Mapped[str | None] = mapped_column(String(64))
+    # The debtor's facts the call policy needs, copied from the debtor record when the
+    # request is made (the dialer does not read the sealed debtor table): the client
+    # (for its do-not-call list), the debtor's time zone and agreed call-back windows.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    debtor_tz: Mapped[str | None] = mapped_column(String(64))
+    callback_windows_json: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued|claimed|done|failed
     worker: Mapped[int | None] = mapped_column(Integer)
@@ -111,3 +129,81 @@ class CallRequest(Base):
     detail: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Announcement(Base):
+    """A failed call's early media, waiting to be heard: what the carrier said, and what it meant.
+
+    A job for the announcements process; the audio file is deleted once the
+    job is done or failed, the transcript stays as the evidence.
+    """
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32), unique=True)
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    caller_id: Mapped[str] = mapped_column(String(32), index=True)
+    sip_status: Mapped[int] = mapped_column(Integer)
+    sip_reason: Mapped[str] = mapped_column(String(200))
+    audio_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending|working|done|failed
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    language: Mapped[str | None] = mapped_column(String(8))
+    transcript: Mapped[str | None] = mapped_column(String(1000))
+    result: Mapped[str | None] = mapped_column(String(16))  # a number status, caller_blocked, none
+    detail: Mapped[str | None] = mapped_column(String(300))  # why a job failed
+
+
+class LiveCall(Base):
+    """A call a worker is carrying now: what the API checks before it queues a command.
+
+    Written when the call starts and removed when it is booked; a restarted
+    worker removes what its crashed predecessor left.
+    """
+
+    __tablename__ = "live_calls"
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    worker: Mapped[int] = mapped_column(Integer, index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CallCommand(Base):
+    """A command to a running call (pause or resume its recording), for its worker to apply."""
+
+    __tablename__ = "call_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # pause | resume
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(8), index=True)  # queued | done | failed
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class PauseEvent(Base):
+    """A recording paused or resumed, from the keypad or the API: awaiting its audit entry.
+
+    The dialer cannot write the audit log (it lives in `api`); the API side
+    turns each row into one entry and stamps `audited_at` in the same commit.
+    """
+
+    __tablename__ = "pause_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # pause | resume
+    actor: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8))  # keypad | api
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    offset_s: Mapped[float | None] = mapped_column(Float)  # seconds into the recording
+    command_id: Mapped[int | None] = mapped_column(Integer)
+    audited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

@@ -11,7 +11,10 @@ is turned into a number status, from two kinds of evidence:
 - the carrier's recorded announcement in early media, transcribed
   (``status_from_announcement``): Chinese carriers often answer 183 with
   "您拨打的电话已停机" and then a generic 480 or 404, so the words are the
-  only place where "suspended" is said at all.
+  only place where "suspended" is said at all. Some announcements are about
+  us, not the number ("your call has been blocked"): ``PhraseBook.verdict``
+  tells those apart as ``caller_blocked``, which counts against the caller
+  ID (dialer/caller_ids.py) and says nothing about the number.
 
 ``may_dial`` then keeps a number in a bad status off the dial list until its
 re-check interval has passed, because every status but ``nonexistent`` is
@@ -33,11 +36,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypeVar
+
+K = TypeVar("K", bound=str)
 
 
 class NumberStatus(StrEnum):
@@ -219,9 +224,10 @@ def status_from_sip(
 # Chinese phrases leave out the leading 您/你 (ASR mixes them up, and 所拨打
 # contains 拨打), and are listed per noun (电话/号码/用户) since carriers word
 # the same announcement differently and two characters exceed the edit budget.
-# The short phrases (已停机, 已关机) match only exactly and catch announcements
-# whose opening the ASR garbled; early media carries only the carrier's voice,
-# so they are specific enough there.
+# The short phrases (已停机, 已关机, "does not exist") match (almost) exactly
+# and catch announcements whose opening the ASR garbled ("the number you can
+# dial does not exist"); early media carries only the carrier's voice, so they
+# are specific enough there.
 #
 # 暂时无法接通 ("cannot be connected for the moment") is out_of_area: carriers
 # play it when the network cannot page the handset (no coverage, and on some
@@ -237,6 +243,8 @@ DEFAULT_PHRASES: Mapping[NumberStatus, Sequence[str]] = MappingProxyType(
             "是空号",
             "the number you dialed does not exist",
             "the number you have dialed does not exist",
+            "does not exist",
+            "please check the number and dial again",
             "the number you have dialed is not in service",
             "is no longer in service",
             "is not a working number",
@@ -351,35 +359,116 @@ def substring_distance(phrase: str, text: str) -> int:
     return best
 
 
-def status_from_announcement(
-    text: str, phrases: Mapping[NumberStatus, Sequence[str]]
-) -> NumberStatus | None:
-    """The status a transcribed carrier announcement states, or None when it states none.
+def closest_phrase(text: str, phrases: Mapping[K, Sequence[str]]) -> K | None:
+    """The key whose phrase a transcript says, or None when it says none of them.
 
     The closest phrase within its edit budget wins; a tie goes to the longer
-    (more specific) phrase. A tie between two statuses with phrases of the
-    same length is a transcript that could be either (停机 and 关机 differ by
-    one character), and a guess there is worse than learning nothing.
+    (more specific) phrase. A tie between two keys with phrases of the same
+    length is a transcript that could be either (停机 and 关机 differ by one
+    character), and a guess there is worse than learning nothing.
     """
     heard = normalise(text)
     if not heard:
         return None
     best: tuple[int, int] | None = None  # (distance, -length): lower is better
-    winners: set[NumberStatus] = set()
-    for status, options in phrases.items():
+    winners: set[K] = set()
+    for key, options in phrases.items():
         for option in options:
             phrase = normalise(option)
             if not phrase:
-                raise ValueError(f"phrase {option!r} for {status} has no letters or digits")
+                raise ValueError(f"phrase {option!r} for {key} has no letters or digits")
             distance = substring_distance(phrase, heard)
             if distance > edit_budget(phrase):
                 continue
             rank = (distance, -len(phrase))
             if best is None or rank < best:
-                best, winners = rank, {status}
+                best, winners = rank, {key}
             elif rank == best:
-                winners.add(status)
+                winners.add(key)
     return winners.pop() if len(winners) == 1 else None
+
+
+def status_from_announcement(
+    text: str, phrases: Mapping[NumberStatus, Sequence[str]]
+) -> NumberStatus | None:
+    """The status a transcribed carrier announcement states, or None when it states none."""
+    return closest_phrase(text, phrases)
+
+
+# Announcements that say the carrier (or the callee's blocking service) refused
+# *our caller ID*, not that anything is wrong with the number: they count
+# towards caller-ID health (dialer/caller_ids.py), never towards the number's
+# status. Chinese networks play them for numbers marked as harassment
+# (骚扰电话) and for callees who switched on call interception (来电拦截).
+CALLER_BLOCKED: Literal["caller_blocked"] = "caller_blocked"
+DEFAULT_BLOCKED_PHRASES: Sequence[str] = (
+    "您的呼叫已被拦截",
+    "呼叫已被拦截",
+    "已被对方拦截",
+    "对方已开启来电拦截",
+    "主叫号码受限",
+    "您的号码已被限制呼出",
+    "已被标记为骚扰电话",
+    "your call has been blocked",
+    "the call has been blocked",
+    "calls from your number are blocked",
+    "calls from your number are not accepted",
+    "your caller id has been blocked",
+    "caller id restricted",
+    "has been reported as spam",
+)
+
+Verdict = NumberStatus | Literal["caller_blocked"]
+
+
+@dataclass(frozen=True)
+class PhraseBook:
+    """Everything a carrier announcement is compared with, per verdict.
+
+    One comparison over all lists at once, so that "the call has been
+    blocked" is weighed against "incoming calls are barred" and the closer
+    one wins, rather than whichever list happens to be asked first.
+    """
+
+    statuses: Mapping[NumberStatus, Sequence[str]] = field(default_factory=lambda: DEFAULT_PHRASES)
+    caller_blocked: Sequence[str] = DEFAULT_BLOCKED_PHRASES
+
+    def verdict(self, text: str) -> Verdict | None:
+        """A number status, ``caller_blocked``, or None when the text states neither."""
+        table: dict[str, Sequence[str]] = {str(k): v for k, v in self.statuses.items()}
+        table[CALLER_BLOCKED] = self.caller_blocked
+        key = closest_phrase(text, table)
+        if key is None:
+            return None
+        return CALLER_BLOCKED if key == CALLER_BLOCKED else NumberStatus(key)
+
+
+def phrase_book(data: object) -> PhraseBook:
+    """A phrase book from a parsed YAML/JSON mapping of verdict -> list of phrases.
+
+    A verdict listed replaces that verdict's default phrases; one not listed
+    keeps them, so a site adds its carrier's wording without losing the rest.
+    Every mistake is a ValueError naming the key, since the file is written
+    by hand and the error goes straight to the operator.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("the phrase list must map a status to a list of phrases")
+    known = [s.value for s in NumberStatus] + [CALLER_BLOCKED]
+    statuses: dict[NumberStatus, Sequence[str]] = dict(DEFAULT_PHRASES)
+    blocked: Sequence[str] = DEFAULT_BLOCKED_PHRASES
+    for key, value in data.items():
+        if key not in known:
+            raise ValueError(f"unknown status {key!r}; use one of {', '.join(known)}")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key}: expected a list of phrases (strings)")
+        for phrase in value:
+            if not normalise(phrase):
+                raise ValueError(f"{key}: phrase {phrase!r} has no letters or digits")
+        if key == CALLER_BLOCKED:
+            blocked = tuple(value)
+        else:
+            statuses[NumberStatus(key)] = tuple(value)
+    return PhraseBook(MappingProxyType(statuses), blocked)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

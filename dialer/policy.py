@@ -222,6 +222,30 @@ def debtor_zone(record: ZoneInfo | None, from_number: ZoneInfo | None, site: Zon
     return site
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekly_callbacks(
+    windows: Iterable[Mapping[str, object]], tz: ZoneInfo, around: datetime, days: int = 8
+) -> list[CallbackWindow]:
+    """A debtor's weekly call-back hours (`{"days": ["mon", ...], "start": "18:00",
+    "end": "20:00"}`, local time) as the concrete windows from the day before
+    `around` to `days` days after it: enough for a decision and its next allowed time.
+    """
+    start_day = around.astimezone(tz).date() - timedelta(days=1)
+    out: list[CallbackWindow] = []
+    for window in windows:
+        named = window.get("days") or ()
+        chosen = {str(d)[:3].lower() for d in named} if isinstance(named, list | tuple) else set()
+        begin = time.fromisoformat(f"{window['start']}".zfill(5))
+        end = time.fromisoformat(f"{window['end']}".zfill(5))
+        for offset in range(days + 2):
+            day = start_day + timedelta(days=offset)
+            if _WEEKDAYS[day.weekday()] in chosen and begin < end:
+                out.append(CallbackWindow(start=_at(day, begin, tz), end=_at(day, end, tz)))
+    return sorted(out, key=lambda w: w.start)
+
+
 def _at(day: date, clock: time, tz: ZoneInfo) -> datetime:
     # Round-trip through UTC so a wall time skipped by DST lands on the real
     # instant just after the gap, never on a time that does not exist.

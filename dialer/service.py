@@ -9,40 +9,48 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, MutableSequence, Sequence
+from collections.abc import Callable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.b2bua import B2bua, B2buaConfig, CallRecord, Ended, note_path
+from dialer.announcements import announcement_job, announcements_dir, keep_early_media
+from dialer.b2bua import B2bua, B2buaConfig, CallEvent, CallRecord, Command, Ended, note_path
 from dialer.caller_ids import Health, retired
 from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
 from dialer.front import Front, FrontConfig, WorkerTable
+from dialer.learned import add_status_event, recent_outcomes
 from dialer.models import (
     CallAttempt,
+    CallCommand,
     CallRequest,
+    LiveCall,
     NumberStatusEvent,
+    PauseEvent,
     SipAccount,
     SipRegistration,
 )
 from dialer.number_status import NumberStatus, Recheck, may_dial, status_from_sip
 from dialer.numbers import mask, zone_for_number
-from dialer.policy import Attempt, Policy, debtor_zone, decide
+from dialer.policy import PRESETS, Attempt, Policy, debtor_zone, decide, weekly_callbacks
 from dialer.salvage import Leftover, salvage
-from dialer.workdays import WorkdayCalendar
+from dialer.workdays import WorkdayCalendar, load_calendar
 from recording.db import as_utc
 from recording.fields import open_text
 from recording.keys import KeyWrapper
 from recording.models import Recording
+from recording.site_settings import POLICY_PRESET, read_setting
+from recording.storage_rules import retention_for
 from recording.store import CallInfo, spool_call
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,8 @@ class CallSite:
     spool: Path
     keys: KeyWrapper = field(repr=False)
     retention_days: int
+    # clients that require longer than retention_days (DIALGUARD_CLIENT_RETENTION)
+    client_retention: Mapping[str, int] = field(default_factory=dict)
     clock: Callable[[], datetime] = _utcnow
     recheck: Recheck = field(default_factory=Recheck)
     caller_id_health: Health = field(default_factory=Health)
@@ -123,62 +133,153 @@ def credential_lookup(sessions: sessionmaker[Session]) -> Callable[[str], Creden
 # --- the decision before the trunk ------------------------------------------------------------
 
 
-def history(session: Session, key: str, since: datetime) -> list[Attempt]:
-    """Calls placed to this number since `since`, as the policy counts them.
+def history(
+    session: Session, key: str, since: datetime, debtor_id: str | None = None
+) -> list[Attempt]:
+    """Calls placed to this number (or this debtor) since `since`, as the policy counts them.
 
-    A call only reaches Dialguard's books by number (a softphone dials a
-    number, not a debtor), so the number stands in for the debtor.
+    A softphone dials a number, not a debtor, so without a debtor the number
+    stands in for one. With one (click-to-call), the debtor's own calls count
+    for its caps on any of its numbers, and so do debtor-less calls to this
+    number; another debtor's calls on the same number (a shared family phone)
+    count only for the per-number cap. Returned attempts name the debtor as
+    `debtor_id or key` for ours and "other" for the rest.
     """
+    mine = debtor_id or key
+    scope = CallAttempt.number_key == key
+    if debtor_id is not None:
+        scope = scope | (CallAttempt.debtor_id == debtor_id)
     rows = session.scalars(
         select(CallAttempt).where(
-            CallAttempt.number_key == key,
-            CallAttempt.placed.is_(True),
-            CallAttempt.started_at >= since,
+            scope, CallAttempt.placed.is_(True), CallAttempt.started_at >= since
         )
     )
-    return [
-        Attempt(
-            at=row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC),
-            debtor_id=key,
-            number=key,
-            connected=row.answered,
-            conversation=row.answered,
+    attempts = []
+    for row in rows:
+        ours = debtor_id is None or row.debtor_id in (debtor_id, None)
+        attempts.append(
+            Attempt(
+                at=as_utc(row.started_at),
+                debtor_id=mine if ours else "other",
+                number=row.number_key,
+                connected=row.answered,
+                conversation=row.answered,
+            )
         )
-        for row in rows
-    ]
+    return attempts
 
 
-def policy_decider(site: CallSite) -> Callable[[str], tuple[bool, str, str]]:
-    def decide_call(e164: str) -> tuple[bool, str, str]:
-        now = site.clock()
-        key = number_key(site.number_secret, e164)
+def site_policy(
+    session: Session, default: Policy, calendar: WorkdayCalendar | None
+) -> tuple[Policy, WorkdayCalendar | None]:
+    """The preset an admin chose in the console, else `default` (DIALGUARD_POLICY_PRESET).
+
+    Read before every call, so a change applies to the next call without a
+    restart; a working-days preset brings the calendar along if the site had none.
+    """
+    chosen = PRESETS.get(read_setting(session, POLICY_PRESET) or "", default)
+    if chosen.working_days_only and calendar is None:
+        calendar = load_calendar()
+    return chosen, calendar
+
+
+@dataclass(frozen=True)
+class DebtorFacts:
+    """What a click-to-call request says about its debtor (copied from the debtor record)."""
+
+    debtor_id: str | None = None
+    client_id: str | None = None
+    zone: ZoneInfo | None = None
+    callback_windows: tuple[dict[str, object], ...] = ()
+
+
+def debtor_facts(session: Session, request_id: int | None) -> DebtorFacts:
+    """The debtor a click-to-call is for; nothing for a softphone's own call."""
+    request = session.get(CallRequest, request_id) if request_id is not None else None
+    if request is None or request.debtor_id is None:
+        return DebtorFacts()
+    zone = None
+    if request.debtor_tz:
+        try:
+            zone = ZoneInfo(request.debtor_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown debtor time zone on request %d; using the number's", request_id)
+    windows = json.loads(request.callback_windows_json or "[]")
+    return DebtorFacts(request.debtor_id, request.client_id, zone, tuple(windows))
+
+
+DO_NOT_CALL = "do_not_call"
+NUMBER_STATUS = "number_status"
+
+
+@dataclass(frozen=True)
+class NumberDecision:
+    """Whether a number may be dialed at one moment; `next_at` is when this refusal ends.
+
+    `next_at` is None when allowed, or when nothing but a person ends the
+    refusal (a do-not-call list).
+    """
+
+    allowed: bool
+    rule: str
+    reason: str
+    next_at: datetime | None
+
+
+def decide_number(site: CallSite, e164: str, facts: DebtorFacts, at: datetime) -> NumberDecision:
+    """The dialer's decision before any INVITE leaves, in the order the checks apply.
+
+    The do-not-call lists (global, the debtor's client's, the debtor's own),
+    the number's learned status, then the site's call policy over the
+    number's and the debtor's history, in the debtor's zone with their agreed
+    call-back windows. The worker asks it for now; the agent's page asks it
+    for later moments too, to say from when a call will be allowed.
+    """
+    key = number_key(site.number_secret, e164)
+    with site.sessions() as session:
+        entry = listed(session, key, facts.client_id, facts.debtor_id)
+        if entry is not None:
+            whose = {"client": f"of client {facts.client_id}", "debtor": "of this debtor"}.get(
+                entry.scope, "for everyone"
+            )
+            return NumberDecision(
+                False,
+                DO_NOT_CALL,
+                f"{entry.number_masked} is on the do-not-call list {whose} ({entry.reason}); "
+                "it is not called.",
+                None,
+            )
+        learned = latest_status(session, key)
+        if learned is not None:
+            ok, why, due = may_dial(
+                NumberStatus(learned.status), as_utc(learned.at), at, site.recheck
+            )
+            if not ok:
+                return NumberDecision(False, NUMBER_STATUS, f"{why} ({learned.evidence})", due)
+        attempts = history(session, key, at - HISTORY, facts.debtor_id)
+        policy, calendar = site_policy(session, site.policy, site.calendar)
+    zone = debtor_zone(facts.zone, zone_for_number(e164), site.site_tz)
+    decision = decide(
+        policy,
+        at,
+        zone,
+        debtor_id=facts.debtor_id or key,
+        number=key,
+        attempts=attempts,
+        callbacks=weekly_callbacks(facts.callback_windows, zone, at),
+        calendar=calendar,
+    )
+    return NumberDecision(
+        decision.allowed, decision.rule.value, decision.reason, decision.next_allowed_at
+    )
+
+
+def policy_decider(site: CallSite) -> Callable[[str, int | None], tuple[bool, str, str]]:
+    def decide_call(e164: str, request_id: int | None = None) -> tuple[bool, str, str]:
         with site.sessions() as session:
-            entry = listed(session, key)
-            if entry is not None:
-                return (
-                    False,
-                    "do_not_call",
-                    f"{entry.number_masked} is on the {entry.scope} do-not-call list "
-                    f"({entry.reason}); it is not called.",
-                )
-            learned = latest_status(session, key)
-            if learned is not None:
-                ok, why, _ = may_dial(
-                    NumberStatus(learned.status), as_utc(learned.at), now, site.recheck
-                )
-                if not ok:
-                    return False, "number_status", f"{why} ({learned.evidence})"
-            attempts = history(session, key, now - HISTORY)
-        decision = decide(
-            site.policy,
-            now,
-            debtor_zone(None, zone_for_number(e164), site.site_tz),
-            debtor_id=key,
-            number=key,
-            attempts=attempts,
-            calendar=site.calendar,
-        )
-        return decision.allowed, decision.rule.value, decision.reason
+            facts = debtor_facts(session, request_id)
+        decision = decide_number(site, e164, facts, site.clock())
+        return decision.allowed, decision.rule, decision.reason
 
     return decide_call
 
@@ -215,11 +316,7 @@ def learn_status(session: Session, key: str, record: CallRecord, now: datetime) 
     evidence = f"SIP {record.sip_status} {record.sip_reason}".strip()
     if record.answered:
         evidence = f"answered, {record.duration_s:.0f} s of talk"
-    session.add(
-        NumberStatusEvent(
-            number_key=key, status=status.value, at=now, call_id=record.call_id, evidence=evidence
-        )
-    )
+    add_status_event(session, key, status, now, record.call_id, evidence)
 
 
 def caller_id_check(site: CallSite) -> Callable[[str], bool]:
@@ -227,14 +324,8 @@ def caller_id_check(site: CallSite) -> Callable[[str], bool]:
     alerted: set[str] = set()
 
     def usable(cid: str) -> bool:
-        with site.sessions() as session:
-            rows = session.execute(
-                select(CallAttempt.started_at, CallAttempt.sip_status)
-                .where(CallAttempt.caller_id == cid, CallAttempt.placed.is_(True))
-                .order_by(CallAttempt.started_at.desc())
-                .limit(site.caller_id_health.run)
-            ).all()
-        recent = [(as_utc(at), status) for at, status in rows]
+        with site.sessions() as session:  # SIP refusals and "blocked" announcements alike
+            recent = recent_outcomes(session, cid, site.caller_id_health.run)
         if not retired(recent, site.clock(), site.caller_id_health):
             alerted.discard(cid)
             return True
@@ -242,7 +333,7 @@ def caller_id_check(site: CallSite) -> Callable[[str], bool]:
             alerted.add(cid)
             log.error(
                 "ALERT caller ID %s left the rotation: its last %d calls were refused "
-                "(403/603/607/608); it is tried again after %s",
+                "(403/603/607/608 or a 'blocked' announcement); it is tried again after %s",
                 cid,
                 site.caller_id_health.run,
                 site.caller_id_health.cooloff,
@@ -260,29 +351,42 @@ def store_recording(
     agent: str,
     started_at: datetime,
     pauses: tuple[tuple[float, float], ...] = (),
+    debtor: DebtorFacts | None = None,
 ) -> str:
     """Encode, encrypt and spool a call's stereo WAV; the uploader takes it from there."""
-    info = CallInfo(call_id=call_id, agent=agent, recorded_at=started_at, pauses=pauses)
-    row = spool_call(
-        site.sessions, site.spool, site.keys, wav, info, site.retention_days, site.clock()
+    info = CallInfo(
+        call_id=call_id,
+        agent=agent,
+        recorded_at=started_at,
+        pauses=pauses,
+        debtor_id=debtor.debtor_id if debtor else None,
+        client_id=debtor.client_id if debtor else None,
     )
+    days = retention_for(info.client_id, site.retention_days, site.client_retention)
+    row = spool_call(site.sessions, site.spool, site.keys, wav, info, days, site.clock())
     return row.id
 
 
 def finish_call(site: CallSite, record: CallRecord) -> None:
     """Spool the recording, then book the attempt; a failure keeps the WAV for salvage."""
     started = datetime.fromtimestamp(record.started_at, UTC)
+    with site.sessions() as session:
+        debtor = debtor_facts(session, record.request_id)
     recording_id = None
     if record.recording is not None:
         recording_id = store_recording(
-            site, record.recording, record.call_id, record.agent, started, record.pauses
+            site, record.recording, record.call_id, record.agent, started, record.pauses, debtor
         )
         record.recording.unlink(missing_ok=True)
         note_path(record.recording).unlink(missing_ok=True)
     key = number_key(site.number_secret, record.e164)
+    early = keep_early_media(record, announcements_dir(site.spool))  # a failed call's announcement
     with site.sessions() as session:
         learn_status(session, key, record, site.clock())
+        if early is not None:
+            session.add(announcement_job(record, key, early, site.clock()))
         _close_request(session, record, site.clock())
+        _call_ended(session, record.call_id, site.clock())
         session.add(
             CallAttempt(
                 call_id=record.call_id,
@@ -290,11 +394,13 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
                 agent=record.agent,
                 number_key=key,
                 number_masked=record.number,
-                debtor_id=None,
+                debtor_id=debtor.debtor_id,
+                holds_json=json.dumps([list(span) for span in record.holds]),
                 started_at=started,
                 placed=record.caller_id is not None,
                 answered=record.answered,
                 duration_s=record.duration_s,
+                ring_s=record.ring_s,
                 sip_status=record.sip_status,
                 sip_reason=record.sip_reason[:200],
                 rule=record.rule,
@@ -310,6 +416,88 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
         "recorded" if recording_id else "no recording",
         extra={"call_id": record.call_id, "number": record.number},
     )
+
+
+# --- running calls: commands from the API, pause events for the audit log -----------------------
+
+
+def command_reader(sessions: sessionmaker[Session]) -> Callable[[Sequence[str]], list[Command]]:
+    """The queued commands (pause, resume) for the calls this worker carries, oldest first."""
+
+    def read(call_ids: Sequence[str]) -> list[Command]:
+        with sessions() as session:
+            rows = session.scalars(
+                select(CallCommand)
+                .where(CallCommand.status == "queued", CallCommand.call_id.in_(list(call_ids)))
+                .order_by(CallCommand.id)
+            )
+            return [Command(r.id, r.call_id, r.action, r.requested_by) for r in rows]
+
+    return read
+
+
+def event_writer(sessions: sessionmaker[Session], worker: int) -> Callable[[CallEvent], None]:
+    """Keeps `live_calls` current and writes each pause and resume for the audit log.
+
+    A pause event and its command's outcome land in one commit, so an API
+    caller never sees a command done whose pause is not on record.
+    """
+
+    def write(event: CallEvent) -> None:
+        at = datetime.fromtimestamp(event.at, UTC)
+        with sessions() as session:
+            if event.kind == "started":
+                session.merge(
+                    LiveCall(call_id=event.call_id, agent=event.agent, worker=worker,
+                             started_at=at, paused=False)
+                )  # fmt: skip
+            elif event.kind in ("pause", "resume"):
+                live = session.get(LiveCall, event.call_id)
+                if live is not None:
+                    live.paused = event.kind == "pause"
+                session.add(
+                    PauseEvent(call_id=event.call_id, action=event.kind, actor=event.actor[:64],
+                               source=event.source, at=at, offset_s=event.offset_s,
+                               command_id=event.command_id)
+                )  # fmt: skip
+                _mark_command(session, event.command_id, "done", None, at)
+            elif event.kind == "refused":
+                _mark_command(session, event.command_id, "failed", event.detail, at)
+            session.commit()
+
+    return write
+
+
+def _mark_command(
+    session: Session, command_id: int | None, status: str, detail: str | None, now: datetime
+) -> None:
+    if command_id is None:
+        return
+    session.execute(
+        update(CallCommand)
+        .where(CallCommand.id == command_id, CallCommand.status == "queued")
+        .values(status=status, detail=(detail or None) and detail[:200], done_at=now)
+    )
+
+
+def _call_ended(session: Session, call_id: str, now: datetime) -> None:
+    """The call is no longer live; a command it never got to is failed, not left queued."""
+    live = session.get(LiveCall, call_id)
+    if live is not None:
+        session.delete(live)
+    session.execute(
+        update(CallCommand)
+        .where(CallCommand.call_id == call_id, CallCommand.status == "queued")
+        .values(status="failed", detail="the call ended first", done_at=now)
+    )
+
+
+def forget_live_calls(sessions: sessionmaker[Session], worker: int, now: datetime) -> None:
+    """At a worker's start: the calls its crashed predecessor carried are not live any more."""
+    with sessions() as session:
+        for live in session.scalars(select(LiveCall).where(LiveCall.worker == worker)):
+            _call_ended(session, live.call_id, now)
+        session.commit()
 
 
 # --- click-to-call ----------------------------------------------------------------------------
@@ -426,18 +614,32 @@ def run(
     stop: threading.Event,
     on_load: Callable[[int], None] | None = None,
     next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
+    worker: int = 0,
 ) -> None:
-    """Salvage what a killed dialer left, then bridge calls until `stop` is set."""
+    """Salvage what a killed dialer left, then bridge calls until `stop` is set.
+
+    `worker` names this dialer in `live_calls`; each running dialer of a site
+    needs its own.
+    """
     config.recording_dir.mkdir(parents=True, exist_ok=True)
     saved = salvage(config.recording_dir, _store_leftover(site))
     if saved:
         log.warning("stored %d recording(s) left by an interrupted dialer", saved)
+    for early in config.recording_dir.glob("*-early.wav"):  # a failed call never booked
+        early.unlink(missing_ok=True)
+    forget_live_calls(site.sessions, worker, site.clock())
 
     def finished(record: CallRecord) -> None:
         try:
             finish_call(site, record)
         except Exception:
             log.exception("booking the call failed", extra={"call_id": record.call_id})
+            try:  # the call is over either way: no command may wait for it
+                with site.sessions() as session:
+                    _call_ended(session, record.call_id, site.clock())
+                    session.commit()
+            except Exception:
+                log.exception("clearing the ended call failed", extra={"call_id": record.call_id})
 
     def note_fields(e164: str) -> dict[str, str]:
         return {"number_key": number_key(site.number_secret, e164), "number_masked": mask(e164)}
@@ -451,6 +653,8 @@ def run(
         note_fields=note_fields,
         caller_id_usable=caller_id_check(site),
         next_request=next_request,
+        commands=command_reader(site.sessions),
+        on_event=event_writer(site.sessions, worker),
     )
     log.info("dialer bridging calls on %s:%d", config.host, config.port)
     b2b.run(stop)
@@ -492,7 +696,14 @@ def run_worker(
         ports[index] = port  # first report: pjsua2 is up and listening
 
     try:
-        run(mine, site, stop, on_load=report, next_request=request_claimer(site, index))
+        run(
+            mine,
+            site,
+            stop,
+            on_load=report,
+            next_request=request_claimer(site, index),
+            worker=index,
+        )
     finally:
         ports[index] = 0
         legs[index] = 0

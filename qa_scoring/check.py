@@ -178,6 +178,53 @@ def parse_transcript(data: Mapping[str, Any], source: str = "transcript") -> lis
     return utterances
 
 
+#: Silence between two words of one party, in seconds, that ends a turn (see split_turns).
+TURN_GAP = 1.5
+
+
+def split_turns(utterance: Utterance, gap: float = TURN_GAP) -> list[Utterance]:
+    """One segment cut where its words fall silent for `gap` seconds or more.
+
+    Whisper, with voice activity detection, decodes one channel's speech with
+    the silences cut out, so a debtor's "This is Olivia." and, 20 s later,
+    "Let's do a plan." can come back as one segment timed from the first. The
+    rules read turns: a confirmation is a short answer on its own, the debt
+    may only follow it, identity must come in the first 30 s. The words'
+    timestamps show where the party really stopped. A segment whose words
+    cannot be found in its text (edited, redacted) is kept whole.
+    """
+    words = utterance.words
+    if len(words) < 2:
+        return [utterance]
+    cursor = 0
+    starts: list[int] = []
+    for word in words:
+        token = word.word.strip()
+        at = utterance.text.find(token, cursor) if token else cursor
+        if at < 0:
+            return [utterance]
+        starts.append(at)
+        cursor = at + len(token)
+    cuts = [i for i in range(1, len(words)) if words[i].start - words[i - 1].end >= gap]
+    if not cuts:
+        return [utterance]
+    pieces: list[Utterance] = []
+    for first, last in zip([0, *cuts], [*cuts, len(words)], strict=True):
+        end = starts[last] if last < len(words) else len(utterance.text)
+        part = words[first:last]
+        pieces.append(
+            Utterance(
+                start=part[0].start,
+                end=max(part[-1].end, part[0].start),
+                speaker=utterance.speaker,
+                text=utterance.text[starts[first] : end].strip(),
+                confidence=sum(w.probability for w in part) / len(part),
+                words=part,
+            )
+        )
+    return pieces
+
+
 def _language_of(utterances: list[Utterance]) -> str | None:
     text = "".join(u.text for u in utterances)
     han, latin = len(_HAN.findall(text)), len(_LATIN.findall(text))
@@ -239,7 +286,8 @@ def check_transcript(
     warnings = _language_warnings(data.get("language"), utterances, pack)
     if not any(u.text.strip() for u in utterances):
         warnings.append("the transcript has no speech: every required item is missing")
-    evaluation = evaluate(CallText(utterances, pack.language), pack, listen_below)
+    turns = [turn for u in utterances for turn in split_turns(u)]
+    evaluation = evaluate(CallText(turns, pack.language), pack, listen_below)
     loudness: list[list[float]] | None = None
     if audio is not None:
         if Path(audio).suffix.lower() == ".wav":

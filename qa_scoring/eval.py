@@ -18,13 +18,21 @@ shape) and a `labels.yaml`:
 counts for the banned categories only. For required categories the positive
 class is "missing", the thing the engine reports: precision is how often a
 reported missing item really was not said.
+
+A labelled file may also be a recording (WAV, Ogg, FLAC: mono is the agent,
+stereo is agent left and debtor right). It is then transcribed first by the
+`transcriber` the caller gives (the CLI passes the same Whisper path as `qa
+check FILE.wav`), so the figures include what speech recognition gets wrong.
+This module does not load a model itself: which model, on which device, is
+the caller's setting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -32,7 +40,15 @@ from qa_scoring.check import check_transcript, load_transcript_json
 from qa_scoring.errors import QaError
 from qa_scoring.pack import Pack, RuleKind, load_pack
 
+if TYPE_CHECKING:
+    from transcribe.result import Transcript
+
 LABELS = "labels.yaml"
+AUDIO_SUFFIXES = frozenset({".wav", ".ogg", ".opus", ".oga", ".flac"})
+EXAMPLE_SUFFIXES = AUDIO_SUFFIXES | {".json"}
+
+#: Turns a recording into a transcript: (path, language hint) -> transcript JSON or Transcript.
+Transcriber = Callable[[Path, str], "Mapping[str, Any] | Transcript"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,25 @@ class EvalReport:
     examples: int
     categories: dict[str, CategoryScore]
     mistakes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "examples": self.examples,
+            "categories": {
+                name: {
+                    "required": s.required,
+                    "precision": round(s.precision, 4),
+                    "recall": round(s.recall, 4),
+                    "support": s.support,
+                    "tp": s.tp,
+                    "fp": s.fp,
+                    "fn": s.fn,
+                }
+                for name, s in self.categories.items()
+            },
+            "mistakes": list(self.mistakes),
+        }
 
     def table(self) -> str:
         lines = [f"{'category':<26} {'precision':>9} {'recall':>7} {'support':>7}"]
@@ -98,25 +133,50 @@ def _labels(corpus: Path, pack: Pack) -> dict[str, dict[str, Any]]:
                 )
         if not (corpus / name).is_file():
             raise QaError(f"{path}: labelled file {name} does not exist")
-    unlabelled = sorted(p.name for p in corpus.glob("*.json") if p.name not in data)
+    unlabelled = sorted(
+        p.name
+        for p in corpus.iterdir()
+        if p.suffix.lower() in EXAMPLE_SUFFIXES and p.name not in data
+    )
     if unlabelled:
         raise QaError(f"{path}: no labels for {', '.join(unlabelled)}")
     return data
 
 
-def evaluate(corpus_dir: str | Path, pack: Pack | str | Path) -> EvalReport:
-    """Run the pack over every labelled transcript and count hits per category."""
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_SUFFIXES
+
+
+def evaluate(
+    corpus_dir: str | Path, pack: Pack | str | Path, transcriber: Transcriber | None = None
+) -> EvalReport:
+    """Run the pack over every labelled example and count hits per category.
+
+    Recordings are transcribed with `transcriber`, told the pack's language;
+    a corpus with recordings and no transcriber is refused before any work.
+    """
     if not isinstance(pack, Pack):
         pack = load_pack(pack)
     corpus = Path(corpus_dir)
     labels = _labels(corpus, pack)
+    if transcriber is None and any(is_audio(corpus / name) for name in labels):
+        raise QaError(
+            f"{corpus} holds recordings and no speech recogniser was given",
+            hint="run `dialguard qa eval`, which transcribes them with the configured model",
+        )
     banned = sorted({r.category for r in pack.rules if r.kind is not RuleKind.REQUIRED})
     required = sorted({r.category for r in pack.rules if r.kind is RuleKind.REQUIRED})
     counts = {c: [0, 0, 0] for c in (*banned, *required)}
     mistakes: list[str] = []
     for name in sorted(labels):
         label = labels[name]
-        result = check_transcript(load_transcript_json(corpus / name), pack)
+        path = corpus / name
+        heard: Mapping[str, Any] | Transcript
+        if transcriber is not None and is_audio(path):
+            heard = transcriber(path, pack.language)
+        else:
+            heard = load_transcript_json(path)
+        result = check_transcript(heard, pack)
         flagged = {f.category for f in result.flags}
         expected = set(label.get("flags") or [])
         cases = [(c, c in expected, c in flagged, "flag") for c in banned]

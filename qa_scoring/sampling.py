@@ -6,9 +6,11 @@ agent made fewer). The draw is stratified by collection stage, so an agent
 who mostly works early-stage accounts is still heard on the late-stage calls
 where the worst conduct happens, and each stage gets its proportional share.
 
-The schema has no collection stage yet, so callers pass the client bank
-(`recordings.client_id`, "unknown" when empty) as the stage: a bank's
-portfolio is the closest stand-in for where a debt is in collection.
+The stage is the debtor's (`debtors.stage`, as the collection system sends
+it: early, late, legal ...). A call whose debtor cannot be told (an outside
+recording without an account, a number no debtor holds, or one held by
+accounts in different stages) is in the "unknown" stratum: it is still drawn
+from, never dropped.
 
 Reproducible: the same calls and the same seed always give the same sample,
 so anyone holding the recorded seed can check that a sample was not picked by
@@ -37,6 +39,17 @@ class SampleCall:
     id: str
     agent: str
     stage: str = UNKNOWN_STAGE
+
+
+def stage_of(candidates: Iterable[str]) -> str:
+    """The stage the candidate debtors of a call agree on, else "unknown".
+
+    A number shared by two accounts (a couple, a guarantor) can lead to
+    debtors in different stages; picking one would put the call in a stratum
+    by chance.
+    """
+    stages = {stage.strip() for stage in candidates if stage and stage.strip()}
+    return stages.pop() if len(stages) == 1 else UNKNOWN_STAGE
 
 
 def sample_size(calls: int, rate: float = DEFAULT_RATE, minimum: int = DEFAULT_MINIMUM) -> int:

@@ -81,15 +81,28 @@ def run_qa_worker(
 
 
 def run_qa_child_loop(
-    sessions: sessionmaker[Session], pack_name: str, stop: threading.Event
+    sessions: sessionmaker[Session], pack: str | Callable[[], Pack], stop: threading.Event
 ) -> None:
-    """What `dialguard up` runs: the worker, with a heartbeat for /healthz."""
-    pack = load_pack(pack_name)
+    """What `dialguard up` runs: the worker, with a heartbeat for /healthz.
+
+    `pack` may be a callable asked before every batch (the pack an admin
+    chose in the console), so a new choice applies without a restart.
+    """
+    if isinstance(pack, str):
+        fixed = load_pack(pack)
+        current: Callable[[], Pack] = lambda: fixed  # noqa: E731
+    else:
+        current = pack
+    current()  # a pack that does not load fails the start, not every batch
     skipped: set[int] = set()
     total = [0]
 
     def tick() -> str:
-        total[0] += score_pending(sessions, pack, _utcnow, skipped, stop)
-        return f"pack {pack.name}; scored since start: {total[0]}; skipped: {len(skipped)}"
+        using = current()
+        total[0] += score_pending(sessions, using, _utcnow, skipped, stop)
+        return (
+            f"pack {using.name} v{using.version}; scored since start: {total[0]}; "
+            f"skipped: {len(skipped)}"
+        )
 
     run_with_heartbeat(COMPONENT, sessions, stop, tick)

@@ -278,6 +278,41 @@ class EmbeddedS3:
             for node in rack.get("DataNodes") or []
         )
 
+    def shell(self, commands: str, timeout: float = 60.0) -> str:
+        """Run `weed shell` commands against this store (quotas, identities, read-only paths).
+
+        What an operator of the store would type; the fault tests use it to make
+        the store full or read-only for real. Returns what the shell printed.
+        """
+        if not self.ports:
+            raise EmbeddedStorageError("embedded S3 is not started")
+        weed = self.weed or find_weed()
+        try:
+            done = subprocess.run(
+                [
+                    str(weed),
+                    "shell",
+                    f"-master={HOST}:{self.ports['master']}",
+                    f"-filer={HOST}:{self.ports['filer']}",
+                ],
+                input=f"{commands}\nexit\n",
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)},
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EmbeddedStorageError(
+                f"weed shell did not finish within {timeout:.0f} s", hint="is SeaweedFS up?"
+            ) from exc
+        if done.returncode != 0:
+            raise EmbeddedStorageError(
+                f"weed shell failed: {(done.stderr or done.stdout).strip()[-300:]}",
+                hint=f"see {self.root / 'weed.log'}",
+            )
+        return done.stdout
+
     def _tail_log(self) -> str:
         path = self.root / "weed.log"
         lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []

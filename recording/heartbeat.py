@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 
 #: A worker that has not beaten for this long is reported down.
 STALE_AFTER = timedelta(seconds=15)
+#: A worker alive but unable to do its job (storage refusing the uploader) starts its
+#: heartbeat detail with this, so that health reports it failing, with the reason.
+ALERT_PREFIX = "ALERT: "
+
+
+def alert_detail(problem: str, rest: str = "") -> str:
+    """The detail of a worker that is alive but cannot do its job: `ALERT: <problem>; <rest>`."""
+    return f"{ALERT_PREFIX}{problem}" + (f"; {rest}" if rest else "")
+
+
+def is_alert(detail: str) -> bool:
+    return detail.startswith(ALERT_PREFIX)
 
 
 class Heartbeat(Base):

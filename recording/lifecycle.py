@@ -6,6 +6,10 @@ past its retention date until a supervisor lifts it. When both are over, the
 expiry job deletes both copies' locked versions, destroys the wrapped data
 key (crypto-erasure: any copy that survives somewhere is unreadable), and
 leaves a proof (id, ciphertext hash, time) in the audit log.
+
+Each object's lifecycle tag follows its hold and retention (see
+`recording.storage_rules`): storage's own expiry backstop must never hide a
+held recording, or one whose retention was lengthened.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
 from minio.retention import Retention
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,9 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from recording.db import as_utc
 from recording.models import Recording, RecordingStatus
 from recording.retention import deletable, extend
-from recording.store import Copy, RecordingNotFound, RecordingUnavailable
+from recording.store import Copy, RecordingNotFound, RecordingUnavailable, object_tags
 
 log = logging.getLogger(__name__)
+
+#: What a store answers for a version that is already gone (storage's lifecycle took it).
+_GONE = {"NoSuchKey", "NoSuchVersion"}
 
 #: (actor, action, target, reason, detail): the audit log, injected by the caller.
 Audit = Callable[[str, str, str, str | None, dict[str, Any]], None]
@@ -62,13 +70,16 @@ def set_legal_hold(
     """Place or lift a legal hold on both copies; the database follows S3, not the reverse."""
     with sessions() as session:
         row = _stored(session, recording_id)
+        row.legal_hold = on  # committed only once both copies carry the hold and its tag
         for copy in copies:
             version = getattr(row, f"{copy.name}_version")
             if on:
                 copy.client.enable_object_legal_hold(copy.target.bucket, row.object_key, version)
             else:
                 copy.client.disable_object_legal_hold(copy.target.bucket, row.object_key, version)
-        row.legal_hold = on
+            copy.client.set_object_tags(
+                copy.target.bucket, row.object_key, object_tags(row), version_id=version
+            )
         session.commit()
     audit(actor, "legal-hold-on" if on else "legal-hold-off", recording_id, reason, {})
 
@@ -86,15 +97,17 @@ def extend_retention(
     with sessions() as session:
         row = _stored(session, recording_id)
         new_until = extend(as_utc(row.retain_until), until)
-        for copy in copies:
-            copy.client.set_object_retention(
-                copy.target.bucket,
-                row.object_key,
-                Retention(COMPLIANCE, new_until),
-                getattr(row, f"{copy.name}_version"),
-            )
         previous = as_utc(row.retain_until)
         row.retain_until = new_until
+        for copy in copies:
+            version = getattr(row, f"{copy.name}_version")
+            copy.client.set_object_retention(
+                copy.target.bucket, row.object_key, Retention(COMPLIANCE, new_until), version
+            )
+            # The longer retention is a longer lifecycle class: no rule may fire before it.
+            copy.client.set_object_tags(
+                copy.target.bucket, row.object_key, object_tags(row), version_id=version
+            )
         session.commit()
     audit(
         actor,
@@ -104,6 +117,21 @@ def extend_retention(
         {"from": previous.isoformat(), "to": new_until.isoformat()},
     )
     return new_until
+
+
+def _remove_version(copy: Copy, row: Recording) -> None:
+    """Delete a copy's locked version; one storage's lifecycle already removed counts as done."""
+    try:
+        copy.client.remove_object(
+            copy.target.bucket, row.object_key, getattr(row, f"{copy.name}_version")
+        )
+    except S3Error as exc:
+        if exc.code not in _GONE:
+            raise
+        log.info(
+            "copy already removed by storage's lifecycle expiry",
+            extra={"recording": row.id, "copy": copy.name},
+        )
 
 
 def expire(
@@ -130,9 +158,7 @@ def expire(
                 continue
             try:
                 for copy in copies:
-                    copy.client.remove_object(
-                        copy.target.bucket, row.object_key, getattr(row, f"{copy.name}_version")
-                    )
+                    _remove_version(copy, row)
             except Exception as exc:  # S3 still holds it (clock skew, a hold set in S3): retry
                 log.warning(
                     "expiry refused by storage; will retry",

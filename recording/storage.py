@@ -7,7 +7,10 @@ lock is refused outright: a recording stored there could be deleted.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import urllib3
@@ -17,8 +20,17 @@ from minio.error import S3Error
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 
 from recording.errors import BucketMissing, ObjectLockMissing, StorageUnavailable
+from recording.storage_rules import (
+    AUTH_CODES,
+    SKEW_NOTICE,
+    clock_skew,
+    describe_skew,
+    diagnose,
+    merged,
+    wanted_rules,
+)
 
-_AUTH_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,10 +80,34 @@ def make_client(target: S3Target, timeout: float = 10.0, retries: int = 2) -> Mi
     )
 
 
+def failure(
+    exc: Exception, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> tuple[str | None, timedelta | None]:
+    """(S3 error code or None if storage never answered, storage's clock minus ours or None)."""
+    if not isinstance(exc, S3Error):
+        return None, None
+    response = exc.response
+    date = response.headers.get("Date") if response is not None else None
+    return exc.code, clock_skew(date, clock())
+
+
+def explain(exc: Exception, where: str, writing: bool) -> str:
+    """The plain sentence `storage_rules.diagnose` makes of a failed S3 request."""
+    code, skew = failure(exc)
+    return diagnose(code, skew, writing=writing, where=where)
+
+
 def _translate(target: S3Target, exc: Exception) -> StorageUnavailable:
-    if isinstance(exc, S3Error) and exc.code in _AUTH_CODES:
+    code, skew = failure(exc)
+    skewed = skew is not None and abs(skew) >= SKEW_NOTICE
+    if code == "RequestTimeTooSkewed" or (code in AUTH_CODES and skewed):
         return StorageUnavailable(
-            f"S3 at {target.endpoint} refused our credentials ({exc.code})",
+            f"S3 at {target.endpoint} refused our signed requests ({code}): {describe_skew(skew)}",
+            hint="set the clocks right (NTP on this host and on storage)",
+        )
+    if code in AUTH_CODES:
+        return StorageUnavailable(
+            f"S3 at {target.endpoint} refused our credentials ({code})",
             hint="check DIALGUARD_S3_ACCESS_KEY and DIALGUARD_S3_SECRET_KEY",
         )
     reason = exc.code if isinstance(exc, S3Error) else type(exc).__name__
@@ -108,11 +144,15 @@ def check_bucket(client: Minio, target: S3Target) -> None:
     del config
 
 
-def ensure_bucket(client: Minio, target: S3Target, retention_days: int) -> None:
+def ensure_bucket(
+    client: Minio, target: S3Target, retention_days: int, classes: Iterable[int] = ()
+) -> None:
     """Create `target`'s bucket with object lock if it is missing, then check it.
 
     The bucket default is COMPLIANCE for `retention_days`, a floor under every
-    object even if a later upload forgot to set its own retention.
+    object even if a later upload forgot to set its own retention. Then the
+    lifecycle backstop gets a rule for `retention_days` and every other
+    retention class in use (see `recording.storage_rules`).
     """
     try:
         if not client.bucket_exists(target.bucket):
@@ -126,3 +166,27 @@ def ensure_bucket(client: Minio, target: S3Target, retention_days: int) -> None:
     except Exception as exc:
         raise _translate(target, exc) from exc
     check_bucket(client, target)
+    ensure_lifecycle(client, target, {retention_days, *classes})
+
+
+def ensure_lifecycle(client: Minio, target: S3Target, classes: Iterable[int]) -> bool:
+    """Add the expiry rule of each retention class to the bucket's lifecycle; True if written.
+
+    Only adds or corrects Dialguard's own rules, leaving an operator's alone.
+    A store that refuses lifecycle configuration is logged, not fatal: the
+    end-of-retention job still deletes recordings; only the backstop is missing.
+    """
+    try:
+        update = merged(client.get_bucket_lifecycle(target.bucket), wanted_rules(classes))
+        if update is None:
+            return False
+        client.set_bucket_lifecycle(target.bucket, update)
+    except S3Error as exc:
+        log.error(
+            "lifecycle expiry not set: storage refused it; the end-of-retention job still "
+            "deletes recordings, but storage has no backstop",
+            extra={"bucket": target.label, "reason": exc.code},
+        )
+        return False
+    log.info("lifecycle expiry rules set", extra={"bucket": target.label})
+    return True

@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import COMPLIANCE
+from minio.commonconfig import COMPLIANCE, Tags
 from minio.error import S3Error
 from minio.retention import Retention
 from sqlalchemy import select
@@ -51,7 +51,8 @@ from recording.errors import RecordingError, StorageError
 from recording.keys import KeyWrapper, WrappedKey
 from recording.models import Recording, RecordingStatus
 from recording.retention import retain_until
-from recording.storage import S3Target
+from recording.storage import S3Target, ensure_lifecycle, explain
+from recording.storage_rules import RETENTION_TAG, retention_days, retention_tag
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class UploadReport:
     stored: list[str] = field(default_factory=list)
     waiting: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Why storage refused this round, in one plain sentence (None: no store-wide failure).
+    problem: str | None = None
 
 
 def _sha256_file(path: Path) -> str:
@@ -177,6 +180,15 @@ def spool_call(
     return row
 
 
+def object_tags(row: Recording) -> Tags:
+    """The lifecycle tag of a recording's objects: its own retention, or `hold`."""
+    tags = Tags.new_object_tags()
+    tags[RETENTION_TAG] = retention_tag(
+        as_utc(row.recorded_at), as_utc(row.retain_until), row.legal_hold
+    )
+    return tags
+
+
 def _put_copy(copy: Copy, row: Recording, path: Path) -> tuple[str | None, str]:
     """Upload (unless already there) and read back one copy; returns (version, sha256)."""
     bucket, key = copy.target.bucket, row.object_key
@@ -194,11 +206,16 @@ def _put_copy(copy: Copy, row: Recording, path: Path) -> tuple[str | None, str]:
                 row.ciphertext_size,
                 content_type="application/octet-stream",
                 metadata={_SHA_META: row.ciphertext_sha256},
+                # The date comes from the recording's own recorded_at (in the row), never
+                # from the upload time or storage's clock: a late upload is not kept longer.
                 retention=Retention(COMPLIANCE, as_utc(row.retain_until)),
+                tags=object_tags(row),
             )
         version = result.version_id
     else:
         version = present.version_id
+        # An upload cut off after storage kept it: the object may lack its lifecycle tag.
+        copy.client.set_object_tags(bucket, key, object_tags(row), version_id=version)
     stored = _read_sha256(copy, key, version)
     if stored != row.ciphertext_sha256:
         raise StorageError(
@@ -238,7 +255,12 @@ def upload_pending(
     now: datetime,
     limit: int = 20,
 ) -> UploadReport:
-    """Move spooled recordings to both copies; safe to run after any crash, any number of times."""
+    """Move spooled recordings to both copies; safe to run after any crash, any number of times.
+
+    A copy that fails for a reason of the whole store (unreachable, refusing
+    writes, full, our clock off) is not tried again for the rest of the batch:
+    each recording still records why it waits, without a request of its own.
+    """
     report = UploadReport()
     with sessions() as session:
         rows = session.scalars(
@@ -247,6 +269,9 @@ def upload_pending(
             .order_by(Recording.created_at)
             .limit(limit)
         ).all()
+        classes = {retention_days(as_utc(r.recorded_at), as_utc(r.retain_until)) for r in rows}
+        ruled: set[str] = set()  # copies whose lifecycle rules were checked this batch
+        broken: dict[str, str] = {}  # copy name -> why the store refused
         for row in rows:
             path = _ready_file(spool, row)
             if path is None:
@@ -257,11 +282,22 @@ def upload_pending(
             for copy in copies:
                 if getattr(row, f"{copy.name}_sha256"):
                     continue
-                try:
-                    version, sha = _put_copy(copy, row, path)
-                except _STORAGE_FAILURES as exc:
+                reason = broken.get(copy.name)
+                if reason is None:
+                    try:
+                        if copy.name not in ruled:
+                            # Each class's expiry rule is in place before its objects arrive.
+                            ensure_lifecycle(copy.client, copy.target, classes)
+                            ruled.add(copy.name)
+                        version, sha = _put_copy(copy, row, path)
+                    except _STORAGE_FAILURES as exc:
+                        reason = _describe(exc, copy)
+                        if not isinstance(exc, RecordingError):  # the store, not this object
+                            broken[copy.name] = reason
+                            report.problem = reason
+                if reason is not None:
                     row.upload_attempts += 1
-                    row.last_error = f"{copy.name}: {_describe(exc)}"[:500]
+                    row.last_error = f"{copy.name}: {reason}"[:500]
                     report.errors.append(f"{row.id}: {row.last_error}")
                     session.commit()
                     continue
@@ -280,12 +316,14 @@ def upload_pending(
     return report
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, S3Error):
-        return f"S3 {exc.code}"
+def _describe(exc: Exception, copy: Copy | None = None, writing: bool = True) -> str:
+    """One plain sentence for an operator: what failed, and (where known) what to do."""
     if isinstance(exc, RecordingError):
         return str(exc)
-    return f"storage unreachable ({type(exc).__name__})"
+    where = copy.target.label if copy is not None else "storage"
+    if isinstance(exc, S3Error):
+        return explain(exc, where, writing=writing)
+    return f"storage unreachable at {where} ({type(exc).__name__})"
 
 
 def _load(session: Session, recording_id: str) -> Recording:
@@ -353,10 +391,11 @@ def fetch(
                 decrypt_stream(src, dst, dek)
             return copy.name
         except (*_STORAGE_FAILURES, CryptoError) as exc:
-            failures.append(f"{copy.name}: {_describe(exc)}")
+            reason = _describe(exc, copy, writing=False)
+            failures.append(f"{copy.name}: {reason}")
             log.error(
                 "ALERT recording copy unreadable",
-                extra={"recording": recording_id, "copy": copy.name, "reason": _describe(exc)},
+                extra={"recording": recording_id, "copy": copy.name, "reason": reason},
             )
             if dst.seekable():
                 dst.seek(start)
@@ -393,7 +432,7 @@ def verify(
             with _downloaded(copy, row) as src, open(os.devnull, "wb") as sink:
                 size = decrypt_stream(src, sink, dek)
         except (*_STORAGE_FAILURES, CryptoError) as exc:
-            checks.append(CopyCheck(copy.name, False, _describe(exc)))
+            checks.append(CopyCheck(copy.name, False, _describe(exc, copy, writing=False)))
             continue
         checks.append(CopyCheck(copy.name, True, f"hash matches, {size} bytes decrypt"))
     return checks
@@ -476,10 +515,11 @@ def read_audio_range(
         try:
             return decrypt_range(read_s3, dek, start, end)
         except (*_STORAGE_FAILURES, CryptoError) as exc:
-            failures.append(f"{copy.name}: {_describe(exc)}")
+            reason = _describe(exc, copy, writing=False)
+            failures.append(f"{copy.name}: {reason}")
             log.error(
                 "ALERT recording copy unreadable",
-                extra={"recording": recording_id, "copy": copy.name, "reason": _describe(exc)},
+                extra={"recording": recording_id, "copy": copy.name, "reason": reason},
             )
     raise RecordingUnavailable(
         f"no intact copy of recording {recording_id} ({'; '.join(failures) or 'none uploaded'})",

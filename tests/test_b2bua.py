@@ -20,7 +20,7 @@ import time
 import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,13 @@ import numpy as np
 import pytest
 
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord, Ended, merge_stereo
-from dialer.digest import Algorithm, Credential, FailureThrottle
+from dialer.digest import (
+    Algorithm,
+    Credential,
+    FailureThrottle,
+    expected_response,
+    parse_authorization,
+)
 from dialer.errors import SipUnreachable
 from dialer.probe import sip_ping
 from dialer.sipmsg import host_of, parse_request, uri_user
@@ -50,7 +56,7 @@ def _credentials(username: str) -> Credential | None:
     return None
 
 
-def _decide(e164: str) -> tuple[bool, str, str]:
+def _decide(e164: str, request_id: int | None = None) -> tuple[bool, str, str]:
     if e164 == "+8613900139000":
         return False, "quiet_hours", "22:30 falls in 22:00-08:00, when no call is placed."
     return True, "allowed", "Allowed"
@@ -87,7 +93,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_b2bua(recordings: Path, ring_timeout_s: float = 20) -> Iterator[Server]:
+def running_b2bua(
+    recordings: Path,
+    ring_timeout_s: float = 20,
+    trunk_username: str | None = None,
+    trunk_password: str | None = None,
+) -> Iterator[Server]:
     """A B2BUA in a spawned process (one pjsua2 endpoint per process), stopped on exit."""
     ctx = multiprocessing.get_context("spawn")
     port = free_port(socket.SOCK_DGRAM)
@@ -101,6 +112,8 @@ def running_b2bua(recordings: Path, ring_timeout_s: float = 20) -> Iterator[Serv
         secret=os.urandom(32),
         region="CN",
         ring_timeout_s=ring_timeout_s,
+        trunk_username=trunk_username,
+        trunk_password=trunk_password,
     )
     records = ctx.Queue()
     stop = ctx.Event()
@@ -170,6 +183,7 @@ class Carrier:
         port: int,
         timeout: float = 30,
         pause_ms: int = 0,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.proc = subprocess.Popen(
             [
@@ -192,6 +206,7 @@ class Carrier:
                 f"{int(timeout)}s",
                 "-timeout_error",
                 "-nostdin",
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -342,6 +357,57 @@ def test_agent_pauses_the_recording_for_card_data(server: Server) -> None:
     assert record.recorder_alerts == 0
 
 
+@pytest.mark.parametrize("hold", ["sendonly", "inactive"])
+def test_agent_hold_is_relayed_to_the_carrier_and_recorded(
+    server: Server, tmp_path: Path, hold: str
+) -> None:
+    """Refresh, hold and resume from the softphone: only the hold and the resume reach the
+    carrier (its scenario fails on anything else), the call goes on, and the recording
+    runs through the hold as silence, not a gap, with the hold kept in the call's record."""
+    scenario = tmp_path / "agent.xml"
+    template = (DATA / "sipp" / "b2b_agent_hold.xml").read_text()
+    if hold == "inactive":  # softphones hold either way; the carrier sees sendonly both times
+        template = template.replace("a=sendonly", "a=inactive")
+        template = template.replace('regexp="a=recvonly"', 'regexp="a=inactive"')
+    scenario.write_text(template)
+    carrier = Carrier("b2b_carrier_hold.xml", server.trunk_port)
+    started = time.monotonic()
+    talk = agent(server, str(scenario))
+    assert talk.returncode == 0, talk.stdout[-3000:]
+    rc, out = carrier.result()
+    assert rc == 0, out  # saw a=sendonly, then a=sendrecv, then the BYE; no refresh
+    record, live = server.record()
+    assert live == 0, "a leg was left behind"
+    assert (record.answered, record.ended_by, record.sip_status) == (True, Ended.AGENT, 200)
+    assert 5.0 <= record.duration_s <= time.monotonic() - started
+    [(start, end)] = record.holds
+    assert 1.5 < start < 4.0 and 2.5 < end - start < 4.5, record.holds
+    assert record.pauses == ()  # a hold is not a pause of the recording
+    assert record.recording is not None
+    duration, _, _ = channel_rms(record.recording)
+    assert abs(duration - record.duration_s) < 1.0, (duration, record.duration_s)
+    held = _rms(record.recording, start + 0.3, end - 0.3)
+    after = _rms(record.recording, end + 0.3, duration - 0.1)
+    assert held[1] < 5, held  # the debtor is not heard (nor recorded) while on hold
+    assert min(after) > 30, after  # both parties are bridged again after the resume
+
+
+def test_carrier_hold_is_relayed_to_the_agent(server: Server) -> None:
+    carrier = Carrier("b2b_carrier_holds.xml", server.trunk_port)
+    talk = agent(server, "b2b_agent_held.xml")  # expects a=sendonly, then a=sendrecv
+    assert talk.returncode == 0, talk.stdout[-3000:]
+    rc, out = carrier.result()
+    assert rc == 0, out  # our answers to its hold and resume were a=recvonly, a=sendrecv
+    record, live = server.record()
+    assert live == 0
+    assert (record.answered, record.ended_by) == (True, Ended.AGENT)
+    [(start, end)] = record.holds
+    assert 0.5 < start < 3.0 and 1.5 < end - start < 4.0, record.holds
+    assert record.recording is not None
+    duration, _, _ = channel_rms(record.recording)
+    assert abs(duration - record.duration_s) < 1.0, (duration, record.duration_s)
+
+
 def test_watchdog_alerts_when_a_recording_stops_being_written(server: Server) -> None:
     carrier = Carrier("b2b_carrier_answer.xml", server.trunk_port)
     with ThreadPoolExecutor(1) as pool:
@@ -376,6 +442,7 @@ def test_early_media_is_relayed_and_recorded(server: Server) -> None:
     # The recording starts with the early media (announcements, ring-back), before the answer.
     assert 1.0 < duration - record.duration_s < 2.5, (duration, record.duration_s)
     assert right > 100
+    assert 1.3 <= record.ring_s < 3.0, "rang while the carrier played 1.5 s of early media"
 
 
 # --- calls that never connect ------------------------------------------------------------
@@ -429,6 +496,56 @@ def test_carrier_failure_is_relayed(
     assert left == [], "an unanswered call leaves no file"
 
 
+def test_trunk_login_answers_the_carriers_challenges(tmp_path: Path) -> None:
+    """The carrier challenges 407 (its proxy), then 401 (its SBC, checked by SIPp's
+    verifyauth); the proxy's digest is checked here. A carrier whose password differs
+    refuses 403, the agent is told, and no leg is left."""
+    config = B2buaConfig(
+        "h", 1, "t", ["+861058000000"], tmp_path, b"s",
+        trunk_username="dialguard-trunk", trunk_password="trunk-secret",
+    )  # fmt: skip
+    assert "trunk-secret" not in repr(config)  # the password is never in a log line
+    with pytest.raises(ValueError, match="both"):
+        replace(config, trunk_password=None)
+    changed = tmp_path / "carrier_changed.xml"
+    scenario = (DATA / "sipp" / "b2b_carrier_auth.xml").read_text()
+    changed.write_text(scenario.replace('password="trunk-secret"', 'password="rotated"'))
+    (tmp_path / "recordings").mkdir()
+    with running_b2bua(tmp_path / "recordings", 20, "dialguard-trunk", "trunk-secret") as srv:
+        log_file = tmp_path / "carrier.log"
+        carrier = Carrier(
+            "b2b_carrier_auth.xml",
+            srv.trunk_port,
+            extra=("-trace_logs", "-log_file", str(log_file)),
+        )
+        talk = agent(srv, "b2b_agent_talk.xml", pause_ms=2000)
+        assert talk.returncode == 0, talk.stdout[-3000:]
+        rc, out = carrier.result()
+        assert rc == 0, out
+        bridged, live = srv.record()
+        assert live == 0 and bridged.answered and bridged.ended_by is Ended.AGENT
+        assert "verified=true" in log_file.read_text()
+        proxy = re.search(r"proxy login:\s*(Digest .*)", log_file.read_text())
+        assert proxy is not None
+        answer = parse_authorization(proxy.group(1))
+        ha1 = Credential.from_password(
+            "dialguard-trunk", "carrier.example", "trunk-secret", (Algorithm.MD5,)
+        ).ha1[Algorithm.MD5]
+        assert answer.response == expected_response(
+            ha1, "INVITE", answer.uri, answer.nonce, Algorithm.MD5, answer.qop, answer.nc,
+            answer.cnonce,
+        )  # fmt: skip
+
+        carrier = Carrier(changed, srv.trunk_port)
+        status, _ = refused(srv, tmp_path)
+        assert status == 403  # the carrier's refusal, relayed
+        rc, out = carrier.result()
+        assert rc == 0, out
+        record, live = srv.record()
+    assert live == 0, "a leg was left behind"
+    assert (record.answered, record.sip_status, record.ended_by) == (False, 403, Ended.CARRIER)
+
+
 def test_ring_timeout_cancels_and_tells_the_agent(tmp_path: Path) -> None:
     with running_b2bua(tmp_path, ring_timeout_s=2) as srv:
         carrier = Carrier("b2b_carrier_ring.xml", srv.trunk_port)
@@ -439,6 +556,7 @@ def test_ring_timeout_cancels_and_tells_the_agent(tmp_path: Path) -> None:
         record, live = srv.record()
     assert live == 0
     assert (record.sip_status, record.ended_by, record.answered) == (480, Ended.DIALGUARD, False)
+    assert 1.8 <= record.ring_s < 4.0, "rang until our 2-s ring timeout gave up"
 
 
 def test_cancel_before_answer_cancels_the_trunk_leg(server: Server) -> None:
@@ -509,6 +627,7 @@ def test_policy_refusal_names_the_rule(server: Server, tmp_path: Path) -> None:
     assert "quiet_hours" in line
     record, live = server.record()
     assert (record.sip_status, record.rule, record.number) == (403, "quiet_hours", "+86139****9000")
+    assert record.ring_s == 0.0, "nothing was dialed"
     assert live == 0
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dialer.caller_ids import Health, retired
+from dialer.caller_ids import Health, Outcome, retired
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
@@ -39,3 +39,15 @@ def test_thresholds_are_settings() -> None:
     strict = Health(run=2, cooloff=timedelta(hours=1))
     assert retired(_calls(403, 403), NOW, strict)
     assert not retired(_calls(403, 403, minutes_ago=61), NOW, strict)
+
+
+def test_blocked_announcements_count_like_blocking_codes() -> None:
+    """Carriers that say "the call has been blocked" and then send a generic 480 or 404."""
+    said_blocked = [Outcome(at, 480, announced_blocked=True) for at, _ in _calls(*[480] * 5)]
+    assert retired(said_blocked, NOW)
+    mixed = [*said_blocked[:2], *(Outcome(at, s) for at, s in _calls(403, 603, 608))]
+    assert retired(mixed, NOW)
+    heard_nothing = [Outcome(at, 480) for at, _ in _calls(*[480] * 5)]
+    assert not retired(heard_nothing, NOW)  # a 480 alone says nothing about our caller ID
+    one_got_through = [*said_blocked[:4], Outcome(NOW, 486)]
+    assert not retired(one_got_through, NOW)

@@ -8,6 +8,7 @@ process against a real database of each backend.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -18,27 +19,59 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from faster_whisper import decode_audio
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from api.audit import AuditEntry, verify
+from api.auth import issue_token
+from api.debtors import DebtorIn, Sealer, upsert, validate_row
+from api.pause_audit import audit_pause_events
+from api.services import Services
+from api.settings import Settings
+from api.users import create_user
+from api.wiring import dialer_config
 from dialer.b2bua import B2buaConfig
 from dialer.digest import Algorithm
-from dialer.dnc import add_entries, parse_csv
-from dialer.models import CallAttempt, NumberStatusEvent
+from dialer.dnc import Scope, add_entries, parse_csv
+from dialer.models import (
+    CallAttempt,
+    CallCommand,
+    CallRequest,
+    LiveCall,
+    NumberStatusEvent,
+    PauseEvent,
+    SipRegistration,
+)
 from dialer.policy import preset
 from dialer.salvage import repair_wav, salvage
-from dialer.service import CallSite, load_or_create_secret, number_key, run, set_sip_password
-from recording.db import make_engine, session_factory
+from dialer.service import (
+    CallSite,
+    DebtorFacts,
+    load_or_create_secret,
+    number_key,
+    policy_decider,
+    run,
+    set_sip_password,
+    store_recording,
+)
+from recording.db import as_utc, make_engine, session_factory
 from recording.keys import FileKeyRing
 from recording.models import Recording, RecordingStatus
-from recording.store import spool_file
+from recording.store import fetch, spool_file
+from tests.apps import make_app
 from tests.audio import RATE, tone, write_wav
 from tests.helpers import DATA, free_port
 from tests.test_b2bua import E164, NUMBER, PCAP, Carrier, SilentTrunk, _wait_up, agent, refused
@@ -344,3 +377,273 @@ def test_pause_for_card_data_is_kept_in_the_recording_metadata(
         [rec] = _wait_for(lambda: recordings(engine))
     [(start, end)] = json.loads(rec.pauses_json)
     assert 0.5 < start < end and 2.0 < end - start < 4.0
+    # The keypad's pause and resume reach the audit log through the follower, once each.
+    sessions = session_factory(engine)
+    assert audit_pause_events(sessions, lambda: datetime.now(UTC)) == 2
+    assert audit_pause_events(sessions, lambda: datetime.now(UTC)) == 0
+    entries = [(e.actor, e.action, e.target, json.loads(e.detail)) for e in _audit(engine)]
+    assert [e[:3] for e in entries] == [
+        ("agent1", "recording-pause", rec.call_id),
+        ("agent1", "recording-resume", rec.call_id),
+    ]
+    assert [e[3]["source"] for e in entries] == ["keypad", "keypad"]
+    assert abs(entries[0][3]["at_s"] - start) < 0.1 and abs(entries[1][3]["at_s"] - end) < 0.1
+    with sessions() as session:
+        assert verify(session) == []
+
+
+# --- click-to-call for a debtor: its do-not-call lists, zone, call-back windows, caps ----------
+
+
+def _debtor_row(client: str, external_id: str, timezone: str, windows: str = "") -> DebtorIn:
+    checked = validate_row(
+        {"client": client, "external_id": external_id, "name": "王小明", "stage": "early",
+         "timezone": timezone, "numbers": f"debtor:{NUMBER}", "callback_windows": windows},
+        "CN",
+    )  # fmt: skip
+    assert isinstance(checked, DebtorIn), checked
+    return checked
+
+
+def test_click_to_call_decides_with_the_debtor(
+    parts: Parts, engine: Engine, services: Services
+) -> None:
+    """A debtor's own do-not-call list, zone and call-back windows reach the worker's
+    decision through the request the API queued; the sealed debtor row is never read."""
+    site = parts.site()
+    secret = site.number_secret
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session:
+        upsert(
+            session,
+            [
+                _debtor_row("bank-a", "D-1", "Asia/Shanghai"),
+                _debtor_row("bank-a", "D-2", "Asia/Shanghai"),
+                _debtor_row("bank-b", "NY-1", "America/New_York"),
+                _debtor_row("bank-b", "NY-2", "America/New_York", "daily 20:00-22:00"),
+                _debtor_row("bank-c", "D-1", "Asia/Shanghai"),  # the same id at another client
+            ],
+            Sealer(site.keys, secret),
+            now,
+        )
+        rows, _ = parse_csv(f"{NUMBER},wants letters only\n", "CN", Scope.DEBTOR, "bank-a/D-1")
+        add_entries(session, rows, lambda e164: number_key(secret, e164), "d.csv", "sup", now)
+        rows, _ = parse_csv("13900139000,asked by phone\n", "CN", Scope.DEBTOR, "D-2")
+        add_entries(session, rows, lambda e164: number_key(secret, e164), "e.csv", "sup", now)
+        rows, _ = parse_csv("13700137000,client objects\n", "CN", Scope.CLIENT, "bank-b")
+        add_entries(session, rows, lambda e164: number_key(secret, e164), "c.csv", "sup", now)
+        session.add(
+            SipRegistration(username="agent1", contact="sip:agent1@127.0.0.1:5999",
+                            expires_at=now + timedelta(hours=1), updated_at=now)
+        )  # fmt: skip
+        user = create_user(session, "sup.wang", "supervisor", "a long passphrase", now)
+        headers = {"Authorization": f"Bearer {issue_token(session, user, 't', now)}"}
+        session.commit()
+    api = TestClient(make_app(dataclasses.replace(services, keys=site.keys), engine))
+
+    def request(debtor: str | None, client: str | None = None, number: str = NUMBER) -> int:
+        body = {"agent": "agent1", "number": number, "debtor_id": debtor, "client": client}
+        answer = api.post("/api/v1/calls", json=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        return int(answer.json()["id"])
+
+    decide_call = policy_decider(site)  # 10:00 on a Tuesday in Shanghai = 21:00 in New York
+    allowed, rule, reason = decide_call(E164, request("D-1", "bank-a"))
+    assert (allowed, rule) == (False, "do_not_call") and "do-not-call list of this debtor" in reason
+    assert decide_call(E164, request("D-2")) == (True, "allowed", ANY)  # another debtor
+    assert decide_call(E164, None)[0], "a softphone call knows no debtor: only global lists"
+    assert decide_call(E164, request("D-1", "bank-c"))[0], "another client's D-1"
+    # A list named by the account id alone: that id at any client.
+    assert decide_call("+8613900139000", request("D-2", number="13900139000"))[1] == "do_not_call"
+    assert decide_call("+8613900139000", request("D-1", "bank-a", number="13900139000"))[0]
+    # The client's list: bank-b's debtors only.
+    assert decide_call("+8613700137000", request("NY-1", number="13700137000"))[1] == "do_not_call"
+    assert decide_call("+8613700137000", request("D-2", number="13700137000"))[0]
+    # The debtor's zone moves the window: 21:00 in New York is after calling hours ...
+    allowed, rule, reason = decide_call(E164, request("NY-1"))
+    assert (allowed, rule) == (False, "window") and "America/New_York" in reason
+    # ... unless the debtor agreed to be called back then.
+    assert decide_call(E164, request("NY-2"))[:2] == (True, "callback")
+    # An ambiguous or unknown debtor is refused at the API, before anything is queued.
+    no_client = {"agent": "agent1", "number": NUMBER, "debtor_id": "D-1"}
+    ambiguous = api.post("/api/v1/calls", headers=headers, json=no_client)
+    assert ambiguous.status_code == 422 and "several clients" in ambiguous.json()["detail"]
+    unknown = api.post("/api/v1/calls", headers=headers, json={**no_client, "debtor_id": "D-9"})
+    assert unknown.status_code == 422 and "no debtor" in unknown.json()["detail"]
+
+
+def test_per_debtor_caps_count_the_debtors_calls_on_any_number(
+    parts: Parts, engine: Engine
+) -> None:
+    site = parts.site()
+    secret = site.number_secret
+    with session_factory(engine)() as session:
+        for i in range(3):  # three calls to D-1 this morning, on its other number
+            session.add(
+                CallAttempt(
+                    call_id=f"d1-{i}", sip_call_id=f"x{i}", agent="agent1",
+                    number_key=number_key(secret, "+8613900139000"), number_masked="+86139****9000",
+                    debtor_id="D-1", started_at=office_hours() - timedelta(hours=1, minutes=i),
+                    placed=True, answered=False, duration_s=0.0, sip_status=486,
+                    sip_reason="Busy Here", ended_by="carrier",
+                )
+            )  # fmt: skip
+        for debtor in ("D-1", "D-2"):
+            session.add(
+                CallRequest(agent="agent1", number_sealed=b"", number_masked="+86138****8000",
+                            debtor_id=debtor, client_id="bank-a", debtor_tz="Asia/Shanghai",
+                            requested_by="sup", status="claimed", created_at=office_hours())
+            )  # fmt: skip
+        session.commit()
+        first, second = session.scalars(select(CallRequest.id).order_by(CallRequest.id)).all()
+    decide_call = policy_decider(site)
+    assert decide_call(E164, first)[:2] == (False, "daily_cap")  # D-1, whatever the number
+    assert decide_call(E164, second)[0]  # D-2 on the same number: its own count
+    assert decide_call(E164, None)[0]  # the number itself was not called today
+
+
+# --- pausing the recording from the API ------------------------------------------------------
+
+
+def _audit(engine: Engine) -> list[AuditEntry]:
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+
+
+def _decoded(parts: Parts, services: Services, recording_id: str, tmp: Path) -> tuple[Any, Any]:
+    """Both channels of a spooled recording, decrypted and decoded (16 kHz float)."""
+    site = parts.site()
+    ogg = tmp / "call.ogg"
+    with ogg.open("wb") as sink:
+        fetch(site.sessions, parts.spool, services.copies, site.keys, recording_id, sink)
+    left, right = decode_audio(str(ogg), 16000, split_stereo=True)
+    return left, right
+
+
+def _rms(samples: Any, start: float, end: float) -> float:
+    part = samples[int(start * 16000) : int(end * 16000)]
+    return float(np.sqrt(np.mean(part**2)))
+
+
+def test_api_pause_mutes_the_recording_and_is_audited_once(
+    parts: Parts, engine: Engine, services: Services, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session:
+        tokens = {}
+        for name, role in (("sup.wang", "supervisor"), ("agent1", "agent"), ("agent2", "agent")):
+            user = create_user(session, name, role, "a long passphrase", now)
+            tokens[name] = {"Authorization": f"Bearer {issue_token(session, user, 't', now)}"}
+    api = TestClient(make_app(dataclasses.replace(services, keys=parts.site().keys), engine))
+
+    def command(call_id: str, action: str, who: str = "sup.wang") -> Any:
+        return api.post(f"/api/v1/calls/{call_id}/{action}", headers=tokens[who])
+
+    def applied(command_id: int) -> bool:
+        with session_factory(engine)() as session:
+            row = session.get(CallCommand, command_id)
+            return row is not None and row.status == "done"
+
+    with dialer(parts) as running:
+        carrier = Carrier("b2b_carrier_answer.xml", running.trunk_port)
+        with ThreadPoolExecutor(1) as pool:
+            talk = pool.submit(
+                agent,
+                running,  # type: ignore[arg-type]
+                "b2b_agent_talk.xml",
+                pause_ms=7000,
+            )
+            [live] = _wait_for(lambda: _live_calls(engine))
+            assert command("0" * 16, "pause").status_code == 404  # no such call
+            assert command(live.call_id, "resume").status_code == 409  # not paused
+            assert command(live.call_id, "pause", "agent2").status_code == 404  # not theirs
+            time.sleep(2.0)  # answered, both parties talking
+            paused = command(live.call_id, "pause", "agent1")  # the agent on the call may
+            assert paused.status_code == 202, paused.text
+            assert command(live.call_id, "pause").status_code == 409  # already (being) paused
+            _wait_for(lambda: applied(paused.json()["id"]), timeout=5)
+            time.sleep(2.0)  # the card number is read out
+            resumed = command(live.call_id, "resume")
+            assert resumed.status_code == 202, resumed.text
+            _wait_for(lambda: applied(resumed.json()["id"]), timeout=5)
+            assert talk.result().returncode == 0
+        assert carrier.result()[0] == 0
+        [rec] = _wait_for(lambda: recordings(engine))
+        assert command(live.call_id, "pause").status_code == 404  # the call has ended
+    assert _live_calls(engine) == []
+    [(start, end)] = json.loads(rec.pauses_json)
+    assert 1.0 < start < end and 1.5 < end - start < 3.5, (start, end)
+    left, right = _decoded(parts, services, rec.id, tmp_path)
+    before = _rms(left, 0.2, start - 0.2), _rms(right, 0.2, start - 0.2)
+    during = _rms(left, start + 0.2, end - 0.2), _rms(right, start + 0.2, end - 0.2)
+    assert min(before) > 0.01, before  # both parties are heard before the pause
+    assert max(during) < 0.002, during  # and nothing of either while paused
+
+    entries = [(e.actor, e.action, e.target) for e in _audit(engine)]
+    assert [e for e in entries if e[1].startswith("recording-")] == [
+        ("agent1", "recording-pause", live.call_id),
+        ("sup.wang", "recording-resume", live.call_id),
+    ]
+    with session_factory(engine)() as session:
+        events = list(session.scalars(select(PauseEvent).order_by(PauseEvent.id)))
+    assert [(e.action, e.actor, e.source) for e in events] == [
+        ("pause", "agent1", "api"),
+        ("resume", "sup.wang", "api"),
+    ]
+    # The follower stamps them without a second entry: the route audited them already.
+    assert audit_pause_events(session_factory(engine), lambda: datetime.now(UTC)) == 2
+    assert len(_audit(engine)) == len(entries)
+    with session_factory(engine)() as session:
+        assert verify(session) == []
+
+
+def _live_calls(engine: Engine) -> list[LiveCall]:
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(LiveCall)))
+
+
+def test_hold_is_booked_with_the_call_and_the_recording_covers_it(
+    parts: Parts, engine: Engine
+) -> None:
+    with dialer(parts) as running:
+        carrier = Carrier("b2b_carrier_hold.xml", running.trunk_port)
+        talk = agent(running, "b2b_agent_hold.xml")  # type: ignore[arg-type]
+        assert talk.returncode == 0, talk.stdout[-3000:]
+        assert carrier.result()[0] == 0  # the relayed hold and resume, then the BYE
+        [attempt] = _wait_for(lambda: attempts(engine))
+        [rec] = _wait_for(lambda: recordings(engine))
+    [(start, end)] = json.loads(attempt.holds_json)
+    assert 2.5 < end - start < 4.5, (start, end)
+    assert attempt.answered and attempt.ended_by == "agent"
+    assert rec.duration_s is not None and abs(rec.duration_s - attempt.duration_s) < 1.0
+    assert json.loads(rec.pauses_json) == []  # a hold is not a pause: the audio runs on
+
+
+def test_trunk_login_reaches_the_dialer_and_is_all_or_nothing() -> None:
+    settings = Settings(
+        trunk_uri="sip:carrier.example:5060",
+        caller_ids="+861058000000",
+        trunk_username="dialguard-trunk",
+        trunk_password="trunk-secret",
+    )
+    config = dialer_config(settings, "1")
+    assert (config.trunk_username, config.trunk_password) == ("dialguard-trunk", "trunk-secret")
+    assert "trunk-secret" not in repr(settings) + repr(config)
+    with pytest.raises(ValidationError, match="give its password too"):
+        Settings(trunk_username="dialguard-trunk")
+    with pytest.raises(ValidationError, match="needs DIALGUARD_TRUNK_USERNAME"):
+        Settings(trunk_password="trunk-secret")
+
+
+def test_a_clients_call_is_kept_as_long_as_that_client_requires(
+    parts: Parts, engine: Engine, tmp_path: Path
+) -> None:
+    """DIALGUARD_CLIENT_RETENTION: bank-b's calls are locked for three years, others for two."""
+    site = dataclasses.replace(parts.site(), client_retention={"bank-b": 1095})
+    started = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    for call_id, client in (("c-b", "bank-b"), ("c-a", "bank-a"), ("c-none", None)):
+        wav = write_wav(tmp_path / f"{call_id}.wav", [tone(2, 440), tone(2, 660)])
+        debtor = DebtorFacts("D-1", client) if client else None
+        store_recording(site, wav, call_id, "agent1", started, debtor=debtor)
+    kept = {r.call_id: (as_utc(r.retain_until) - started).days for r in recordings(engine)}
+    assert kept == {"c-b": 1095, "c-a": 730, "c-none": 730}

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from api.auth import issue_token
+from api.debtors import DebtorIn, Sealer, upsert, validate_row
 from api.services import Services
 from api.users import create_user
 from dialer.b2bua import B2buaConfig
@@ -316,14 +317,22 @@ def test_click_to_call_rings_the_agent_then_dials(
 ) -> None:
     parts = Parts(database_url, tmp_path / "data")
     api_services = dataclasses.replace(services, keys=FileKeyRing(parts.data / "keys" / "kek.json"))
+    site = parts.site()
+    debtor = validate_row(
+        {"client": "bank-a", "external_id": "D-7", "name": "王小明", "stage": "early",
+         "timezone": "Asia/Shanghai", "numbers": f"debtor:{NUMBER}"},
+        "CN",
+    )  # fmt: skip
+    assert isinstance(debtor, DebtorIn)
     with session_factory(engine)() as session:
+        upsert(session, [debtor], Sealer(site.keys, site.number_secret), T0)
         set_sip_password(session, "agent1", "dialguard", "secret", office_hours())
         tokens = {}
         for name, role in (("agent1", "agent"), ("agent2", "agent")):
             user = create_user(session, name, role, "a long passphrase", T0)
             tokens[name] = {"Authorization": f"Bearer {issue_token(session, user, 't', T0)}"}
     api = TestClient(make_app(api_services, engine))
-    body = {"agent": "agent1", "number": NUMBER}
+    body = {"agent": "agent1", "number": NUMBER, "debtor_id": "D-7"}
     trunk_port = free_port(socket.SOCK_DGRAM)
     with pool(parts, 1, trunk_port) as (front_port, _):
         unregistered = api.post("/api/v1/calls", json=body, headers=tokens["agent1"])
@@ -356,6 +365,10 @@ def test_click_to_call_rings_the_agent_then_dials(
     with session_factory(engine)() as session:
         attempt = session.scalar(select(CallAttempt).where(CallAttempt.call_id == state["call_id"]))
         assert attempt is not None and attempt.answered and attempt.recording_id
+        assert attempt.debtor_id == "D-7"  # booked for the debtor: its caps count it
+        recording = session.get(Recording, attempt.recording_id)
+        assert recording is not None
+        assert (recording.debtor_id, recording.client_id) == ("D-7", "bank-a")
         stored = session.get(CallRequest, queued.json()["id"])
         assert stored is not None and NUMBER not in repr(stored.number_sealed)
 

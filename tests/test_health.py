@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.health import HealthChecker, check_database
+from api.health import HealthChecker, check_database, check_worker
 from api.migrate import head_revision
 from api.services import Services
 from recording.db import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
-from recording.heartbeat import beat
+from recording.heartbeat import alert_detail, beat
 from recording.storage import S3Target
 from tests.helpers import free_port
 
@@ -67,3 +67,23 @@ def test_unreachable_database_is_unhealthy() -> None:
     engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing")
     result = check_database(engine, "0001")
     assert not result.ok and "unreachable" in result.detail
+
+
+def test_a_worker_alive_but_alarmed_is_unhealthy_and_says_why(engine: Engine) -> None:
+    """Storage refusing uploads: the uploader still beats, but the site is not healthy."""
+    sessions = session_factory(engine)
+    with sessions() as session:
+        beat(
+            session,
+            "uploader",
+            "h:1",
+            alert_detail("storage refuses writes", "3 waiting"),
+            NOW,
+            NOW,
+        )
+    result = check_worker(sessions, "uploader", NOW)
+    assert not result.ok
+    assert result.detail == "ALERT: storage refuses writes; 3 waiting"
+    with sessions() as session:
+        beat(session, "uploader", "h:1", "0 waiting in spool", NOW, NOW)
+    assert check_worker(sessions, "uploader", NOW).ok

@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from dialer.number_status import (
+    CALLER_BLOCKED,
     DEFAULT_PHRASES,
     Q850_CAUSES,
     SIP_CODES,
     NumberStatus,
+    PhraseBook,
     Recheck,
     may_dial,
     normalise,
+    phrase_book,
     q850_cause,
     status_from_announcement,
     status_from_sip,
@@ -227,6 +230,55 @@ def test_empty_phrase_is_a_configuration_error() -> None:
 def test_longer_phrase_wins_a_tie() -> None:
     phrases = {S.BUSY: ["忙"], S.NO_ANSWER: ["用户忙"]}
     assert status_from_announcement("用户忙", phrases) == S.NO_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The call has been blocked.", CALLER_BLOCKED),
+        (
+            "Sorry, your call has been blocked. Please do not call this number again.",
+            CALLER_BLOCKED,
+        ),
+        ("Caller ID restricted.", CALLER_BLOCKED),
+        ("对不起，您的呼叫已被拦截。", CALLER_BLOCKED),
+        ("该号码已被标记为骚扰电话", CALLER_BLOCKED),
+        ("对方已开启来电拦截", CALLER_BLOCKED),
+        # the number's own trouble stays a number status, even beside "blocked"-like words
+        ("The party you are calling does not accept incoming calls.", S.BARRED),
+        ("您拨打的用户已设置呼入限制", S.BARRED),
+        ("The number you can dial does not exist. Please check the number.", S.NONEXISTENT),
+        ("您拨打的电话已停机", S.SUSPENDED),
+        ("please hold while we connect your call", None),
+        ("", None),
+    ],
+)
+def test_phrase_book_verdicts(text: str, expected: str | None) -> None:
+    assert PhraseBook().verdict(text) == expected
+
+
+def test_phrase_book_from_a_mapping_replaces_only_what_it_names() -> None:
+    book = phrase_book({"barred": ["对方已将您加入黑名单"], "caller_blocked": ["号码被封"]})
+    assert book.verdict("对方已将您加入黑名单") == S.BARRED
+    assert book.verdict("您拨打的用户已设置呼入限制") is None  # barred's defaults replaced
+    assert book.verdict("号码被封") == CALLER_BLOCKED
+    assert book.verdict("您的呼叫已被拦截") is None  # caller_blocked's defaults replaced
+    assert book.verdict("您拨打的号码是空号") == S.NONEXISTENT  # not named: defaults kept
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (["空号"], "must map a status"),
+        ({"dead": ["空号"]}, "unknown status 'dead'"),
+        ({"busy": "用户忙"}, "busy: expected a list"),
+        ({"busy": [1, 2]}, "busy: expected a list"),
+        ({"caller_blocked": ["。，"]}, "has no letters or digits"),
+    ],
+)
+def test_phrase_book_mistakes_are_named(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        phrase_book(data)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def _check(env: dict[str, str], audio: Path) -> dict[str, object]:
 def test_threat_is_flagged_at_its_second(tmp_path: Path, dialguard_env: dict[str, str]) -> None:
     audio = call_audio(
         tmp_path / "threat.wav",
-        [*OPENING, ("agent", 7.0, "If you do not pay today we will have you arrested.")],
+        [*OPENING, ("agent", 7.0, "We will have you arrested if you do not pay today.")],
         seconds=12.0,
     )
     answer = _check(dialguard_env, audio)
@@ -37,17 +37,30 @@ def test_threat_is_flagged_at_its_second(tmp_path: Path, dialguard_env: dict[str
     threats = [f for f in flags if f["category"] == "threat"]
     assert threats, flags
     assert threats[0]["speaker"] == "agent"
-    assert 6.0 <= threats[0]["start"] <= 9.0
+    assert abs(threats[0]["start"] - 7.0) <= 1.5  # the banned words begin at 7 s
     assert isinstance(answer["score"], int) and answer["score"] < 100
 
 
-def test_clean_call_has_no_flags(tmp_path: Path, dialguard_env: dict[str, str]) -> None:
+def test_clean_call_has_no_flags_and_nothing_missing(
+    tmp_path: Path, dialguard_env: dict[str, str]
+) -> None:
+    """A compliant call: the right party verified, then who is calling, the debt, how to pay."""
     audio = call_audio(
         tmp_path / "clean.wav",
-        [*OPENING, ("agent", 7.0, "Would you like to set up a payment plan for next month?")],
-        seconds=12.0,
+        [
+            ("agent", 0.3, "Hello, may I speak with David Miller?"),
+            ("debtor", 3.5, "Yes, speaking."),
+            ("agent", 5.5, "David, my name is Anna, from Northwind Collections."),
+            ("agent", 10.0, "Your credit card account is sixty days overdue."),
+            ("debtor", 14.5, "I know, money has been tight."),
+            ("agent", 18.0, "You can pay online at our website, or set up a payment plan."),
+            ("debtor", 23.5, "Okay, thank you."),
+        ],
+        seconds=27.0,
     )
-    assert _check(dialguard_env, audio)["flags"] == []
+    answer = _check(dialguard_env, audio)
+    assert answer["flags"] == [] and answer["missing"] == [], answer
+    assert answer["score"] == 100
 
 
 def test_debtor_swearing_is_not_an_agent_violation(

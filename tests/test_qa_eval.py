@@ -19,6 +19,7 @@ import yaml
 from qa_scoring.errors import QaError
 from qa_scoring.eval import EvalReport, evaluate
 from qa_scoring.pack import RuleKind, load_pack
+from tests.helpers import dialguard
 
 CORPUS = Path(__file__).parent / "data" / "qa"
 FLOOR = 0.9
@@ -103,3 +104,27 @@ def test_a_wrong_label_shows_as_a_mistake(tmp_path: Path) -> None:
     report = evaluate(corpus, "cn-collections")
     assert report.categories["false-promise"].fp == 1
     assert "c090-waive-interest.json: unexpected flag false-promise" in report.mistakes
+
+
+def test_recordings_are_not_scored_without_a_recogniser(tmp_path: Path) -> None:
+    corpus = tmp_path / "audio"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "en_audio" / "e010-arrest.ogg", corpus)
+    (corpus / "labels.yaml").write_text("e010-arrest.ogg:\n  flags: [threat]\n", encoding="utf-8")
+    with pytest.raises(QaError, match="holds recordings and no speech recogniser"):
+        evaluate(corpus, "en-collections")
+    shutil.copy(CORPUS / "en_audio" / "e012-jail.ogg", corpus)
+    with pytest.raises(QaError, match=r"no labels for e012-jail\.ogg"):
+        evaluate(corpus, "en-collections")
+
+
+def test_cli_json_on_transcripts_loads_no_model(dialguard_env: dict[str, str]) -> None:
+    """A transcript corpus is scored as it is: no Whisper model is needed, or loaded."""
+    env = {**dialguard_env, "DIALGUARD_WHISPER_MODEL": "/nonexistent/model"}
+    args = ["qa", "eval", str(CORPUS / "cn"), "--pack", "cn-collections", "--json"]
+    result = dialguard(args, env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["pack"] == "cn-collections" and report["examples"] >= 40
+    threat = report["categories"]["threat"]
+    assert threat["precision"] >= FLOOR and threat["recall"] >= FLOOR and threat["support"] >= 3

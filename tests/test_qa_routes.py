@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.audit import AuditEntry, verify
 from api.auth import issue_token
+from api.debtors import DebtorIn, Sealer, upsert
 from api.services import Services
 from api.users import create_user
 from qa_scoring.sampling import SampleCall, draw_sample
@@ -221,12 +223,20 @@ def test_invalid_transitions_are_409_and_missing_comments_422(desk: Desk) -> Non
 
 def test_weekly_sample_is_reproducible_from_its_seed_and_drawn_once(desk: Desk) -> None:
     made: list[SampleCall] = []
+    stage = {"bank-a": "early", "bank-b": "late"}
     with desk.services.sessions() as session:
+        upsert(
+            session,
+            [DebtorIn(b, "D-1", "Li Lei", s, "Asia/Shanghai", (), ()) for b, s in stage.items()],
+            Sealer(desk.services.keys, os.urandom(32)),
+            T0,
+        )
+        session.commit()
         for i in range(30):  # week 2026-W48 (Mon 23 Nov - Sun 29 Nov, Shanghai)
             agent = "agent7" if i % 3 else "agent8"
             bank = "bank-a" if i % 4 else "bank-b"
             row = add_recording(session, agent, recorded_at=T0 + timedelta(hours=i), client_id=bank)
-            made.append(SampleCall(row.id, agent, bank))
+            made.append(SampleCall(row.id, agent, stage[bank]))  # the stage of bank's debtor D-1
         add_recording(session, "agent7", recorded_at=T0 + timedelta(days=7))  # next week
     body = {"week": "2026-W48", "seed": "qa-2026-w48"}
     assert desk.call("POST", f"{QA}/samples", "qa1", body).status_code == 403
@@ -240,10 +250,7 @@ def test_weekly_sample_is_reproducible_from_its_seed_and_drawn_once(desk: Desk) 
     ]
     per_agent = {a: sum(c["agent"] == a for c in sample["calls"]) for a in ("agent7", "agent8")}
     assert per_agent == {"agent7": 4, "agent8": 4}  # 5% of 20 and of 10 is below the minimum
-    assert {c["stratum"] for c in sample["calls"] if c["agent"] == "agent7"} == {
-        "bank-a",
-        "bank-b",
-    }
+    assert {c["stratum"] for c in sample["calls"] if c["agent"] == "agent7"} == {"early", "late"}
 
     again = desk.call("POST", f"{QA}/samples", "admin1", {"week": "2026-W48"})
     assert again.status_code == 409 and "qa-2026-w48" in again.json()["detail"]

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from qa_scoring.sampling import SampleCall, allocate, draw_sample, sample_size
+from api.auth import issue_token
+from api.debtors import DebtorIn, Number, Role, Sealer, upsert
+from api.qa_routes import debtor_stages
+from api.services import Services
+from api.users import create_user
+from dialer.models import CallAttempt
+from dialer.service import number_key
+from qa_scoring.sampling import SampleCall, allocate, draw_sample, sample_size, stage_of
+from recording.models import Recording
+from tests.apps import make_app
+from tests.factories import T0, add_recording
 
 
 def calls(agent: str, count: int, stages: dict[str, int] | None = None) -> list[SampleCall]:
@@ -78,3 +94,121 @@ def test_allocation(sizes: dict[str, int], total: int, expected: dict[str, int])
 def test_bad_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="rate"):
         draw_sample(WEEK, 1, rate=0)
+
+
+@pytest.mark.parametrize(
+    ("candidates", "stage"),
+    [
+        ([], "unknown"),
+        (["late"], "late"),
+        (["late", "late"], "late"),  # one number on two accounts in the same stage
+        (["early", "late"], "unknown"),  # the accounts disagree: no stage by chance
+        (["", " "], "unknown"),
+    ],
+)
+def test_stage_of_a_call(candidates: list[str], stage: str) -> None:
+    assert stage_of(candidates) == stage
+
+
+# --- the stage of a stored call, from its debtor (SQLite and PostgreSQL) ----------------------
+
+SECRET = os.urandom(32)
+EARLY_PHONE, LATE_PHONE, SHARED_PHONE = "+8613800138001", "+8613800138002", "+8613800138003"
+
+
+def add_debtors(services: Services) -> None:
+    """bank-a's A-1 in the early stage and bank-b's B-1 in the late one, sharing one number."""
+    accounts = [
+        ("bank-a", "A-1", "early", (EARLY_PHONE, SHARED_PHONE)),
+        ("bank-b", "B-1", "late", (LATE_PHONE, SHARED_PHONE)),
+    ]
+    with services.sessions() as session:
+        upsert(
+            session,
+            [
+                DebtorIn(client, ext, "Li Lei", stage, "Asia/Shanghai",
+                         tuple(Number(Role.DEBTOR, n) for n in numbers), ())
+                for client, ext, stage, numbers in accounts
+            ],
+            Sealer(services.keys, SECRET),
+            T0,
+        )  # fmt: skip
+        session.commit()
+
+
+def dialled(session: Session, recording: Recording, number: str) -> None:
+    """The call attempt a softphone call leaves: it knows the number dialled, not the debtor."""
+    session.add(
+        CallAttempt(
+            call_id=recording.id,
+            sip_call_id=f"sip-{recording.id}",
+            agent=recording.agent,
+            number_key=number_key(SECRET, number),
+            number_masked=number[:6] + "*****",
+            debtor_id=None,
+            started_at=recording.recorded_at,
+            placed=True,
+            answered=True,
+            duration_s=recording.duration_s,
+            sip_status=200,
+            sip_reason="OK",
+            ended_by="agent",
+            recording_id=recording.id,
+        )
+    )
+    session.commit()
+
+
+def test_a_calls_stage_is_its_debtors(services: Services) -> None:
+    add_debtors(services)
+    with services.sessions() as session:
+        cases: dict[str, str] = {}
+
+        def call(expected: str, debtor: str | None, client: str | None, number: str = "") -> None:
+            recording = add_recording(session, debtor_id=debtor, client_id=client)
+            if number:
+                dialled(session, recording, number)
+            cases[recording.id] = expected
+
+        call("early", "A-1", "bank-a")  # imported or placed for the account
+        call("early", "A-1", None)  # no client on the recording: the account id alone
+        call("unknown", "A-1", "bank-b")  # bank-b has no A-1
+        call("unknown", "Z-9", "bank-a")  # an account the collection system never sent
+        call("unknown", None, None)  # an outside recording with nothing to go by
+        call("late", None, None, LATE_PHONE)  # a softphone call: through the number dialled
+        call("late", "Z-9", "bank-b", LATE_PHONE)  # an unknown account id, a known number
+        call("unknown", None, None, SHARED_PHONE)  # two accounts, two stages: no guess
+        call("early", None, "bank-a", SHARED_PHONE)  # the recording's client settles it
+        call("unknown", None, None, "+8613900000000")  # a number no debtor holds
+        recordings = list(session.scalars(select(Recording)))
+        assert debtor_stages(session, recordings) == cases
+
+
+def test_weekly_sample_draws_from_every_stage(services: Services, engine: Engine) -> None:
+    add_debtors(services)
+    truth: dict[str, str] = {}
+    with services.sessions() as session:
+        user = create_user(session, "sup1", "supervisor", "a long passphrase", T0)
+        token = issue_token(session, user, "test", T0)
+        for i in range(30):  # 2026-W48; 24 early calls by account, 6 late ones by number
+            at = T0 + timedelta(hours=i)
+            if i % 5:
+                recording = add_recording(session, "agent7", "A-1", at, "bank-a")
+                truth[recording.id] = "early"
+            else:
+                recording = add_recording(session, "agent7", None, at, None)
+                dialled(session, recording, LATE_PHONE)
+                truth[recording.id] = "late"
+    client = TestClient(make_app(services, engine))
+    drawn = client.post(
+        "/api/v1/qa/samples",
+        json={"week": "2026-W48", "seed": "stages"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert drawn.status_code == 201, drawn.text
+    sample = drawn.json()["calls"]
+    # 4 draws (the minimum) over 24 and 6 calls: 3.2 and 0.8 by proportion
+    assert Counter(c["stratum"] for c in sample) == {"early": 3, "late": 1}
+    assert all(truth[c["recording_id"]] == c["stratum"] for c in sample)
+    expected = draw_sample([SampleCall(rid, "agent7", s) for rid, s in truth.items()], "stages")
+    assert [c["recording_id"] for c in sample] == [c.id for c in expected]

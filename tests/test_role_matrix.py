@@ -27,6 +27,7 @@ READERS = {"qa", "supervisor", "admin", "auditor"}
 
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/transcripts/search"): READERS,
+    ("GET", "/api/v1/recordings"): READERS | {"agent"},
     ("GET", "/api/v1/recordings/{recording_id}/audio"): READERS | {"agent"},
     ("POST", "/api/v1/recordings/{recording_id}/legal-hold"): {"supervisor", "admin"},
     ("POST", "/api/v1/recordings/{recording_id}/retention"): {"admin"},
@@ -35,6 +36,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/retrieval-requests/{request_id}/fulfil"): {"supervisor", "admin"},
     ("POST", "/api/v1/calls"): {"agent", "supervisor", "admin"},
     ("GET", "/api/v1/calls/{request_id}"): {"agent", "supervisor", "admin"},
+    ("POST", "/api/v1/calls/{call_id}/pause"): {"agent", "supervisor", "admin"},
+    ("POST", "/api/v1/calls/{call_id}/resume"): {"agent", "supervisor", "admin"},
     ("GET", "/api/v1/qa/calls/{recording_id}"): READERS | {"agent"},
     ("POST", "/api/v1/qa/flags/{flag_id}/review"): {"qa", "supervisor"},
     ("POST", "/api/v1/qa/flags/{flag_id}/appeal"): {"agent"},
@@ -46,6 +49,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/debtors/{client}/{external_id}"): READERS,
     ("POST", "/api/v1/debtors/import"): {"supervisor", "admin"},
     ("GET", "/api/v1/audit"): {"admin", "auditor"},
+    ("GET", "/api/v1/outcomes"): {"supervisor", "admin", "auditor"},
+    ("GET", "/api/v1/outcomes/{attempt_id}"): {"supervisor", "admin", "auditor"},
 }
 
 _DUMMY = {"recording_id": "0" * 32, "client": "bank-a", "external_id": "A-1"}

@@ -7,22 +7,26 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
 import pytest
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
 from sqlalchemy import select
 
+from api.settings import Settings
+from api.wiring import storage_copies, storage_settings
 from dialer.models import CallAttempt
 from dialer.probe import port_in_use
-from recording.db import make_engine, session_factory
+from recording.db import as_utc, make_engine, session_factory
 from recording.heartbeat import Heartbeat
 from recording.models import Recording, RecordingStatus
 from tests.helpers import DATA, DIALGUARD, dialguard, free_port, run_sipp
-from tests.test_b2bua import Carrier
+from tests.test_b2bua import Carrier, channel_rms
 from transcribe.models import JobStatus, TranscriptionJob
 
 pytestmark = pytest.mark.slow
@@ -232,9 +236,33 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         assert job is not None and job.status is JobStatus.DONE, job.last_error if job else None
         verified = dialguard(["recording", "verify", rec.id], env)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+        _stored_twice_locked_and_sealed(env, rec, tmp_path)
         log = product.log.read_text()
         assert number[1:] not in log and number[-8:] not in log, "a full number reached the log"
         product.process.send_signal(signal.SIGINT)
         assert product.process.wait(30) == 0
     finally:
         product.close()
+
+
+def _stored_twice_locked_and_sealed(env: dict[str, str], rec: Recording, tmp_path: Path) -> None:
+    """Both buckets hold the call sealed and locked; it decrypts to both parties' audio."""
+    fetched = tmp_path / "fetched.wav"
+    got = dialguard(["recording", "fetch", rec.id, "-o", str(fetched)], env)
+    assert got.returncode == 0, got.stderr
+    duration, agent_rms, debtor_rms = channel_rms(fetched)
+    assert abs(duration - rec.duration_s) < 1.0, (duration, rec.duration_s)
+    assert agent_rms > 100 and debtor_rms > 100, "both parties are heard, each on its channel"
+    settings = Settings(data_dir=Path(env["DIALGUARD_DATA_DIR"]))
+    with storage_settings(settings) as reachable:
+        for copy in storage_copies(reachable):
+            raw = copy.client.get_object(copy.target.bucket, rec.object_key).read()
+            assert len(raw) > 10_000
+            assert b"OggS" not in raw and b"OpusHead" not in raw and b"RIFF" not in raw
+            retention = copy.client.get_object_retention(copy.target.bucket, rec.object_key)
+            assert retention is not None and retention.mode == COMPLIANCE
+            assert retention.retain_until_date >= as_utc(rec.recorded_at) + timedelta(days=730)
+            version = rec.primary_version if copy.name == "primary" else rec.replica_version
+            with pytest.raises(S3Error) as refused:
+                copy.client.remove_object(copy.target.bucket, rec.object_key, version_id=version)
+            assert refused.value.code == "AccessDenied"
