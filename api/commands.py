@@ -149,13 +149,16 @@ def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
     sessions = session_factory(migrated(settings))
     before = ring.current_kek_id
     kek_id = ring.rotate()
-    recordings_done, debtors_done = rewrap_all(sessions, ring)
+    done = rewrap_all(sessions, ring)
     with sessions() as session:
         record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC),
-               detail={"from": before, "recordings": recordings_done,
-                       "debtors": debtors_done})  # fmt: skip
+               detail={"from": before, "recordings": done.recordings, "debtors": done.debtors,
+                       "fields": done.fields})  # fmt: skip
     print(f"key-encryption key {kek_id} is current (was {before})")
-    print(f"re-wrapped the data keys of {recordings_done} recording(s), {debtors_done} debtor(s)")
+    print(
+        f"re-wrapped the data keys of {done.recordings} recording(s), {done.debtors} debtor(s) "
+        f"and {done.fields} sealed field(s) (one-time-code secrets, queued numbers)"
+    )
     print("keep the older keys in the key file: anything sealed under them still needs them")
     return 0
 

@@ -1,11 +1,12 @@
 """Key-encryption keys as an admin sees them (ids and use, never material), and rotation.
 
-Rotation adds a new KEK, makes it current, then re-wraps every recording's
-and debtor record's data key under it; audio and sealed data are not
-touched. Older KEKs stay in the key ring so anything still wrapped under
-them (a sealed one-time-code secret, a queued number) keeps opening. Each
-re-wrap is a conditional update on the old wrapped key, so a recording
-crypto-erased meanwhile by the retention job stays erased.
+Rotation adds a new KEK, makes it current, then re-wraps every data key
+under it: recordings', debtor records', and those of single sealed values
+(one-time-code secrets, queued click-to-call numbers); audio and sealed data
+are not touched. Older KEKs stay in the key ring, so a backup restored from
+before the rotation still opens. Each re-wrap is a conditional update on the
+old value, so a recording crypto-erased meanwhile by the retention job stays
+erased.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from api.debtors import Debtor
+from api.models import User
+from dialer.models import CallRequest
+from recording.fields import rewrap_text, sealed_under
 from recording.keys import FileKeyRing, KeyWrapper, WrappedKey
 from recording.models import Recording
 
@@ -89,9 +93,49 @@ def _rewrap(
             session.commit()
 
 
-def rewrap_all(sessions: sessionmaker[Session], keys: KeyWrapper) -> tuple[int, int]:
-    """(recordings, debtors) re-wrapped under the current KEK, in batches."""
-    return (
+def _rewrap_fields(
+    sessions: sessionmaker[Session],
+    keys: KeyWrapper,
+    row_id: InstrumentedAttribute[Any],
+    sealed: InstrumentedAttribute[Any],
+) -> int:
+    """Sealed single values (recording.fields) whose data key is under an older KEK."""
+    current, count, last = keys.current_kek_id, 0, 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(row_id, sealed)
+                .where(sealed.is_not(None), row_id > last)
+                .order_by(row_id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                return count
+            for rid, old in rows:
+                last = rid
+                if sealed_under(old) == current:
+                    continue
+                changed = session.execute(
+                    update(row_id.class_)
+                    .where(row_id == rid, sealed == old)
+                    .values({sealed.key: rewrap_text(keys, old)})
+                )
+                count += changed.rowcount  # type: ignore[attr-defined]
+            session.commit()
+
+
+@dataclass(frozen=True)
+class Rewrapped:
+    recordings: int
+    debtors: int
+    fields: int  # one-time-code secrets and queued click-to-call numbers
+
+
+def rewrap_all(sessions: sessionmaker[Session], keys: KeyWrapper) -> Rewrapped:
+    """Every data key under an older KEK re-wrapped under the current one, in batches."""
+    return Rewrapped(
         _rewrap(sessions, keys, Recording.id, Recording.kek_id, Recording.wrapped_dek),
         _rewrap(sessions, keys, Debtor.id, Debtor.kek_id, Debtor.wrapped_key),
+        _rewrap_fields(sessions, keys, User.id, User.totp_sealed)
+        + _rewrap_fields(sessions, keys, CallRequest.id, CallRequest.number_sealed),
     )

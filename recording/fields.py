@@ -21,26 +21,56 @@ _AAD = b"dialguard-field-v1"
 
 def seal_text(keys: KeyWrapper, text: str) -> bytes:
     dek = new_data_key()
-    wrapped = keys.wrap(dek)
-    kid = wrapped.kek_id.encode()
     nonce = os.urandom(12)
-    sealed = AESGCM(dek).encrypt(nonce, text.encode("utf-8"), _AAD)
+    return _join(keys.wrap(dek), nonce + AESGCM(dek).encrypt(nonce, text.encode("utf-8"), _AAD))
+
+
+def _split(blob: bytes) -> tuple[WrappedKey, bytes]:
+    """(the wrapped data key, nonce + ciphertext + tag) of a sealed field."""
+    (klen,) = struct.unpack_from(">B", blob, 0)
+    kid = blob[1 : 1 + klen].decode()
+    (wlen,) = struct.unpack_from(">H", blob, 1 + klen)
+    start = 3 + klen
+    return WrappedKey(kid, blob[start : start + wlen]), blob[start + wlen :]
+
+
+def _join(wrapped: WrappedKey, sealed: bytes) -> bytes:
+    kid = wrapped.kek_id.encode()
     return (
-        struct.pack(">B", len(kid)) + kid + struct.pack(">H", len(wrapped.blob)) + wrapped.blob
-        + nonce + sealed
-    )  # fmt: skip
+        struct.pack(">B", len(kid))
+        + kid
+        + struct.pack(">H", len(wrapped.blob))
+        + wrapped.blob
+        + sealed
+    )
+
+
+def sealed_under(blob: bytes) -> str:
+    """The id of the key-encryption key a sealed field's data key is wrapped under."""
+    try:
+        return _split(blob)[0].kek_id
+    except (struct.error, UnicodeDecodeError):
+        raise ValueError("sealed field unreadable: malformed") from None
+
+
+def rewrap_text(keys: KeyWrapper, blob: bytes) -> bytes:
+    """The same sealed field with its data key wrapped under the current KEK (key rotation).
+
+    The ciphertext is not touched; the data key is checked by unwrapping it.
+    """
+    try:
+        wrapped, sealed = _split(blob)
+        fresh = keys.rewrap(wrapped)
+    except Exception as exc:  # struct, unicode, cryptography and key-ring errors alike
+        raise ValueError(f"sealed field unreadable: {type(exc).__name__}") from None
+    return blob if fresh == wrapped else _join(fresh, sealed)
 
 
 def open_text(keys: KeyWrapper, blob: bytes) -> str:
     """The text; raises ValueError if the blob is damaged or its key is gone."""
     try:
-        (klen,) = struct.unpack_from(">B", blob, 0)
-        kid = blob[1 : 1 + klen].decode()
-        (wlen,) = struct.unpack_from(">H", blob, 1 + klen)
-        start = 3 + klen
-        wrapped = WrappedKey(kid, blob[start : start + wlen])
-        nonce = blob[start + wlen : start + wlen + 12]
+        wrapped, sealed = _split(blob)
         dek = keys.unwrap(wrapped)
-        return AESGCM(dek).decrypt(nonce, blob[start + wlen + 12 :], _AAD).decode("utf-8")
+        return AESGCM(dek).decrypt(sealed[:12], sealed[12:], _AAD).decode("utf-8")
     except Exception as exc:  # struct, unicode, cryptography and key-ring errors alike
         raise ValueError(f"sealed field unreadable: {type(exc).__name__}") from None

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from api.admin_rules import Change, Target, describe_policy, refused
 from api.audit import AuditEntry, verify
-from api.keys_admin import rewrap_all
+from api.keys_admin import Rewrapped, rewrap_all
 from api.models import Role, User
 from api.rule_packs import UploadedPack, active_pack_source
 from api.services import Services
@@ -36,6 +36,7 @@ from dialer.service import CallSite, policy_decider
 from qa_scoring.models import QaResult
 from qa_scoring.worker import run_qa_child_loop
 from recording.crypto import new_data_key
+from recording.fields import open_text, sealed_under
 from recording.keys import FileKeyRing, WrappedKey
 from recording.site_settings import POLICY_PRESET, SiteSetting
 from tests.apps import make_app
@@ -506,6 +507,11 @@ def test_keys_page_names_ids_never_material_and_rotation_rewraps(
         kept.kek_id, kept.wrapped_dek = wrapped.kek_id, wrapped.blob
         erased = add_recording(session)  # crypto-erased by retention: stays erased
         session.commit()
+        reviewer = create_user(session, "qa9", "qa", "a long passphrase", T0)
+        one_time_secret = enroll_totp(session, reviewer, ring)
+        enrolled = session.scalar(
+            select(func.count()).select_from(User).where(User.totp_sealed.is_not(None))
+        )
     first = ring.current_kek_id
     admin = site.logged_in("admin1")
     page = admin.get("/admin/keys").text
@@ -514,13 +520,18 @@ def test_keys_page_names_ids_never_material_and_rotation_rewraps(
     assert material not in page and base64.b64decode(material).hex() not in page
 
     second = ring.rotate()
-    assert rewrap_all(site.services.sessions, ring) == (1, 0)
+    assert rewrap_all(site.services.sessions, ring) == Rewrapped(1, 0, enrolled)
     with site.services.sessions() as session:
         moved = session.get(type(kept), kept.id)
         assert moved is not None and moved.kek_id == second and moved.wrapped_dek is not None
         assert ring.unwrap(WrappedKey(second, moved.wrapped_dek)) == dek
+        totp_row = session.get(User, reviewer.id)
+        assert totp_row is not None and totp_row.totp_sealed is not None
+        assert sealed_under(totp_row.totp_sealed) == second  # the one-time-code secret moved too
+        assert open_text(ring, totp_row.totp_sealed) == one_time_secret
         gone = session.get(type(erased), erased.id)
         assert gone is not None and gone.kek_id is None and gone.wrapped_dek is None
+    assert rewrap_all(site.services.sessions, ring) == Rewrapped(0, 0, 0), "nothing left to move"
     rows = re.findall(r'<tr class="kek"><td><code>([\w-]+)</code></td>\s*<td>(.*?)</td>',
                       admin.get("/admin/keys").text)  # fmt: skip
     assert rows[0][0] == second and "current" in rows[0][1]
