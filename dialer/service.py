@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import column, select, table, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.announcements import announcement_job, announcements_dir, keep_early_media
@@ -185,25 +185,76 @@ def site_policy(
 
 @dataclass(frozen=True)
 class DebtorFacts:
-    """What a click-to-call request says about its debtor (copied from the debtor record)."""
+    """Who a call is for: the debtor a click-to-call names, or who holds a dialed number.
+
+    `holders` lists every (client, account id) whose record holds the number
+    of a call dialed from a keypad; each one's do-not-call lists apply. The
+    other fields are set when exactly one debtor is meant.
+    """
 
     debtor_id: str | None = None
     client_id: str | None = None
     zone: ZoneInfo | None = None
     callback_windows: tuple[dict[str, object], ...] = ()
+    holders: tuple[tuple[str, str], ...] = ()
 
 
-def debtor_facts(session: Session, request_id: int | None) -> DebtorFacts:
-    """The debtor a click-to-call is for; nothing for a softphone's own call."""
+# The debtor records belong to the API (api/debtors.py), which keeps them in step with the
+# collection system; the dialer only reads who holds a number, through these plain handles.
+_DEBTORS = table(
+    "debtors",
+    column("id"),
+    column("client_id"),
+    column("external_id"),
+    column("timezone"),
+    column("callback_windows_json"),
+)
+_DEBTOR_NUMBERS = table("debtor_numbers", column("debtor_id"), column("number_key"))
+
+
+def _zone(name: str | None, where: str) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown debtor time zone on %s; using the number's", where)
+        return None
+
+
+def number_holders(session: Session, key: str) -> DebtorFacts:
+    """The debtors whose records hold this number: a keypad call knows only the number.
+
+    One holder: the call is that debtor's (zone, call-back windows, caps).
+    Several (a family phone): no one debtor is meant, but every holder's
+    do-not-call lists still apply.
+    """
+    rows = session.execute(
+        select(
+            _DEBTORS.c.client_id,
+            _DEBTORS.c.external_id,
+            _DEBTORS.c.timezone,
+            _DEBTORS.c.callback_windows_json,
+        )
+        .join(_DEBTOR_NUMBERS, _DEBTOR_NUMBERS.c.debtor_id == _DEBTORS.c.id)
+        .where(_DEBTOR_NUMBERS.c.number_key == key)
+        .order_by(_DEBTORS.c.client_id, _DEBTORS.c.external_id)
+    ).all()
+    holders = tuple((row.client_id, row.external_id) for row in rows)
+    if len(rows) != 1:
+        return DebtorFacts(holders=holders)
+    [row] = rows
+    windows = tuple(json.loads(row.callback_windows_json or "[]"))
+    zone = _zone(row.timezone, f"debtor {row.client_id}/{row.external_id}")
+    return DebtorFacts(row.external_id, row.client_id, zone, windows, holders)
+
+
+def debtor_facts(session: Session, request_id: int | None, key: str | None = None) -> DebtorFacts:
+    """The debtor a click-to-call is for, else (given the number's key) who holds the number."""
     request = session.get(CallRequest, request_id) if request_id is not None else None
     if request is None or request.debtor_id is None:
-        return DebtorFacts()
-    zone = None
-    if request.debtor_tz:
-        try:
-            zone = ZoneInfo(request.debtor_tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("unknown debtor time zone on request %d; using the number's", request_id)
+        return number_holders(session, key) if key is not None else DebtorFacts()
+    zone = _zone(request.debtor_tz, f"request {request_id}")
     windows = json.loads(request.callback_windows_json or "[]")
     return DebtorFacts(request.debtor_id, request.client_id, zone, tuple(windows))
 
@@ -237,11 +288,14 @@ def decide_number(site: CallSite, e164: str, facts: DebtorFacts, at: datetime) -
     """
     key = number_key(site.number_secret, e164)
     with site.sessions() as session:
-        entry = listed(session, key, facts.client_id, facts.debtor_id)
-        if entry is not None:
-            whose = {"client": f"of client {facts.client_id}", "debtor": "of this debtor"}.get(
-                entry.scope, "for everyone"
-            )
+        for client_id, debtor_id in facts.holders or ((facts.client_id, facts.debtor_id),):
+            entry = listed(session, key, client_id, debtor_id)
+            if entry is None:
+                continue
+            whose = {
+                "client": f"of client {client_id}",
+                "debtor": "of this debtor" if facts.debtor_id else f"of debtor {debtor_id}",
+            }.get(entry.scope, "for everyone")
             return NumberDecision(
                 False,
                 DO_NOT_CALL,
@@ -277,7 +331,7 @@ def decide_number(site: CallSite, e164: str, facts: DebtorFacts, at: datetime) -
 def policy_decider(site: CallSite) -> Callable[[str, int | None], tuple[bool, str, str]]:
     def decide_call(e164: str, request_id: int | None = None) -> tuple[bool, str, str]:
         with site.sessions() as session:
-            facts = debtor_facts(session, request_id)
+            facts = debtor_facts(session, request_id, number_key(site.number_secret, e164))
         decision = decide_number(site, e164, facts, site.clock())
         return decision.allowed, decision.rule, decision.reason
 
@@ -370,8 +424,9 @@ def store_recording(
 def finish_call(site: CallSite, record: CallRecord) -> None:
     """Spool the recording, then book the attempt; a failure keeps the WAV for salvage."""
     started = datetime.fromtimestamp(record.started_at, UTC)
+    key = number_key(site.number_secret, record.e164)
     with site.sessions() as session:
-        debtor = debtor_facts(session, record.request_id)
+        debtor = debtor_facts(session, record.request_id, key)
     recording_id = None
     if record.recording is not None:
         recording_id = store_recording(
@@ -379,7 +434,6 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
         )
         record.recording.unlink(missing_ok=True)
         note_path(record.recording).unlink(missing_ok=True)
-    key = number_key(site.number_secret, record.e164)
     early = keep_early_media(record, announcements_dir(site.spool))  # a failed call's announcement
     with site.sessions() as session:
         learn_status(session, key, record, site.clock())

@@ -395,10 +395,12 @@ def test_pause_for_card_data_is_kept_in_the_recording_metadata(
 # --- click-to-call for a debtor: its do-not-call lists, zone, call-back windows, caps ----------
 
 
-def _debtor_row(client: str, external_id: str, timezone: str, windows: str = "") -> DebtorIn:
+def _debtor_row(
+    client: str, external_id: str, timezone: str, windows: str = "", number: str = NUMBER
+) -> DebtorIn:
     checked = validate_row(
         {"client": client, "external_id": external_id, "name": "王小明", "stage": "early",
-         "timezone": timezone, "numbers": f"debtor:{NUMBER}", "callback_windows": windows},
+         "timezone": timezone, "numbers": f"debtor:{number}", "callback_windows": windows},
         "CN",
     )  # fmt: skip
     assert isinstance(checked, DebtorIn), checked
@@ -451,7 +453,9 @@ def test_click_to_call_decides_with_the_debtor(
     allowed, rule, reason = decide_call(E164, request("D-1", "bank-a"))
     assert (allowed, rule) == (False, "do_not_call") and "do-not-call list of this debtor" in reason
     assert decide_call(E164, request("D-2")) == (True, "allowed", ANY)  # another debtor
-    assert decide_call(E164, None)[0], "a softphone call knows no debtor: only global lists"
+    # A keypad call knows only the number: every debtor holding it has its lists applied.
+    allowed, rule, reason = decide_call(E164, None)
+    assert (allowed, rule) == (False, "do_not_call") and "of debtor D-1" in reason
     assert decide_call(E164, request("D-1", "bank-c"))[0], "another client's D-1"
     # A list named by the account id alone: that id at any client.
     assert decide_call("+8613900139000", request("D-2", number="13900139000"))[1] == "do_not_call"
@@ -647,3 +651,31 @@ def test_a_clients_call_is_kept_as_long_as_that_client_requires(
         store_recording(site, wav, call_id, "agent1", started, debtor=debtor)
     kept = {r.call_id: (as_utc(r.retain_until) - started).days for r in recordings(engine)}
     assert kept == {"c-b": 1095, "c-a": 730, "c-none": 730}
+
+
+def test_a_keypad_call_is_decided_for_the_debtor_holding_the_number(
+    parts: Parts, engine: Engine
+) -> None:
+    """A softphone dials a number, not a debtor: the debtor records say whose it is."""
+    site = parts.site()
+    secret = site.number_secret
+    now = datetime.now(UTC)
+    rows = [
+        _debtor_row("bank-b", "NY-1", "America/New_York", number="13700137000"),
+        _debtor_row("bank-a", "D-1", "Asia/Shanghai"),  # these two share NUMBER
+        _debtor_row("bank-c", "D-7", "Asia/Shanghai"),
+    ]
+    with session_factory(engine)() as session:
+        upsert(session, rows, Sealer(site.keys, secret), now)
+        listed, _ = parse_csv(f"{NUMBER},wrong person\n", "CN", Scope.CLIENT, "bank-c")
+        add_entries(session, listed, lambda e164: number_key(secret, e164), "c.csv", "sup", now)
+        session.commit()
+    decide_call = policy_decider(site)  # 10:00 on a Tuesday in Shanghai = 21:00 in New York
+    # One holder: the call is that debtor's, in the debtor's zone.
+    allowed, rule, reason = decide_call("+8613700137000", None)
+    assert (allowed, rule) == (False, "window") and "America/New_York" in reason
+    # Two holders (a shared phone): one client's list is enough to refuse it.
+    allowed, rule, reason = decide_call(E164, None)
+    assert (allowed, rule) == (False, "do_not_call") and "of client bank-c" in reason
+    # Nobody's number: only the global list and the number's own history count.
+    assert decide_call("+8613900139000", None)[:2] == (True, "allowed")
