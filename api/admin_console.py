@@ -60,6 +60,9 @@ def _checked(request: Request, csrf: str) -> tuple[User, str]:
 def _page(
     request: Request, name: str, user: User, csrf: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    """An admin page; every one shows an optional message or error above its forms."""
+    context.setdefault("message", None)
+    context.setdefault("error", None)
     return render(request, name, status=status, user=user, csrf=csrf, **context)
 
 
@@ -78,8 +81,6 @@ def _users_page(
     services = services_of(request)
     with services.sessions() as session:
         rows = accounts.accounts(session, services.clock())
-    context.setdefault("message", None)
-    context.setdefault("error", None)
     context.setdefault("totp", None)
     context.setdefault("form", {})
     return _page(
@@ -224,8 +225,6 @@ def _policy_page(
         stored = None if row is None else (row.value, row.updated_by, row.updated_at)
     active = stored[0] if stored and stored[0] in PRESETS else services.policy_preset
     presets = [(name, describe_policy(policy)) for name, policy in PRESETS.items()]
-    context.setdefault("message", None)
-    context.setdefault("error", None)
     return _page(
         request, "admin_policy.html", user, csrf, status=status, title="Admin: call policy",
         section="policy", active=active, stored=stored, default=services.policy_preset,
@@ -274,8 +273,6 @@ def _packs_page(
         active = rule_packs.active_ref(session, services.qa_pack)
         chosen = read_setting(session, QA_PACK) is not None
     label = next((f"{p.name} v{p.version}" for p in found if p.ref == active), services.qa_pack)
-    context.setdefault("message", None)
-    context.setdefault("error", None)
     context.setdefault("hint", None)
     return _page(
         request, "admin_packs.html", user, csrf, status=status, title="Admin: rule packs",

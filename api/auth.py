@@ -67,7 +67,6 @@ def current_user(request: Request) -> User:
         with services.sessions() as session:
             found = session_user(session, cookie, services.clock())
             if found is not None:
-                session.expunge(found[0])
                 return found[0]
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(

@@ -75,7 +75,6 @@ def _who(request: Request) -> tuple[User, str] | None:
         if found is None:
             return None
         user, web = found
-        session.expunge(user)
         return user, web.csrf
 
 
@@ -271,8 +270,6 @@ def _call_view(
                 select(QaFlag).where(QaFlag.recording_id == recording_id).order_by(QaFlag.start_s)
             )
         )
-        for item in (row, *segments, *flags):
-            session.expunge(item)
     audio = f"/api/v1/recordings/{recording_id}/audio?" + urlencode({"reason": reason})
     reason = reason.strip()
     return render(
@@ -376,8 +373,6 @@ def agent_page(request: Request) -> Response:
                 .limit(200)
             )
         )
-        for call in calls:
-            session.expunge(call)
     return render(request, "agent.html", title="My calls", user=user, csrf=csrf, calls=calls)
 
 
@@ -610,8 +605,6 @@ def _agent_call_view(
                 .limit(5)
             )
         )
-        for row in requests:
-            session.expunge(row)
     return render(
         request, "agent_call.html", status=status, title="Call", user=user, csrf=csrf,
         accounts=accounts, looked=looked, error=error, client=client, account=account,
@@ -638,8 +631,6 @@ def agent_call_page(
     services = services_of(request)
     with services.sessions() as session:
         found = find(session, client, account)
-        if found is not None:
-            session.expunge(found)
     return _agent_call_view(request, user, csrf, [found] if found else [], True, client=client,
                             account=account, queued=queued)  # fmt: skip
 
@@ -670,8 +661,6 @@ def agent_find_number(
                 .limit(10)
             )
         )
-        for row in found:
-            session.expunge(row)
     return _agent_call_view(request, user, token, found, True)
 
 
@@ -693,7 +682,6 @@ def agent_place_call(
         if row is None or debtor is None:
             raise HTTPException(404, f"no number {number_id}")
         (e164,) = sealer.numbers(debtor, [row])
-        session.expunge(debtor)
     facts = facts_of(debtor)
     site = call_site(services, sealer.number_secret)
     answer = verdict(site, e164, services.clock(), facts)
