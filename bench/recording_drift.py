@@ -45,8 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dialer.b2bua import B2bua, B2buaConfig, CallRecord
 from dialer.digest import Algorithm, Credential
-from dialer.errors import SipUnreachable
-from dialer.probe import sip_ping
+from dialer.probe import wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 SIPP = ROOT / "tests" / "data" / "sipp"
@@ -147,19 +146,6 @@ def _serve(config: B2buaConfig, records: Any, stop: Any) -> None:
     b2b.run(stop)
 
 
-def _wait_up(port: int, process: Any, limit_s: float = 90) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        if not process.is_alive():
-            raise SystemExit(f"the B2BUA died at start (exit code {process.exitcode})")
-        try:
-            sip_ping("127.0.0.1", port, timeout=2.0)
-            return
-        except SipUnreachable:
-            if time.monotonic() > deadline:
-                raise
-
-
 def _wait_bound(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -210,7 +196,7 @@ def record_call(work: Path, minutes: float) -> CallRecord:
     server = ctx.Process(target=_serve, args=(config, records, stop))
     server.start()
     try:
-        _wait_up(port, server)
+        wait_answering("127.0.0.1", port, server)
         carrier = sipp(
             carrier_sf,
             "-i", "127.0.0.1", "-p", str(trunk_port),

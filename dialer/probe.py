@@ -10,6 +10,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 
 from dialer.errors import SipUnreachable
 
@@ -82,6 +83,23 @@ def sip_ping(host: str, port: int, timeout: float = 2.0) -> SipReply:
         f"no SIP answer from {host}:{port} within {timeout:g} s",
         hint="start Dialguard (dialguard up) or check DIALGUARD_SIP_HOST/PORT",
     )
+
+
+def wait_answering(host: str, port: int, process: BaseProcess, limit_s: float = 90) -> None:
+    """Until a just-started SIP process answers OPTIONS; RuntimeError if it died first.
+
+    A loaded 2-core box can take a long time to import pjsua2 and the rest.
+    """
+    deadline = time.monotonic() + limit_s
+    while True:
+        if not process.is_alive():
+            raise RuntimeError(f"the B2BUA died at start (exit code {process.exitcode})")
+        try:
+            sip_ping(host, port, timeout=2.0)
+            return
+        except SipUnreachable:
+            if time.monotonic() > deadline:
+                raise
 
 
 def port_in_use(host: str, port: int) -> list[str]:

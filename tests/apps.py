@@ -8,9 +8,14 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from api.auth import issue_token
 from api.health import HealthChecker
 from api.services import Services
+from api.users import create_user
+from tests.factories import T0
 from tests.helpers import free_port
+
+ROLES = ("agent", "qa", "supervisor", "admin", "auditor")
 
 
 def make_app(services: Services, engine: Engine) -> FastAPI:
@@ -22,3 +27,15 @@ def make_app(services: Services, engine: Engine) -> FastAPI:
         {},
     )
     return create_app(checker, services)
+
+
+def role_tokens(services: Services, name: str) -> dict[str, str]:
+    """One account per role (`<role>1`; the auditor is bank-a's) and its API token."""
+    tokens = {}
+    with services.sessions() as session:
+        for role in ROLES:
+            user = create_user(session, f"{role}1", role, "a long passphrase", T0)
+            user.client_id = "bank-a" if role == "auditor" else None
+            session.commit()
+            tokens[role] = issue_token(session, user, name, T0)
+    return tokens

@@ -35,8 +35,7 @@ from dialer.digest import (
     expected_response,
     parse_authorization,
 )
-from dialer.errors import SipUnreachable
-from dialer.probe import sip_ping
+from dialer.probe import wait_answering
 from dialer.sipmsg import host_of, parse_request, uri_user
 from tests.helpers import DATA, free_port, run_sipp
 
@@ -120,7 +119,7 @@ def running_b2bua(
     process = ctx.Process(target=_serve, args=(config, records, stop))
     process.start()
     try:
-        _wait_up(port, process)
+        wait_answering("127.0.0.1", port, process)
         yield Server(port, trunk_port, recordings, records, stop)
     finally:
         stop.set()
@@ -144,19 +143,6 @@ def server(shared_server: Server) -> Server:
             shared_server.records.get(timeout=0.2)
         except queue.Empty:
             return shared_server
-
-
-def _wait_up(port: int, process: Any, limit_s: float = 90) -> None:
-    """Until the child answers OPTIONS; a loaded 2-core box can take long to import it all."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        assert process.is_alive(), f"the B2BUA died at start (exit code {process.exitcode})"
-        try:
-            sip_ping("127.0.0.1", port, timeout=2.0)
-            return
-        except SipUnreachable:
-            if time.monotonic() > deadline:
-                raise
 
 
 def _wait_bound(port: int, proc: subprocess.Popen[str], limit_s: float = 20) -> None:

@@ -56,6 +56,7 @@ from dialer.models import (
     SipRegistration,
 )
 from dialer.policy import preset
+from dialer.probe import wait_answering
 from dialer.salvage import repair_wav, salvage
 from dialer.service import (
     CallSite,
@@ -74,7 +75,7 @@ from recording.store import fetch, spool_file
 from tests.apps import make_app
 from tests.audio import RATE, tone, write_wav
 from tests.helpers import DATA, free_port
-from tests.test_b2bua import E164, NUMBER, PCAP, Carrier, SilentTrunk, _wait_up, agent, refused
+from tests.test_b2bua import E164, NUMBER, PCAP, Carrier, SilentTrunk, agent, refused
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="sip-tester's sample pcap is missing")
 
@@ -143,7 +144,7 @@ def dialer(parts: Parts) -> Iterator[Dialer]:
     process = ctx.Process(target=_serve, args=(parts, config))
     process.start()
     try:
-        _wait_up(port, process)
+        wait_answering("127.0.0.1", port, process)
         yield Dialer(port, trunk_port, process)
     finally:
         process.terminate()

@@ -15,14 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.auth import issue_token
 from api.health import HealthChecker
 from api.services import Services
-from api.users import create_user
-from tests.apps import make_app
-from tests.factories import T0
+from tests.apps import ROLES, make_app, role_tokens
 
-ROLES = ("agent", "qa", "supervisor", "admin", "auditor")
 READERS = {"qa", "supervisor", "admin", "auditor"}
 
 MATRIX: dict[tuple[str, str], set[str]] = {
@@ -64,14 +60,7 @@ def _concrete(path: str) -> str:
 def app_and_tokens(services: Services, engine: Engine) -> tuple[TestClient, dict[str, str]]:
     app = make_app(services, engine)
     app.state.number_secret = b"k" * 32
-    tokens = {}
-    with services.sessions() as session:
-        for role in ROLES:
-            user = create_user(session, f"{role}1", role, "a long passphrase", T0)
-            user.client_id = "bank-a" if role == "auditor" else None
-            session.commit()
-            tokens[role] = issue_token(session, user, "matrix", T0)
-    return TestClient(app, raise_server_exceptions=False), tokens
+    return TestClient(app, raise_server_exceptions=False), role_tokens(services, "matrix")
 
 
 def _api_routes() -> set[tuple[str, str]]:

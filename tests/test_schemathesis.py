@@ -26,12 +26,9 @@ from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.engine import Engine
 
-from api.auth import issue_token
 from api.services import Services
-from api.users import create_user
-from tests.apps import make_app
-from tests.factories import T0
-from tests.test_role_matrix import MATRIX, ROLES
+from tests.apps import make_app, role_tokens
+from tests.test_role_matrix import MATRIX
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +52,7 @@ def _fuzz(operation: Operation, token: str) -> None:
 def test_every_operation_holds_to_its_schema(services: Services, engine: Engine) -> None:
     app = make_app(services, engine)
     app.state.number_secret = b"k" * 32
-    tokens = {}
-    with services.sessions() as session:
-        for role in ROLES:
-            user = create_user(session, f"{role}1", role, "a long passphrase", T0)
-            user.client_id = "bank-a" if role == "auditor" else None
-            session.commit()
-            tokens[role] = issue_token(session, user, "fuzz", T0)
+    tokens = role_tokens(services, "fuzz")
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     fuzzed = 0
