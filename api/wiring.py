@@ -11,13 +11,13 @@ from pydantic import SecretStr
 
 from api.errors import ConfigError
 from api.settings import Settings
-from dialer.b2bua import B2buaConfig
-from dialer.digest import Algorithm
-from dialer.front import FrontConfig
 from dialer.policy import preset
 from dialer.service import CallSite, load_or_create_secret
+from dialer.sip.b2bua import B2buaConfig
+from dialer.sip.digest import Algorithm
+from dialer.sip.front import FrontConfig
 from dialer.workdays import load_calendar
-from recording.db import make_engine, session_factory
+from recording.db.engine import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3, load_or_create_credentials, running_instance
 from recording.keys import FileKeyRing
 from recording.storage import S3Target, ensure_bucket, make_client, split_endpoint

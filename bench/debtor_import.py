@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.debtor_import import Format, import_debtors
-from api.debtors import Sealer
 from api.migrate import upgrade
 from bench.scratch import BACKENDS, backends, scratch_database
-from recording.db import make_engine, session_factory
+from dialer.debtors.bulk_import import Format, import_debtors
+from dialer.debtors.records import Sealer
+from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing
 
 

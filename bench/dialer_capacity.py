@@ -39,7 +39,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dialer.models import CallAttempt
-from recording.db import make_engine, session_factory
+from recording.db.engine import make_engine, session_factory
 from recording.models import Recording
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,7 @@ from dialer.models import CallAttempt, DncEntry
 from dialer.policy import preset
 from dialer.service import CallSite, number_key, policy_decider
 from dialer.workdays import load_calendar
-from recording.db import make_engine, session_factory
+from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai, a Tuesday

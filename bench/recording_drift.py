@@ -3,7 +3,7 @@
 Usage: python bench/recording_drift.py [--minutes 30]
 
 Issue 4, Must 1: agent left, debtor right, aligned timing, drift under 50 ms
-over 30 minutes. A B2BUA (dialer/b2bua.py, pjsua2, in its own process as
+over 30 minutes. A B2BUA (dialer/sip/b2bua.py, pjsua2, in its own process as
 `dialguard up` runs it) bridges a SIPp agent to a SIPp carrier on 127.0.0.1.
 Each SIPp plays G.711a RTP from a pcap built here (`play_pcap_audio`):
 a 10-second loop that starts with a 60 ms chirp: rising on the agent's side, falling on the
@@ -43,9 +43,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dialer.b2bua import B2bua, B2buaConfig, CallRecord
-from dialer.digest import Algorithm, Credential
-from dialer.probe import wait_answering
+from dialer.sip.b2bua import B2bua, B2buaConfig, CallRecord
+from dialer.sip.digest import Algorithm, Credential
+from dialer.sip.probe import wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 SIPP = ROOT / "tests" / "data" / "sipp"

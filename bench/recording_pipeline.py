@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.migrate import upgrade
-from recording.db import make_engine, session_factory
+from recording.db.engine import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
 from recording.keys import FileKeyRing
 from recording.storage import ensure_bucket, make_client

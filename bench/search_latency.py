@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.migrate import upgrade
 from bench.scratch import BACKENDS, backends, scratch_database
-from recording.db import make_engine, session_factory
+from recording.db.engine import make_engine, session_factory
 from recording.models import Recording, RecordingStatus
 from transcribe.models import SegmentRow, TranscriptRow
 from transcribe.search import SearchQuery, search

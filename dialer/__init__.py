@@ -1,6 +1,5 @@
 """SIP dialing through pjsua2: number filtering and call policy before any call leaves."""
 
-from dialer.endpoint import SipEndpoint, run_dialer
 from dialer.errors import DialerError, SipPortBusy, SipUnreachable
 from dialer.numbers import MalformedNumber, mask, normalize, zone_for_number
 from dialer.policy import (
@@ -14,7 +13,8 @@ from dialer.policy import (
     decide,
     preset,
 )
-from dialer.probe import SipReply, port_in_use, sip_ping
+from dialer.sip.endpoint import SipEndpoint, run_dialer
+from dialer.sip.probe import SipReply, port_in_use, sip_ping
 from dialer.workdays import WorkdayCalendar, load_calendar
 
 __all__ = [

@@ -49,11 +49,11 @@ from dialer.errors import DialerError
 from dialer.learned import add_status_event
 from dialer.models import Announcement
 from dialer.number_status import CALLER_BLOCKED, NumberStatus, PhraseBook, phrase_book
-from recording.db import as_utc
-from recording.heartbeat import run_with_heartbeat
+from recording.db.engine import as_utc
+from recording.db.heartbeats import run_with_heartbeat
 
 if TYPE_CHECKING:
-    from dialer.b2bua import CallRecord
+    from dialer.sip.b2bua import CallRecord
 
 __all__ = [
     "COMPONENT",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dialer.caller_ids import Outcome
 from dialer.models import Announcement, CallAttempt, NumberStatusEvent
 from dialer.number_status import CALLER_BLOCKED, NumberStatus
-from recording.db import as_utc
+from recording.db.engine import as_utc
 
 EVIDENCE_CHARS = 300  # NumberStatusEvent.evidence
 

@@ -24,11 +24,8 @@ from sqlalchemy import column, select, table, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.announcements import announcement_job, announcements_dir, keep_early_media
-from dialer.b2bua import B2bua, B2buaConfig, CallEvent, CallRecord, Command, Ended, note_path
 from dialer.caller_ids import Health, retired
-from dialer.digest import Algorithm, Credential
 from dialer.dnc import listed
-from dialer.front import Front, FrontConfig, WorkerTable
 from dialer.learned import add_status_event, recent_outcomes
 from dialer.models import (
     CallAttempt,
@@ -43,13 +40,16 @@ from dialer.models import (
 from dialer.number_status import NumberStatus, Recheck, may_dial, status_from_sip
 from dialer.numbers import mask, zone_for_number
 from dialer.policy import PRESETS, Attempt, Policy, debtor_zone, decide, weekly_callbacks
-from dialer.salvage import Leftover, salvage
+from dialer.sip.b2bua import B2bua, B2buaConfig, CallEvent, CallRecord, Command, Ended, note_path
+from dialer.sip.digest import Algorithm, Credential
+from dialer.sip.front import Front, FrontConfig, WorkerTable
+from dialer.sip.salvage import Leftover, salvage
 from dialer.workdays import WorkdayCalendar, load_calendar
-from recording.db import as_utc
+from recording.db.engine import as_utc
+from recording.db.site_settings import POLICY_PRESET, read_setting
 from recording.fields import open_text
 from recording.keys import KeyWrapper
 from recording.models import Recording
-from recording.site_settings import POLICY_PRESET, read_setting
 from recording.storage_rules import retention_for
 from recording.store import CallInfo, spool_call
 
@@ -199,8 +199,8 @@ class DebtorFacts:
     holders: tuple[tuple[str, str], ...] = ()
 
 
-# The debtor records belong to the API (api/debtors.py), which keeps them in step with the
-# collection system; the dialer only reads who holds a number, through these plain handles.
+# The debtor records (dialer/debtors/records.py) are kept in step with the collection system;
+# the dialer only reads who holds a number, through these plain handles.
 _DEBTORS = table(
     "debtors",
     column("id"),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qa_scoring.pack import Pack, load_pack
 from qa_scoring.store import pending_transcripts, score_transcript
-from recording.heartbeat import run_with_heartbeat
+from recording.db.heartbeats import run_with_heartbeat
 
 COMPONENT = "qa"
 BATCH = 20

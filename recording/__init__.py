@@ -1,6 +1,7 @@
 """Capture, encode, encrypt, store, retain and retrieve call recordings."""
 
-from recording.db import Base, make_engine, redact_url, session_factory
+from recording.db.engine import Base, make_engine, redact_url, session_factory
+from recording.db.heartbeats import Heartbeat, live_instances, run_with_heartbeat
 from recording.embedded_s3 import EmbeddedS3, find_weed, running_instance
 from recording.errors import (
     BucketMissing,
@@ -11,7 +12,6 @@ from recording.errors import (
     StorageError,
     StorageUnavailable,
 )
-from recording.heartbeat import Heartbeat, live_instances, run_with_heartbeat
 from recording.storage import S3Target, check_bucket, ensure_bucket, make_client, split_endpoint
 from recording.uploader import run_uploader
 

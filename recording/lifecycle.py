@@ -26,7 +26,7 @@ from minio.retention import Retention
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recording.db import as_utc
+from recording.db.engine import as_utc
 from recording.models import Recording, RecordingStatus
 from recording.retention import deletable, extend
 from recording.store import Copy, RecordingNotFound, RecordingUnavailable, object_tags

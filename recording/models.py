@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recording.db import Base
+from recording.db.engine import Base
 
 
 class RecordingStatus(enum.StrEnum):

@@ -45,7 +45,7 @@ from recording.crypto import (
     encrypt_stream,
     new_data_key,
 )
-from recording.db import as_utc
+from recording.db.engine import as_utc
 from recording.encode import CONTENT_TYPE, encode_call
 from recording.errors import RecordingError, StorageError
 from recording.keys import KeyWrapper, WrappedKey

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from recording.heartbeat import alert_detail, run_with_heartbeat
+from recording.db.heartbeats import alert_detail, run_with_heartbeat
 from recording.lifecycle import Audit, expire
 from recording.models import Recording, RecordingStatus
 from recording.store import Copy, UploadReport, upload_pending

@@ -7,11 +7,11 @@ import socket
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from api.auth import issue_token
-from api.health import HealthChecker
-from api.services import Services
-from api.users import create_user
+from api.accounts.users import create_user
+from api.web.app import create_app
+from api.web.auth import issue_token
+from api.web.health import HealthChecker
+from api.web.services import Services
 from tests.factories import T0
 from tests.helpers import free_port
 

@@ -18,8 +18,8 @@ from minio import Minio
 from sqlalchemy.engine import Engine
 
 from api.migrate import upgrade
-from api.services import Services
-from recording.db import make_engine, session_factory
+from api.web.services import Services
+from recording.db.engine import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
 from recording.keys import FileKeyRing
 from recording.storage import S3Target, ensure_bucket, make_client

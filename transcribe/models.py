@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from recording.db import Base
+from recording.db.engine import Base
 
 
 class JobStatus(enum.StrEnum):

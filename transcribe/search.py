@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import column, func, select, table, text
 from sqlalchemy.orm import Session
 
-from recording.db import as_utc
+from recording.db.engine import as_utc
 from recording.models import Recording
 from transcribe.models import SegmentRow
 

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from recording.db.heartbeats import instance_name, run_with_heartbeat
 from recording.errors import RecordingError
-from recording.heartbeat import instance_name, run_with_heartbeat
 from recording.models import Recording
 from transcribe.engine import Device, load_engine
 from transcribe.errors import AudioError

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
+from api.accounts.models import target_metadata
 from api.migrate import include_object
-from api.models import target_metadata
-from recording.db import make_engine
+from recording.db.engine import make_engine
 
 config = context.config
 

@@ -1,0 +1,172 @@
+"""Account administration from the console: create, change role, disable, unlock, reset TOTP.
+
+Each change is committed together with its audit entry (who changed what),
+and the refusals that protect the site's own administration are decided in
+`api.console.admin_rules`. A role or a disabled flag takes effect on the account's
+next request: sessions and tokens look the account up every time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from api.accounts.models import LoginFailure, Role, User, WebSession
+from api.accounts.sessions import Lockout, enroll_totp
+from api.accounts.users import create_user
+from api.audit.chain import record
+from api.console.admin_rules import Change, Target, refused
+from api.errors import UserError
+from dialer.models import SipAccount
+from recording.db.engine import as_utc
+from recording.keys import KeyWrapper
+
+_CLIENT = r"^[A-Za-z0-9._@-]{1,64}$"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of the users page."""
+
+    username: str
+    role: Role
+    client_id: str | None
+    disabled: bool
+    locked_until: datetime | None
+    totp: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Done:
+    """What the admin is told; `totp_secret` is shown once and never stored in the clear."""
+
+    message: str
+    totp_secret: str | None = None
+
+
+_LOCKOUT = Lockout()
+
+
+def accounts(session: Session, now: datetime, lockout: Lockout = _LOCKOUT) -> list[Account]:
+    since = now - lockout.period
+    failures: dict[str, list[datetime]] = {}
+    for name, at in session.execute(
+        select(LoginFailure.username, LoginFailure.at).where(LoginFailure.at >= since)
+    ):
+        failures.setdefault(name, []).append(as_utc(at))
+    found = []
+    for user in session.scalars(select(User).order_by(User.username)):
+        mine = failures.get(user.username, [])
+        locked = max(mine) + lockout.period if len(mine) >= lockout.failures else None
+        found.append(
+            Account(user.username, user.role, user.client_id, user.disabled, locked,
+                    user.totp_sealed is not None, as_utc(user.created_at))
+        )  # fmt: skip
+    return found
+
+
+def _active_admins(session: Session) -> int:
+    # FOR UPDATE on PostgreSQL: two admins demoting each other at once cannot both pass.
+    rows = session.scalars(
+        select(User.id).where(User.role == Role.ADMIN, User.disabled.is_(False)).with_for_update()
+    ).all()
+    return len(rows)
+
+
+def _client(role: Role, client: str | None) -> str | None:
+    if role is not Role.AUDITOR:
+        return None
+    if not client or not re.match(_CLIENT, client):
+        raise UserError(
+            "an auditor sees one client bank's calls: give the client id",
+            hint="letters, digits, '.', '_', '@' or '-', as the debtors' client ids",
+        )
+    return client
+
+
+def create(
+    session: Session,
+    actor: str,
+    username: str,
+    role: str,
+    client: str | None,
+    password: str,
+    now: datetime,
+) -> Done:
+    """A new account; UserError names what is wrong (name taken, password too short...)."""
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise UserError(f"unknown role {role!r}", hint="pick a role from the list") from None
+    client_id = _client(parsed, client)
+    user = create_user(session, username, parsed.value, password, now)
+    user.client_id = client_id
+    record(session, actor, "user-created", user.username, now,
+           detail={"role": parsed.value, "client": client_id})  # fmt: skip
+    return Done(f"created {parsed.value} {user.username}")
+
+
+def change(
+    session: Session,
+    actor: str,
+    username: str,
+    what: Change,
+    now: datetime,
+    keys: KeyWrapper,
+    new_role: str | None = None,
+    client: str | None = None,
+) -> Done:
+    """Apply one change to `username`, audited; UserError when it is refused."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no account {username!r}", hint="reload the users page")
+    role = None
+    if new_role is not None:
+        try:
+            role = Role(new_role)
+        except ValueError:
+            raise UserError(
+                f"unknown role {new_role!r}", hint="pick a role from the list"
+            ) from None
+    target = Target(user.username, user.role, user.disabled)
+    why = refused(actor, target, what, _active_admins(session), role, client)
+    if why is not None:
+        session.rollback()
+        raise UserError(why, hint="nothing was changed")
+    if what is Change.ROLE:
+        assert role is not None
+        before = (user.role.value, user.client_id)
+        user.role, user.client_id = role, _client(role, client)
+        record(session, actor, "user-role-changed", username, now,
+               detail={"from": before[0], "to": role.value, "client_from": before[1],
+                       "client": user.client_id})  # fmt: skip
+        shown = f" for client {user.client_id}" if user.client_id else ""
+        return Done(f"{username} is now {role.value}{shown}")
+    if what in (Change.DISABLE, Change.ENABLE):
+        off = what is Change.DISABLE
+        user.disabled = off
+        session.execute(update(SipAccount).where(SipAccount.username == username)
+                        .values(disabled=off))  # fmt: skip
+        if off:  # open console sessions end now, not at their next request
+            session.execute(
+                update(WebSession)
+                .where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+        record(session, actor, "user-disabled" if off else "user-enabled", username, now)
+        return Done(f"{username} is {'disabled' if off else 'enabled again'}")
+    if what is Change.UNLOCK:
+        count = session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.username == username)
+        )
+        session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        record(session, actor, "user-unlocked", username, now, detail={"failures": count or 0})
+        return Done(f"{username} may log in again; {count or 0} failed login(s) forgotten")
+    secret = enroll_totp(session, user, keys)
+    record(session, actor, "totp-reset", username, now)
+    return Done(f"{username} has a new one-time-code secret; the old codes no longer work", secret)

@@ -1,0 +1,93 @@
+"""Tables owned by the API: accounts. Every package's tables share one metadata."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+# Importing each package's models registers its tables on the shared metadata,
+# which Alembic compares with the migrations.
+import qa_scoring.models  # noqa: F401
+import recording.db.heartbeats
+import recording.models  # noqa: F401
+import transcribe.models  # noqa: F401
+from api.audit.chain import AuditEntry  # noqa: F401
+from api.outcomes.webhooks import WebhookDelivery  # noqa: F401
+from api.recordings.retrieval import RetrievalRequest  # noqa: F401
+from dialer.debtors.records import Debtor  # noqa: F401
+from qa_scoring.pack_store import UploadedPack  # noqa: F401
+from recording.db.engine import Base
+from recording.db.site_settings import SiteSetting  # noqa: F401
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    QA = "qa"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class User(Base):
+    """One account per person: shared logins would make the audit trail worthless."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: An auditor of the client bank sees only that client's calls.
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    #: The TOTP secret, sealed with the key ring; None until enrolled.
+    totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The time step of the last code accepted: a code works once.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiToken(Base):
+    """A bearer token for API clients; only its SHA-256 is stored (tokens are random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A console login: the cookie holds a random id, this row only its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One wrong password; the count in the lockout period decides."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+target_metadata = Base.metadata

@@ -1,0 +1,407 @@
+"""What each `dialguard` subcommand does; `api.cli.main` parses and dispatches to these.
+
+Every handler takes the settings and the parsed arguments and returns the
+exit status; errors with a hint are printed by the dispatcher in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api.cli.doctor import Status, open_database, render, run_doctor
+from api.errors import ApiError
+from api.migrate import upgrade
+from api.settings import Settings
+from api.wiring import key_ring, storage_copies, storage_settings
+from recording.db.engine import session_factory
+
+if TYPE_CHECKING:
+    from transcribe.result import Transcript
+
+
+def migrated(settings: Settings) -> Engine:
+    engine = open_database(settings)
+    upgrade(engine)
+    return engine
+
+
+def up(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.cli.supervisor import run_up
+
+    return run_up(settings)
+
+
+def doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    results = run_doctor(settings)
+    print(render(results))
+    return 1 if any(r.status is Status.FAIL for r in results) else 0
+
+
+def db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    migrated(settings)
+    print("database schema is up to date")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise ApiError("the passwords differ", hint="type the same password twice")
+    return first
+
+
+def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from api.accounts.users import create_user as create
+
+    password = _read_password(args.password_stdin)
+    with session_factory(migrated(settings))() as session:
+        user = create(session, args.username, args.role, password, datetime.now(UTC))
+    print(f"created {user.role.value} {user.username}")
+    return 0
+
+
+def create_token(settings: Settings, args: argparse.Namespace) -> int:
+    from api.accounts.models import User
+    from api.audit.chain import record
+    from api.web.auth import issue_token
+
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        token = issue_token(session, user, args.name, now)
+        record(session, "admin-cli", "token-issued", user.username, now, detail={"name": args.name})
+    print(token)
+    return 0
+
+
+def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
+    from api.accounts.models import User
+    from api.accounts.sessions import enroll_totp as enroll
+    from api.accounts.totp import provisioning_uri
+    from api.audit.chain import record
+
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        secret = enroll(session, user, key_ring(settings))
+        record(session, "admin-cli", "totp-enrolled", user.username, now)
+    print(f"one-time codes for {args.username}: add this to an authenticator app, then discard it")
+    print(provisioning_uri(secret, args.username))
+    print(f"secret (to type in by hand): {secret}")
+    return 0
+
+
+def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
+    from api.accounts.models import User
+    from api.audit.chain import record
+    from dialer.service import set_sip_password as store
+
+    password = _read_password(args.password_stdin)
+    if len(password) < 12:
+        raise ApiError(
+            "a SIP password needs at least 12 characters",
+            hint="softphones keep it; choose a long random one",
+        )
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None or user.disabled:
+            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+        store(session, user.username, settings.sip_realm, password, now)
+        record(session, "admin-cli", "sip-password-set", user.username, now)
+    print(f"SIP login set for {user.username} (realm {settings.sip_realm})")
+    return 0
+
+
+def audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.audit.chain import verify
+
+    with session_factory(migrated(settings))() as session:
+        problems = verify(session)
+    for problem in problems:
+        print(f"entry {problem.seq}: {problem.problem}")
+    print("audit log intact" if not problems else f"{len(problems)} problem(s) in the audit log")
+    return 1 if problems else 0
+
+
+def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    """A new current key-encryption key; recordings' and debtors' data keys re-wrapped under it."""
+    from api.audit.chain import record
+    from api.key_rotation import rewrap_all
+
+    ring = key_ring(settings)
+    sessions = session_factory(migrated(settings))
+    before = ring.current_kek_id
+    kek_id = ring.rotate()
+    done = rewrap_all(sessions, ring)
+    with sessions() as session:
+        record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC),
+               detail={"from": before, "recordings": done.recordings, "debtors": done.debtors,
+                       "fields": done.fields})  # fmt: skip
+    print(f"key-encryption key {kek_id} is current (was {before})")
+    print(
+        f"re-wrapped the data keys of {done.recordings} recording(s), {done.debtors} debtor(s) "
+        f"and {done.fields} sealed field(s) (one-time-code secrets, queued numbers)"
+    )
+    print("keep the older keys in the key file: anything sealed under them still needs them")
+    return 0
+
+
+def recording(settings: Settings, args: argparse.Namespace) -> int:
+    from api.cli import recording_commands as recordings
+
+    sessions = session_factory(migrated(settings))
+    with storage_settings(settings) as ready:
+        copies, keys = storage_copies(ready), key_ring(ready)
+        if args.recording_command == "store":
+            return recordings.store(ready, sessions, copies, keys, args)
+        if args.recording_command == "fetch":
+            return recordings.fetch_to(ready, sessions, copies, keys, args.id, args.output)
+        return recordings.verify_some(sessions, copies, keys, None if args.all else args.id)
+
+
+def dnc(settings: Settings, args: argparse.Namespace) -> int:
+    """Import, check or remove do-not-call numbers; imports land whole or not at all."""
+    from api.audit.chain import record
+    from dialer.dnc import Scope, add_entries, listed, parse_csv, remove
+    from dialer.numbers import MalformedNumber, mask, normalize
+    from dialer.service import load_or_create_secret, number_key
+
+    scope, scope_id = Scope.GLOBAL, ""
+    if args.client:
+        scope, scope_id = Scope.CLIENT, args.client
+    elif args.debtor:
+        scope, scope_id = Scope.DEBTOR, args.debtor
+    secret = load_or_create_secret(settings.number_key_file)
+    now = datetime.now(UTC)
+    with session_factory(migrated(settings))() as session:
+        if args.dnc_command == "import":
+            try:
+                text = args.file.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ApiError(f"cannot read {args.file}: {exc}", hint="give a UTF-8 CSV") from None
+            rows, errors = parse_csv(text, settings.phone_region, scope, scope_id)
+            for error in errors:
+                print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+            if errors:
+                raise ApiError(
+                    f"{len(errors)} bad row(s); nothing was imported",
+                    hint="fix or delete those rows and import the file again",
+                )
+            added, known = add_entries(
+                session,
+                rows,
+                lambda e164: number_key(secret, e164),
+                args.file.name,
+                "admin-cli",
+                now,
+            )
+            record(session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now,
+                   detail={"file": args.file.name, "added": added, "already": known})  # fmt: skip
+            print(f"{added} number(s) added to the {scope.value} list, {known} already on it")
+            return 0
+        try:
+            e164 = normalize(args.number, settings.phone_region)
+        except MalformedNumber as exc:
+            raise ApiError(str(exc), hint="give the number with its country code") from None
+        key = number_key(secret, e164)
+        if args.dnc_command == "check":
+            entry = listed(session, key, args.client, args.debtor)
+            if entry is None:
+                print(f"{mask(e164)} is on no do-not-call list")
+                return 1
+            print(f"{entry.number_masked} is on the {entry.scope} list: {entry.reason}")
+            return 0
+        if not remove(session, key, scope, scope_id):
+            raise ApiError(f"{mask(e164)} is not on the {scope.value} list", hint="dnc check")
+        record(session, "admin-cli", "dnc-remove", f"{scope.value}:{scope_id}", now,
+               detail={"number": mask(e164)})  # fmt: skip
+        print(f"{mask(e164)} removed from the {scope.value} list")
+        return 0
+
+
+def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import a debtors file whole or not at all; the bad rows go to an error file."""
+    from api.audit.chain import record
+    from dialer.debtors.bulk_import import Format, guess_format, import_debtors, write_error_file
+    from dialer.debtors.records import Sealer
+    from dialer.service import load_or_create_secret
+
+    fmt = Format(args.format) if args.format else guess_format(args.file.name, None)
+    if fmt is None:
+        raise ApiError(f"cannot tell the format of {args.file}", hint="pass --format csv|json")
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ApiError(f"cannot read {args.file}: {exc.strerror}", hint="check the path") from None
+    sealer = Sealer(key_ring(settings), load_or_create_secret(settings.number_key_file))
+    sessions = session_factory(migrated(settings))
+    now = datetime.now(UTC)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        print(f"{phase} {done}/{total} rows", flush=True)
+
+    result = import_debtors(sessions, data, fmt, sealer, settings.phone_region, now, progress)
+    detail = {"file": args.file.name, "format": fmt.value, "rows": result.rows}
+    if not result.ok:
+        errors_path = args.errors or args.file.with_name(args.file.name + ".errors.csv")
+        write_error_file(result.errors, errors_path)
+        for error in result.errors[:10]:
+            print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
+        with sessions() as session:
+            record(session, "admin-cli", "debtor-import-refused", "debtors", now,
+                   detail={**detail, "errors": len(result.errors)})  # fmt: skip
+        raise ApiError(
+            f"{len(result.errors)} problem(s) in {args.file}; nothing was imported; "
+            f"every problem is in {errors_path}",
+            hint="fix those rows and import the file again",
+        )
+    with sessions() as session:
+        record(session, "admin-cli", "debtor-import", "debtors", now,
+               detail={**detail, "created": result.created, "updated": result.updated})  # fmt: skip
+    print(f"{result.rows} debtor(s) imported: {result.created} new, {result.updated} updated")
+    return 0
+
+
+def policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    from api.cli.policy_check import policy_check as check
+
+    answer = check(
+        settings,
+        args.number,
+        args.at,
+        args.debtor,
+        args.preset or settings.policy_preset,
+        args.history,
+    )
+    print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
+    return 0
+
+
+def search(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.search import SearchError, SearchQuery
+    from transcribe.search import search as run
+
+    query = SearchQuery(
+        text=args.text,
+        agent=args.agent,
+        debtor_id=args.debtor,
+        speaker=args.speaker,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    try:
+        with session_factory(migrated(settings))() as session:
+            page = run(session, query)
+    except SearchError as exc:
+        raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
+    if args.json:
+        hits = [vars(h) | {"recorded_at": h.recorded_at.isoformat()} for h in page.hits]
+        print(json.dumps({"hits": hits, "has_more": page.has_more}, ensure_ascii=False))
+        return 0
+    for h in page.hits:
+        print(
+            f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
+            f"{h.speaker:>6} {h.agent}: {h.snippet}"
+        )
+    if page.has_more:
+        print(f"... more: --offset {page.offset + page.limit}")
+    return 0
+
+
+def transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from transcribe.engine import load_model
+    from transcribe.model_store import resolve_model
+    from transcribe.transcriber import transcribe_recording
+
+    model = load_model(
+        resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
+    )
+    result = transcribe_recording(model, settings.whisper_model, args.file, args.language)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    for segment in result.segments:
+        minutes, seconds = divmod(segment.start, 60)
+        print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
+    return 0
+
+
+def _recogniser(settings: Settings) -> Callable[[Path, str | None], Transcript]:
+    """Whisper as configured, loaded on first use: `qa check` and `qa eval` hear audio alike."""
+    from transcribe.engine import load_model
+    from transcribe.model_store import resolve_model
+    from transcribe.transcriber import transcribe_recording
+
+    models: list[Any] = []
+
+    def hear(path: Path, language: str | None) -> Transcript:
+        if not models:
+            models.append(
+                load_model(
+                    resolve_model(settings.whisper_model, settings.models_dir),
+                    settings.whisper_device,
+                )
+            )
+        return transcribe_recording(models[0], settings.whisper_model, path, language)
+
+    return hear
+
+
+def qa_check(settings: Settings, args: argparse.Namespace) -> int:
+    from qa_scoring import check_transcript, load_pack, load_transcript_json
+
+    if args.file.suffix.lower() == ".json":
+        data = load_transcript_json(args.file)
+        language = str(data.get("language", ""))
+        pack = args.pack or ("en-collections" if language.startswith("en") else "cn-collections")
+        result = check_transcript(data, pack)
+    else:
+        hint = load_pack(args.pack).language if args.pack else None
+        heard = _recogniser(settings)(args.file, hint)
+        pack = args.pack or (
+            "en-collections" if heard.language.startswith("en") else "cn-collections"
+        )
+        result = check_transcript(heard, pack, audio=args.file)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"score {result.score}/100 ({pack})")
+    for flag in result.flags:
+        mark = " (listen)" if flag.needs_listening else ""
+        print(f"  {flag.start:7.1f}s level {flag.severity} {flag.category}{mark}: {flag.text}")
+    for item in result.missing:
+        print(f"  missing: {item.category}")
+    return 0
+
+
+def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Recordings in DIR are transcribed with the configured model; transcripts are read."""
+    from qa_scoring import evaluate
+
+    report = evaluate(args.dir, args.pack, _recogniser(settings))
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(report.table())
+    for mistake in report.mistakes:
+        print(f"  {mistake}")
+    return 0

@@ -1,0 +1,214 @@
+"""The `dialguard` command: argument parsing and dispatch (the work is in `api.cli.commands`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from api import __version__
+from api.cli import commands
+from api.settings import Settings
+from recording.errors import HintedError
+
+if TYPE_CHECKING:
+    Group = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _settings_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = "_".join(str(part) for part in first["loc"]).upper()
+    message = first["msg"].removeprefix("Value error, ")
+    return f"dialguard: DIALGUARD_{field}: {message}"
+
+
+def _group(commands_: Group, name: str, help_: str) -> Group:
+    parser = commands_.add_parser(name, help=help_)
+    return parser.add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _admin(top: Group) -> None:
+    admin = _group(top, "admin", "accounts and tokens")
+    user = admin.add_parser("create-user", help="create an account")
+    user.add_argument("username")
+    user.add_argument(
+        "--role", required=True, choices=["agent", "qa", "supervisor", "admin", "auditor"]
+    )
+    user.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    user.set_defaults(handler=commands.create_user)
+    token = admin.add_parser("create-token", help="issue an API bearer token")
+    token.add_argument("username")
+    token.add_argument("--name", default="api", help="what the token is for")
+    token.set_defaults(handler=commands.create_token)
+    second = admin.add_parser(
+        "enroll-totp", help="give an account a new one-time-code secret (authenticator app)"
+    )
+    second.add_argument("username")
+    second.set_defaults(handler=commands.enroll_totp)
+    sip = admin.add_parser(
+        "set-sip-password", help="set the password an agent's softphone logs in to SIP with"
+    )
+    sip.add_argument("username")
+    sip.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    sip.set_defaults(handler=commands.set_sip_password)
+
+
+def _keys(top: Group) -> None:
+    _group(top, "keys", "key-encryption keys of recordings").add_parser(
+        "rotate", help="make a new key current and re-wrap every data key under it"
+    ).set_defaults(handler=commands.keys_rotate)
+
+
+def _recording(top: Group) -> None:
+    rec = _group(top, "recording", "recordings")
+    store = rec.add_parser("store", help="import an outside recording as a call")
+    store.add_argument("file", type=Path)
+    store.add_argument("--call-id", required=True)
+    store.add_argument("--agent", default="import")
+    store.add_argument("--debtor")
+    store.add_argument("--client", help="the client bank; its own retention applies")
+    store.add_argument("--recorded-at", type=datetime.fromisoformat, help="ISO 8601; default now")
+    fetch = rec.add_parser("fetch", help="decrypt a recording to a WAV (or .ogg) file")
+    fetch.add_argument("id")
+    fetch.add_argument("-o", "--output", type=Path, required=True)
+    check = rec.add_parser("verify", help="both copies present, hashes match, decrypt test")
+    which = check.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?")
+    which.add_argument("--all", action="store_true")
+    for parser in (store, fetch, check):
+        parser.set_defaults(handler=commands.recording)
+
+
+def _dnc(top: Group) -> None:
+    dnc = _group(top, "dnc", "do-not-call lists")
+    load = dnc.add_parser("import", help="add the numbers of a CSV file (number[,reason])")
+    load.add_argument("file", type=Path)
+    check = dnc.add_parser("check", help="is this number on a do-not-call list?")
+    check.add_argument("number")
+    drop = dnc.add_parser("remove", help="take a number off a list")
+    drop.add_argument("number")
+    for parser in (load, check, drop):
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--client", help="the list of one client's debts")
+        scope.add_argument("--debtor", help="the list of one debtor")
+        parser.set_defaults(handler=commands.dnc)
+
+
+def _debtors(top: Group) -> None:
+    load = _group(top, "debtors", "debtors from the collection system").add_parser(
+        "import", help="upsert the debtors of a CSV or JSON file: all rows or none"
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    load.add_argument(
+        "--errors", type=Path, help="where the bad rows go (default: FILE.errors.csv)"
+    )
+    load.set_defaults(handler=commands.debtors_import)
+
+
+def _policy(top: Group) -> None:
+    ask = _group(top, "policy", "call policy").add_parser(
+        "check", help="may this number be called at this moment, and if not when"
+    )
+    ask.add_argument("--number", required=True)
+    ask.add_argument("--at", required=True, type=datetime.fromisoformat, help="ISO 8601 time")
+    ask.add_argument("--debtor", help="debtor id; default: the number itself")
+    ask.add_argument("--preset", help="cn-default, cn-workdays or us-regf; default: the setting")
+    ask.add_argument("--history", type=Path, help='JSON list of {"at", "connected"} attempts')
+    ask.add_argument("--json", action="store_true", help="print JSON (the default is a sentence)")
+    ask.set_defaults(handler=commands.policy_check)
+
+
+def _speech(top: Group) -> None:
+    query = _group(top, "transcripts", "transcripts").add_parser(
+        "search", help="search what was said, newest calls first"
+    )
+    query.add_argument("text", nargs="?", default="")
+    query.add_argument("--agent")
+    query.add_argument("--debtor")
+    query.add_argument("--speaker", choices=["agent", "debtor"])
+    query.add_argument("--from", dest="date_from", type=datetime.fromisoformat)
+    query.add_argument("--to", dest="date_to", type=datetime.fromisoformat)
+    query.add_argument("--limit", type=int, default=20)
+    query.add_argument("--offset", type=int, default=0)
+    query.add_argument("--json", action="store_true")
+    query.set_defaults(handler=commands.search)
+    speech = top.add_parser(
+        "transcribe", help="transcribe a recording (mono: agent; stereo: agent left, debtor right)"
+    )
+    speech.add_argument("file", type=Path)
+    speech.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    speech.add_argument("--language", help="language code (zh, en ...); detected if not given")
+    speech.set_defaults(handler=commands.transcribe)
+
+
+def _qa(top: Group) -> None:
+    qa = _group(top, "qa", "QA rules")
+    check = qa.add_parser("check", help="flag banned and missing wording in one call")
+    check.add_argument(
+        "file",
+        type=Path,
+        help="a WAV (mono: agent; stereo: agent left) or the JSON of dialguard transcribe",
+    )
+    check.add_argument("--pack", help="cn-collections, en-collections or a YAML file")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=commands.qa_check)
+    measure = qa.add_parser("eval", help="precision and recall per category on a labelled corpus")
+    measure.add_argument(
+        "dir",
+        type=Path,
+        help="labels.yaml with transcript JSON files or recordings (transcribed first)",
+    )
+    measure.add_argument("--pack", required=True)
+    measure.add_argument("--json", action="store_true")
+    measure.set_defaults(handler=commands.qa_eval)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dialguard", description="Telephony and call-recording server for collections."
+    )
+    parser.add_argument("--version", action="version", version=f"dialguard {__version__}")
+    top = parser.add_subparsers(dest="command", required=True)
+    top.add_parser("up", help="run the whole product until Ctrl-C or SIGTERM").set_defaults(
+        handler=commands.up
+    )
+    top.add_parser("doctor", help="check this installation; exit 1 on a failure").set_defaults(
+        handler=commands.doctor
+    )
+    _group(top, "db", "database maintenance").add_parser(
+        "upgrade", help="apply pending migrations"
+    ).set_defaults(handler=commands.db_upgrade)
+    _group(top, "audit", "audit log").add_parser(
+        "verify", help="detect any edited or removed audit entry"
+    ).set_defaults(handler=commands.audit_verify)
+    for add in (_admin, _keys, _recording, _policy, _dnc, _debtors, _speech, _qa):
+        add(top)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(_settings_error(exc), file=sys.stderr)
+        return 2
+    try:
+        status: int = args.handler(settings, args)
+    except HintedError as exc:
+        line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
+        print(line, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages, split by who reads them."""

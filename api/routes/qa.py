@@ -1,0 +1,565 @@
+"""HTTP API v1: QA results per call, the review of their flags, score trends and weekly samples.
+
+The machine flags every call; people decide what the flags are worth. A QA
+reviewer confirms or dismisses each flag, the agent may appeal a confirmed
+one, a supervisor decides. Every step and every sample draw goes to the audit
+log, because a flag can cost an agent their job (the consequence text of its
+level says how) and the trail is what makes the decision defensible.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from api.accounts.models import Role, User
+from api.audit.chain import record
+from api.web.auth import require
+from api.web.params import MAX_ROW_ID
+from api.web.services import services_of
+from dialer.debtors.records import Debtor, DebtorNumber
+from dialer.models import CallAttempt
+from qa_scoring.errors import PackError
+from qa_scoring.models import FlagState, QaFlag, QaFlagEvent, QaResult, QaSample
+from qa_scoring.pack import load_pack
+from qa_scoring.review import (
+    CommentRequired,
+    NotAllowed,
+    ReviewedFlag,
+    ReviewError,
+    next_state,
+    reviewed_score,
+)
+from qa_scoring.sampling import (
+    DEFAULT_MINIMUM,
+    DEFAULT_RATE,
+    SampleCall,
+    draw_sample,
+    stage_of,
+)
+from recording.db.engine import as_utc
+from recording.models import Recording, RecordingStatus
+
+router = APIRouter(prefix="/api/v1/qa", tags=["qa"])
+
+READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
+REVIEWERS = (Role.QA, Role.SUPERVISOR)
+DECIDERS = (Role.SUPERVISOR, Role.ADMIN)
+SAMPLERS = (Role.SUPERVISOR, Role.ADMIN)
+SAMPLE_READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN)
+_NAME = r"^[A-Za-z0-9._@-]{1,64}$"
+_WEEK = r"^[0-9]{4}-W[0-9]{2}$"
+RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
+FlagId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="flag id")]
+Comment = Annotated[str | None, Field(max_length=1000)]
+
+
+class EventOut(BaseModel):
+    actor: str
+    action: str
+    comment: str | None
+    at: datetime
+
+
+class FlagOut(BaseModel):
+    id: int
+    rule: str
+    category: str
+    severity: int
+    consequence: str = Field(description="what this violation level means, from the pack")
+    speaker: str
+    start: float
+    end: float
+    text: str
+    needs_listening: bool
+    state: str
+    updated_at: datetime
+    history: list[EventOut]
+
+
+class CallQaOut(BaseModel):
+    recording_id: str
+    agent: str
+    transcript_id: int
+    pack: str
+    pack_version: str
+    score: int | None = Field(description="the machine's score when the call was checked")
+    reviewed_score: int | None = Field(description="the score after the flags' review so far")
+    error: str | None
+    missing: list[dict[str, Any]]
+    flags: list[FlagOut]
+
+
+class ReviewIn(BaseModel):
+    action: Literal["confirm", "dismiss"]
+    comment: Comment = None
+
+
+class AppealIn(BaseModel):
+    comment: Comment = None
+
+
+class DecideIn(BaseModel):
+    action: Literal["uphold", "overturn"]
+    comment: Comment = None
+
+
+class WeekScore(BaseModel):
+    agent: str
+    week: str
+    calls: int
+    average: float = Field(description="mean score after review")
+    machine_average: float = Field(description="mean score as the machine gave it")
+
+
+class ScoresOut(BaseModel):
+    weeks: list[WeekScore]
+
+
+class SampleIn(BaseModel):
+    week: Annotated[str, Field(pattern=_WEEK, description="ISO week, e.g. 2026-W48")]
+    seed: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = None
+
+
+class SampledCall(BaseModel):
+    recording_id: str
+    agent: str
+    stratum: str
+
+
+class SampleOut(BaseModel):
+    week: str
+    seed: str
+    drawn_by: str
+    drawn_at: datetime
+    calls: list[SampledCall]
+
+
+def _consequence(pack: str, severity: int) -> str:
+    try:
+        return load_pack(pack).consequences.get(severity, "")
+    except PackError:  # a pack since removed: the flag still shows, without the text
+        return ""
+
+
+def _flag_out(session: Session, flag: QaFlag, pack: str) -> FlagOut:
+    events = session.scalars(
+        select(QaFlagEvent).where(QaFlagEvent.flag_id == flag.id).order_by(QaFlagEvent.id)
+    )
+    return FlagOut(
+        id=flag.id,
+        rule=flag.rule,
+        category=flag.category,
+        severity=flag.severity,
+        consequence=_consequence(pack, flag.severity),
+        speaker=flag.speaker,
+        start=flag.start_s,
+        end=flag.end_s,
+        text=flag.text,
+        needs_listening=flag.needs_listening,
+        state=flag.state.value,
+        updated_at=as_utc(flag.updated_at),
+        history=[
+            EventOut(actor=e.actor, action=e.action, comment=e.comment, at=as_utc(e.at))
+            for e in events
+        ],
+    )
+
+
+def _missing(result: QaResult) -> list[dict[str, Any]]:
+    missing = json.loads(result.result_json).get("missing", [])
+    return missing if isinstance(missing, list) else []
+
+
+def _reviewed(result: QaResult, flags: list[QaFlag]) -> int | None:
+    if result.score is None:
+        return None
+    return reviewed_score(
+        (ReviewedFlag(f.rule, f.severity, f.needs_listening, f.state.value) for f in flags),
+        len(_missing(result)),
+    )
+
+
+def _hidden(user: User, recording: Recording | None) -> bool:
+    return recording is None or (
+        (user.role is Role.AGENT and recording.agent != user.username)
+        or (user.role is Role.AUDITOR and recording.client_id != user.client_id)
+    )
+
+
+@router.get("/calls/{recording_id}", response_model=CallQaOut)
+def call_qa(
+    request: Request,
+    recording_id: RecordingId,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+) -> CallQaOut:
+    """A call's latest QA result: score, missing statements, flags with their review history.
+
+    404 for a call the user may not see (an agent's colleague's, another
+    client's), as for one that does not exist.
+    """
+    services = services_of(request)
+    with services.sessions() as session:
+        recording = session.get(Recording, recording_id)
+        if recording is None or _hidden(user, recording):
+            raise HTTPException(404, f"no recording {recording_id}")
+        result = session.scalar(
+            select(QaResult)
+            .where(QaResult.recording_id == recording_id)
+            .order_by(QaResult.created_at.desc(), QaResult.id.desc())
+            .limit(1)
+        )
+        if result is None:
+            raise HTTPException(404, f"call {recording_id} has not been scored yet")
+        flags = list(
+            session.scalars(
+                select(QaFlag)
+                .where(QaFlag.result_id == result.id)
+                .order_by(QaFlag.start_s, QaFlag.id)
+            )
+        )
+        return CallQaOut(
+            recording_id=recording_id,
+            agent=recording.agent,
+            transcript_id=result.transcript_id,
+            pack=result.pack,
+            pack_version=result.pack_version,
+            score=result.score,
+            reviewed_score=_reviewed(result, flags),
+            error=result.error,
+            missing=_missing(result),
+            flags=[_flag_out(session, f, result.pack) for f in flags],
+        )
+
+
+def step_flag(
+    request: Request, flag_id: int, action: str, comment: str | None, user: User
+) -> FlagOut:
+    """Move one flag, write its history and the audit entry in one commit."""
+    services = services_of(request)
+    now = services.clock().astimezone(UTC)
+    comment = comment.strip() if comment and comment.strip() else None
+    with services.sessions() as session:
+        flag = session.get(QaFlag, flag_id)
+        if flag is None:
+            raise HTTPException(404, f"no flag {flag_id}")
+        before = flag.state
+        try:
+            after = FlagState(
+                next_state(
+                    before.value, action, user.role.value, user.username, flag.agent, comment
+                )
+            )
+        except NotAllowed as exc:
+            raise HTTPException(403, str(exc)) from exc
+        except CommentRequired as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except ReviewError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        # Only if nobody moved it meanwhile: two reviewers must not both decide.
+        moved = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(QaFlag)
+                .where(QaFlag.id == flag_id, QaFlag.state == before)
+                .values(state=after, updated_at=now)
+            ),
+        )
+        if moved.rowcount != 1:
+            session.rollback()
+            raise HTTPException(409, f"flag {flag_id} was reviewed by someone else meanwhile")
+        session.add(
+            QaFlagEvent(
+                flag_id=flag_id, actor=user.username, action=action, comment=comment, at=now
+            )
+        )
+        record(
+            session,
+            user.username,
+            f"qa-flag-{action}",
+            f"flag:{flag_id}",
+            now,
+            reason=comment[:500] if comment else None,
+            detail={
+                "flag": flag_id,
+                "recording": flag.recording_id,
+                "agent": flag.agent,
+                "rule": flag.rule,
+                "severity": flag.severity,
+                "from": before.value,
+                "to": after.value,
+            },
+        )
+        session.refresh(flag)
+        result = session.get(QaResult, flag.result_id)
+        return _flag_out(session, flag, result.pack if result else "")
+
+
+@router.post("/flags/{flag_id}/review", response_model=FlagOut)
+def review_flag(
+    request: Request,
+    flag_id: FlagId,
+    body: ReviewIn,
+    user: Annotated[User, Depends(require(*REVIEWERS))],
+) -> FlagOut:
+    """Confirm or dismiss an open flag; a dismissal needs a comment."""
+    return step_flag(request, flag_id, body.action, body.comment, user)
+
+
+@router.post("/flags/{flag_id}/appeal", response_model=FlagOut)
+def appeal_flag(
+    request: Request,
+    flag_id: FlagId,
+    body: AppealIn,
+    user: Annotated[User, Depends(require(Role.AGENT))],
+) -> FlagOut:
+    """The agent disputes a confirmed flag on their own call, saying why."""
+    return step_flag(request, flag_id, "appeal", body.comment, user)
+
+
+@router.post("/flags/{flag_id}/decide", response_model=FlagOut)
+def decide_flag(
+    request: Request,
+    flag_id: FlagId,
+    body: DecideIn,
+    user: Annotated[User, Depends(require(*DECIDERS))],
+) -> FlagOut:
+    """Uphold or overturn an appealed flag, with the reason the agent will read; final."""
+    return step_flag(request, flag_id, body.action, body.comment, user)
+
+
+def iso_week(moment: datetime, tz: ZoneInfo) -> str:
+    """The ISO week (2026-W48) a moment falls in at the site: a Monday 01:00 call is Monday's."""
+    year, week, _ = as_utc(moment).astimezone(tz).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Monday 00:00 to the next Monday 00:00 at the site, in UTC."""
+    year, number = int(week[:4]), int(week[6:])
+    try:
+        monday = date.fromisocalendar(year, number, 1)
+    except ValueError as exc:
+        raise HTTPException(422, f"week: {year} has no week {number}") from exc
+    start = datetime.combine(monday, time(), tz)
+    end = datetime.combine(monday + timedelta(days=7), time(), tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@router.get("/scores", response_model=ScoresOut)
+def scores(
+    request: Request,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
+    date_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    date_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> ScoresOut:
+    """Each agent's mean score per ISO week of the calls' dates: the trend a supervisor coaches on.
+
+    One result per call (the latest); calls that could not be checked are
+    left out. An agent sees only their own trend, an auditor their client's calls.
+    """
+    services = services_of(request)
+    if user.role is Role.AGENT:
+        if agent not in (None, user.username):
+            raise HTTPException(403, "an agent sees only their own scores")
+        agent = user.username
+    query = (
+        select(QaResult, Recording)
+        .join(Recording, Recording.id == QaResult.recording_id)
+        .where(QaResult.score.is_not(None))
+        .order_by(QaResult.id)
+    )
+    if agent:
+        query = query.where(Recording.agent == agent)
+    if user.role is Role.AUDITOR:
+        if user.client_id is None:
+            raise HTTPException(403, "this auditor account is not assigned to a client")
+        query = query.where(Recording.client_id == user.client_id)
+    if date_from:
+        query = query.where(Recording.recorded_at >= date_from.astimezone(UTC))
+    if date_to:
+        query = query.where(Recording.recorded_at < date_to.astimezone(UTC))
+    tz = services.working_day.tz
+    with services.sessions() as session:
+        latest: dict[str, tuple[QaResult, Recording]] = {}
+        for result, recording in session.execute(query).all():
+            latest[recording.id] = (result, recording)  # ordered by id: the last one wins
+        flags: dict[int, list[QaFlag]] = defaultdict(list)
+        ids = [result.id for result, _ in latest.values()]
+        for start in range(0, len(ids), 500):
+            for flag in session.scalars(
+                select(QaFlag).where(QaFlag.result_id.in_(ids[start : start + 500]))
+            ):
+                flags[flag.result_id].append(flag)
+        buckets: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        for result, recording in latest.values():
+            reviewed = _reviewed(result, flags[result.id])
+            if result.score is None or reviewed is None:
+                continue
+            key = (recording.agent, iso_week(recording.recorded_at, tz))
+            buckets[key].append((reviewed, result.score))
+    return ScoresOut(
+        weeks=[
+            WeekScore(
+                agent=agent_,
+                week=week,
+                calls=len(values),
+                average=round(sum(v for v, _ in values) / len(values), 1),
+                machine_average=round(sum(m for _, m in values) / len(values), 1),
+            )
+            for (agent_, week), values in sorted(buckets.items())
+        ]
+    )
+
+
+def _sample_out(rows: list[QaSample]) -> SampleOut:
+    first = rows[0]
+    return SampleOut(
+        week=first.week,
+        seed=first.seed,
+        drawn_by=first.drawn_by,
+        drawn_at=as_utc(first.drawn_at),
+        calls=[
+            SampledCall(recording_id=r.recording_id, agent=r.agent, stratum=r.stratum)
+            for r in sorted(rows, key=lambda r: (r.agent, r.recording_id))
+        ],
+    )
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def debtor_stages(session: Session, recordings: Sequence[Recording]) -> dict[str, str]:
+    """Each recording's collection stage, from its debtor; "unknown" when none is known.
+
+    A recording imported or placed for an account names it (`debtor_id`, the
+    collection system's id, within the recording's client). A softphone call
+    knows only the number dialled: its call attempt's number key leads to the
+    debtors holding that number (in the recording's client, when it has one).
+    """
+    clients = {r.id: r.client_id for r in recordings}
+    found: dict[str, list[str]] = defaultdict(list)
+    accounts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for chunk in _chunks(sorted({r.debtor_id for r in recordings if r.debtor_id})):
+        query = select(Debtor.external_id, Debtor.client_id, Debtor.stage).where(
+            Debtor.external_id.in_(chunk)
+        )
+        for external_id, client_id, stage in session.execute(query):
+            accounts[external_id].append((client_id, stage))
+    for r in recordings:
+        for client_id, stage in accounts.get(r.debtor_id or "", []):
+            if r.client_id in (None, client_id):
+                found[r.id].append(stage)
+    dialled: dict[str, str] = {}
+    for chunk in _chunks(sorted(r.id for r in recordings if not found[r.id])):
+        attempts = select(CallAttempt.recording_id, CallAttempt.number_key).where(
+            CallAttempt.recording_id.in_(chunk)
+        )
+        dialled.update({rid: key for rid, key in session.execute(attempts) if rid})
+    holders: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(dialled.values()))):
+        held = (
+            select(DebtorNumber.number_key, Debtor.client_id, Debtor.stage)
+            .join(Debtor, Debtor.id == DebtorNumber.debtor_id)
+            .where(DebtorNumber.number_key.in_(chunk))
+        )
+        for key, client_id, stage in session.execute(held):
+            holders[key].append((client_id, stage))
+    for rid, key in dialled.items():
+        for client_id, stage in holders.get(key, []):
+            if clients[rid] in (None, client_id):
+                found[rid].append(stage)
+    return {r.id: stage_of(found[r.id]) for r in recordings}
+
+
+@router.post("/samples", response_model=SampleOut, status_code=201)
+def draw_week_sample(
+    request: Request, body: SampleIn, user: Annotated[User, Depends(require(*SAMPLERS))]
+) -> SampleOut:
+    """Draw the week's review sample per agent, stratified by the debtors' collection stage.
+
+    A week is drawn once (a second draw is 409): otherwise a sample could be
+    redrawn until it suited someone. The seed, given or generated, is stored
+    and audited, so the draw can be repeated by anyone from the same calls.
+    """
+    services = services_of(request)
+    now = services.clock().astimezone(UTC)
+    seed = body.seed or secrets.token_hex(8)
+    start, end = week_bounds(body.week, services.working_day.tz)
+    with services.sessions() as session:
+        drawn = session.scalar(select(QaSample).where(QaSample.week == body.week).limit(1))
+        if drawn is not None:
+            raise HTTPException(
+                409,
+                f"the sample for {body.week} was drawn by {drawn.drawn_by} "
+                f"with seed {drawn.seed}; it is not drawn twice",
+            )
+        recordings = session.scalars(
+            select(Recording).where(
+                Recording.recorded_at >= start,
+                Recording.recorded_at < end,
+                Recording.status != RecordingStatus.DELETED,
+            )
+        ).all()
+        stages = debtor_stages(session, recordings)
+        calls = [SampleCall(r.id, r.agent, stages[r.id]) for r in recordings]
+        sample = draw_sample(calls, seed, DEFAULT_RATE, DEFAULT_MINIMUM)
+        rows = [
+            QaSample(
+                week=body.week,
+                agent=call.agent,
+                seed=seed,
+                recording_id=call.id,
+                stratum=call.stage,
+                drawn_by=user.username,
+                drawn_at=now,
+            )
+            for call in sample
+        ]
+        session.add_all(rows)
+        record(
+            session,
+            user.username,
+            "qa-sample",
+            body.week,
+            now,
+            detail={
+                "seed": seed,
+                "rate": DEFAULT_RATE,
+                "minimum": DEFAULT_MINIMUM,
+                "calls": len(calls),
+                "agents": len({c.agent for c in calls}),
+                "drawn": [c.id for c in sample],
+            },
+        )
+    if not rows:
+        return SampleOut(week=body.week, seed=seed, drawn_by=user.username, drawn_at=now, calls=[])
+    return _sample_out(rows)
+
+
+@router.get("/samples", response_model=SampleOut)
+def week_sample(
+    request: Request,
+    user: Annotated[User, Depends(require(*SAMPLE_READERS))],
+    week: Annotated[str, Query(pattern=_WEEK, description="ISO week, e.g. 2026-W48")],
+) -> SampleOut:
+    """The week's drawn sample: what the reviewers listen to."""
+    services = services_of(request)
+    with services.sessions() as session:
+        rows = list(session.scalars(select(QaSample).where(QaSample.week == week)))
+    if not rows:
+        raise HTTPException(404, f"no sample has been drawn for {week}")
+    return _sample_out(rows)

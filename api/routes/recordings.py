@@ -1,0 +1,413 @@
+"""HTTP API v1: transcript search and recording retrieval, each audited.
+
+Every endpoint names the roles it admits; an auditor of a client bank sees
+only that client's calls, an agent only their own. Every search and every
+retrieval leaves an audit entry with who, when and (for audio) the stated
+reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.accounts.models import Role, User
+from api.audit.chain import audit_to, record
+from api.recordings.finder import MAX_LIMIT as MAX_RECORDINGS
+from api.recordings.finder import BadCursor, Cursor, Page, RecordingQuery, find_recordings
+from api.web.auth import client_scope, require
+from api.web.services import Services, services_of
+from dialer.debtors.records import EXTERNAL_ID_PATTERN
+from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.service import number_key
+from recording.db.engine import as_utc
+from recording.lifecycle import extend_retention, set_legal_hold
+from recording.models import Recording
+from recording.store import RecordingNotFound, audio_info, read_audio_range
+from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
+
+router = APIRouter(prefix="/api/v1")
+
+READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
+_NAME = r"^[A-Za-z0-9._@-]{1,64}$"
+_WINDOW = 256 * 1024
+RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
+
+
+class HitOut(BaseModel):
+    recording_id: str
+    speaker: str
+    start: float
+    end: float
+    snippet: str
+    agent: str
+    debtor_id: str | None
+    recorded_at: datetime
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+@router.get("/transcripts/search", response_model=SearchOut)
+def search_transcripts(
+    request: Request,
+    user: Annotated[User, Depends(require(*READERS))],
+    q: Annotated[str, Query(max_length=200, description="phrase, any language")] = "",
+    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
+    debtor: Annotated[str | None, Query(pattern=_NAME)] = None,
+    client: Annotated[str | None, Query(pattern=_NAME)] = None,
+    speaker: Literal["agent", "debtor"] | None = None,
+    date_from: Annotated[datetime | None, Query(alias="from")] = None,
+    date_to: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> SearchOut:
+    """Segments that contain `q`, newest calls first, with the second to play from."""
+    services = services_of(request)
+    query = SearchQuery(
+        text=q,
+        agent=agent,
+        debtor_id=debtor,
+        client_id=client_scope(user, client),
+        speaker=speaker,
+        date_from=date_from,
+        date_to=date_to,
+        limit=limit,
+        offset=offset,
+    )
+    with services.sessions() as session:
+        page = search(session, query)
+        filters = {
+            k: v
+            for k, v in (
+                ("agent", agent),
+                ("debtor", debtor),
+                ("client", client),
+                ("speaker", speaker),
+            )
+            if v
+        }
+        record(session, user.username, "search", q, services.clock(), detail=filters)
+    return SearchOut(
+        hits=[HitOut(**vars(hit)) for hit in page.hits],
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=page.offset + page.limit if page.has_more else None,
+    )
+
+
+NUMBER_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,31}$"
+
+
+class RecordingOut(BaseModel):
+    id: str
+    call_id: str
+    agent: str
+    client_id: str | None
+    debtor_id: str | None = Field(description="the case (account reference) it is tagged with")
+    recorded_at: datetime
+    duration_s: float
+    status: str
+    legal_hold: bool
+
+
+class RecordingList(BaseModel):
+    recordings: list[RecordingOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+def recordings_for(
+    request: Request,
+    user: User,
+    *,
+    agent: str | None = None,
+    debtor: str | None = None,
+    client: str | None = None,
+    case: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    via: str = "api",
+) -> Page:
+    """One page of the recordings `user` may see that match; the search is audited.
+
+    The API and the console's Recordings page both come here, so they scope
+    and audit alike: an agent sees their own calls, an auditor their client's.
+    The debtor's number is hashed with the site's number key and only its
+    masked form is written to the audit log.
+    """
+    services = services_of(request)
+    if user.role is Role.AGENT:
+        if agent not in (None, user.username):
+            raise HTTPException(403, "an agent sees only their own calls")
+        agent = user.username
+    scoped = client_scope(user, client)
+    key = masked = None
+    if debtor:
+        secret: bytes | None = getattr(request.app.state, "number_secret", None)
+        if not secret:
+            raise HTTPException(503, "the number key is not configured, so numbers cannot be found")
+        try:
+            e164 = normalize(debtor, services.phone_region)
+        except MalformedNumber as exc:
+            raise HTTPException(422, str(exc)) from None
+        key, masked = number_key(secret, e164), mask(e164)
+    try:  # a bound near year 1 or 9999 may not exist in UTC
+        date_from = date_from.astimezone(UTC) if date_from else None
+        date_to = date_to.astimezone(UTC) if date_to else None
+    except OverflowError:
+        raise HTTPException(422, "`from` and `to` must be dates between years 1 and 9999") from None
+    if date_from is not None and date_to is not None and date_to <= date_from:
+        raise HTTPException(422, "`to` must be later than `from`")
+    try:
+        position = Cursor.decode(cursor) if cursor else None
+    except BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    query = RecordingQuery(
+        agent=agent,
+        client=scoped,
+        case=case,
+        number_key=key,
+        date_from=date_from,
+        date_to=date_to,
+        cursor=position,
+        limit=limit,
+        client_tagged_only=user.role is Role.AUDITOR,
+    )
+    filters = {
+        name: value
+        for name, value in (
+            ("agent", agent),
+            ("client", scoped),
+            ("case", case),
+            ("debtor", masked),
+            ("from", date_from.isoformat() if date_from else None),
+            ("to", date_to.isoformat() if date_to else None),
+        )
+        if value
+    }
+    with services.sessions() as session:
+        page = find_recordings(session, query)
+        record(
+            session,
+            user.username,
+            "recording-search",
+            (" ".join(f"{k}={v}" for k, v in filters.items()) or "all")[:255],
+            services.clock(),
+            detail={**filters, "results": len(page.recordings), "next_page": bool(cursor),
+                    "via": via},
+        )  # fmt: skip
+    return page
+
+
+@router.get("/recordings", response_model=RecordingList)
+def list_recordings(
+    request: Request,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
+    debtor: Annotated[
+        str | None, Query(pattern=NUMBER_PATTERN, description="one of the debtor's phone numbers")
+    ] = None,
+    client: Annotated[str | None, Query(pattern=_NAME)] = None,
+    case: Annotated[
+        str | None,
+        Query(pattern=EXTERNAL_ID_PATTERN, description="the account reference (external id)"),
+    ] = None,
+    date_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    date_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,200}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECORDINGS)] = 50,
+) -> RecordingList:
+    """Recordings newest first, by case, debtor's number, agent, client and time.
+
+    A case finds the recordings tagged with it and the calls to any number
+    on that account; a debtor's number finds the calls to it and every
+    recording of the accounts that list it. Supervisors, admins and QA see
+    all; an auditor sees their client's, an agent their own. Audited.
+    """
+    page = recordings_for(
+        request, user, agent=agent, debtor=debtor, client=client, case=case,
+        date_from=date_from, date_to=date_to, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return RecordingList(
+        recordings=[RecordingOut(**vars(found)) for found in page.recordings],
+        next_cursor=page.next_cursor,
+    )
+
+
+def _visible(services: Services, user: User, recording_id: str) -> None:
+    """404 for a recording this user may not see: its existence is not theirs to learn."""
+    with services.sessions() as session:
+        row = session.get(Recording, recording_id)
+        hidden = row is None or (
+            (user.role is Role.AGENT and row.agent != user.username)
+            or (user.role is Role.AUDITOR and row.client_id != user.client_id)
+        )
+    if hidden:
+        raise RecordingNotFound(f"no recording {recording_id}", hint="check the id")
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """(start, end) inclusive of a single-range header; ValueError if unsatisfiable."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise ValueError("unsupported range")
+    first, last = match.groups()
+    if first == "":
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start = int(first)
+        end = min(size - 1, int(last)) if last else size - 1
+    if start >= size or start > end:
+        raise ValueError("range outside the recording")
+    return start, end
+
+
+@router.get(
+    "/recordings/{recording_id}/audio",
+    responses={200: {"content": {"audio/ogg": {}}}, 206: {"content": {"audio/ogg": {}}}},
+    response_class=Response,
+)
+def recording_audio(
+    request: Request,
+    recording_id: RecordingId,
+    user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    reason: Annotated[str, Query(min_length=3, max_length=500, description="why it is pulled")],
+    download: bool = False,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> Response:
+    """Decrypted audio (Ogg/Opus); HTTP Range lets a browser player seek without the rest."""
+    if download and user.role is Role.AGENT:
+        raise HTTPException(403, "an agent plays their calls; exports are for supervisors")
+    services = services_of(request)
+    _visible(services, user, recording_id)
+    info = audio_info(services.sessions, recording_id)
+    headers = {"Accept-Ranges": "bytes"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{recording_id}.ogg"'
+    span = None
+    if range_header:
+        try:
+            span = parse_range(range_header, info.size)
+        except ValueError as exc:
+            raise HTTPException(
+                416, str(exc), headers={"Content-Range": f"bytes */{info.size}"}
+            ) from None
+    with services.sessions() as session:
+        record(
+            session,
+            user.username,
+            "download" if download else "play",
+            recording_id,
+            services.clock(),
+            reason=reason,
+            detail={"range": range_header} if range_header else {},
+        )
+
+    def read(start: int, end: int) -> bytes:
+        return read_audio_range(
+            services.sessions,
+            services.spool,
+            services.copies,
+            services.keys,
+            recording_id,
+            start,
+            end,
+        )
+
+    if span is not None:
+        start, end = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        return Response(read(start, end), status_code=206, media_type="audio/ogg", headers=headers)
+    if info.size == 0:
+        return Response(b"", media_type="audio/ogg", headers=headers)
+    first = read(0, min(info.size, _WINDOW) - 1)  # errors surface before the 200 is sent
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        for start in range(_WINDOW, info.size, _WINDOW):
+            yield read(start, min(info.size, start + _WINDOW) - 1)
+
+    headers["Content-Length"] = str(info.size)
+    return StreamingResponse(rest(), media_type="audio/ogg", headers=headers)
+
+
+class HoldIn(BaseModel):
+    on: bool
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class RetentionIn(BaseModel):
+    until: AwareDatetime
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class LifecycleOut(BaseModel):
+    recording_id: str
+    legal_hold: bool
+    retain_until: datetime
+
+
+def _lifecycle_out(services: Services, recording_id: str) -> LifecycleOut:
+    with services.sessions() as session:
+        row = session.get(Recording, recording_id)
+        assert row is not None
+        return LifecycleOut(
+            recording_id=row.id, legal_hold=row.legal_hold, retain_until=as_utc(row.retain_until)
+        )
+
+
+@router.post("/recordings/{recording_id}/legal-hold", response_model=LifecycleOut)
+def legal_hold(
+    request: Request,
+    recording_id: RecordingId,
+    body: HoldIn,
+    user: Annotated[User, Depends(require(Role.SUPERVISOR, Role.ADMIN))],
+) -> LifecycleOut:
+    """Keep a recording past its retention (a dispute, a court order) or release it."""
+    services = services_of(request)
+    set_legal_hold(
+        services.sessions,
+        services.copies,
+        recording_id,
+        body.on,
+        user.username,
+        body.reason,
+        audit_to(services.sessions, services.clock),
+    )
+    return _lifecycle_out(services, recording_id)
+
+
+@router.post("/recordings/{recording_id}/retention", response_model=LifecycleOut)
+def retention(
+    request: Request,
+    recording_id: RecordingId,
+    body: RetentionIn,
+    user: Annotated[User, Depends(require(Role.ADMIN))],
+) -> LifecycleOut:
+    """Keep a recording longer; a date earlier than the current one is refused (409)."""
+    services = services_of(request)
+    extend_retention(
+        services.sessions,
+        services.copies,
+        recording_id,
+        body.until,
+        user.username,
+        body.reason,
+        audit_to(services.sessions, services.clock),
+    )
+    return _lifecycle_out(services, recording_id)

@@ -1,0 +1,1 @@
+"""The HTTP application: app wiring, bearer-token auth, problem details, body limits, health."""

@@ -1,0 +1,3 @@
+"""SIP itself: the pjsua2 back-to-back agent, the front, digest logins, OPTIONS probes and
+crash salvage.
+"""

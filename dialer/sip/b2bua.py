@@ -1,0 +1,1359 @@
+"""A back-to-back user agent: an authenticated agent's softphone calls a debtor through the trunk.
+
+Prototype, one pjsua2 endpoint per process. The wheel carries at most 4 call
+legs per process (shared/FACTS.md), so one process bridges at most two calls;
+scale out with processes, not threads.
+
+Why it is shaped this way:
+
+- pjsua2 runs with no threads of its own and is polled from `poll()`, so
+  every callback arrives on our thread. Callbacks only snapshot what they
+  were told and queue it; the reaction (hanging up the other leg, answering,
+  bridging) happens in `poll()` after `libHandleEvents` returns, because
+  acting on one leg from inside another leg's callback can stall PJSIP.
+- Nothing reaches the carrier unchecked and unrecorded: authentication, the
+  number, the call policy and both recorders are settled *before* the trunk
+  INVITE. A recorder that cannot be created refuses the call (500) rather
+  than placing an unrecorded one.
+- Each party is recorded on its own (what the agent says, what the debtor
+  says) and merged afterwards into one stereo file, agent left and debtor
+  right, which is what transcription expects; the merge runs on a worker
+  thread so a long call does not stall SIP while it is written.
+- Logs carry our call id and a masked number only.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+import wave
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pjsua2 as pj
+
+from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.sip.digest import Algorithm, Credential, FailureThrottle, check_login
+from dialer.sip.endpoint import USER_AGENT, _stdout_silenced, bind_transports
+from dialer.sip.messages import SipRequest, host_of, parse_request, uri_user
+from dialer.sip.redirect_token import check as check_token
+from dialer.sip.redirect_token import token_in
+
+log = logging.getLogger(__name__)
+
+PAUSE_KEYS = "*7"  # the agent's softphone keys: pause the recording for card details
+RESUME_KEYS = "*8"
+
+Decide = Callable[[str, int | None], tuple[bool, str, str]]
+"""decide(e164, request_id) -> (allowed, rule, reason): the call policy, wired by the caller.
+
+`request_id` is the click-to-call request being placed (whose debtor it is for),
+None for a call an agent's softphone dialed.
+"""
+
+
+@dataclass(frozen=True)
+class B2buaConfig:
+    host: str
+    port: int
+    trunk: str  # "host:port" of the carrier
+    caller_ids: Sequence[str]  # presented to the debtor, used in turn
+    recording_dir: Path
+    secret: bytes  # signs nonces; share it between processes behind one realm
+    region: str = "CN"  # for numbers dialed without a country code
+    realm: str = "dialguard"
+    # SIPp 3.6 and many softphones only speak MD5; list SHA-256 first where clients can.
+    algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,)
+    nonce_lifetime_s: float = 60.0
+    ring_timeout_s: float = 60.0
+    watchdog_s: float = 5.0  # a recording not growing this long raises an alert
+    clock_rate: int = 8000  # narrowband telephone audio; recordings are written at this rate
+    # Behind a front (dialer/sip/front.py): the secret its redirect tokens are signed with.
+    front_secret: bytes | None = None
+    version: str = "0"
+    # The carrier's digest login, answered to its 401/407 on any realm; never logged.
+    trunk_username: str | None = None
+    trunk_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.trunk_username is None) != (self.trunk_password is None):
+            raise ValueError("trunk credentials need both a username and a password, or neither")
+
+
+class Ended(StrEnum):
+    AGENT = "agent"
+    CARRIER = "carrier"
+    DIALGUARD = "dialguard"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """Facts of one authenticated call attempt, handed to `on_finished` when both legs are gone."""
+
+    call_id: str
+    sip_call_id: str
+    agent: str
+    number: str  # masked: this record is logged and stored widely
+    caller_id: str | None
+    started_at: float  # epoch seconds, INVITE received
+    answered: bool
+    duration_s: float  # talk time: carrier's 200 OK to the first BYE
+    sip_status: int  # what the agent was finally told (200 when answered)
+    sip_reason: str
+    ended_by: Ended
+    rule: str | None  # the policy rule, when the policy decided
+    recording: Path | None  # stereo WAV, agent left and debtor right; None if never answered
+    e164: str = field(default="", repr=False)  # for the caller's keyed hash; never logged
+    # Stretches of the recording muted while card details were read out (PCI DSS), as
+    # (start, end) seconds from the start of the stereo file.
+    pauses: tuple[tuple[float, float], ...] = ()
+    recorder_alerts: int = 0  # times the watchdog found a recording not growing
+    request_id: int | None = None  # the click-to-call request this call answers
+    # Stretches either party held the call (relayed to the other as a re-INVITE), as
+    # (start, end) seconds from the start of the stereo file; the audio keeps running.
+    holds: tuple[tuple[float, float], ...] = ()
+    # An unanswered placed call: the carrier's early media (its announcement, mono WAV),
+    # for dialer/announcements.py to take or delete. None when none was heard.
+    early_media: Path | None = None
+    # Ring time: INVITE to the trunk until the carrier answered or the call ended unanswered;
+    # 0 when nothing was dialed.
+    ring_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Command:
+    """A request from outside the process to one running call (the API's pause and resume)."""
+
+    id: int
+    call_id: str
+    action: str  # "pause" | "resume"
+    actor: str  # who asked
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """What the owner of the B2BUA keeps about a running call, outside this process.
+
+    "started": a call now runs here (commands may name it); "pause" and
+    "resume": its recording was muted or unmuted, by whom and from where;
+    "refused": a command that did not apply (`detail` says why).
+    """
+
+    kind: str
+    call_id: str
+    agent: str
+    at: float  # epoch seconds
+    actor: str = ""
+    source: str = ""  # "keypad" | "api"
+    offset_s: float | None = None  # seconds into the recording, once it has started
+    command_id: int | None = None
+    detail: str = ""
+
+
+# --- pjsua2 glue: callbacks snapshot and queue, nothing more -----------------------------
+
+_DIGITS = re.compile(r"\+?\d{7,}")
+
+
+class _MaskingLogBridge(pj.LogWriter):  # type: ignore[misc]
+    """PJSIP's log into ours with every phone-number-like digit run masked.
+
+    PJSIP logs request URIs ("Making call ... to sip:+8613800138000@..."), and
+    a number must never reach a log in full, whatever the level.
+    """
+
+    def write(self, entry: Any) -> None:
+        level = logging.WARNING if entry.level <= 2 else logging.DEBUG
+        text = _DIGITS.sub(lambda m: mask(m.group(0)), entry.msg.strip())
+        log.log(level, "pjsip: %s", text)
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str  # "incoming" | "state" | "media" | "dtmf"
+    leg: _Leg
+    state: int = 0
+    status: int = 0
+    reason: str = ""
+    msg: str = ""
+    source: str = ""
+
+
+class _Leg(pj.Call):  # type: ignore[misc]
+    def __init__(self, b2b: B2bua, account: pj.Account, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.b2b = b2b
+        self.session: _Session | None = None
+        self.state = pj.PJSIP_INV_STATE_NULL
+        self.refusal: CallRecord | None = None  # reported once this refused leg is gone
+
+    def onCallState(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        try:
+            ci = self.getInfo()
+        except pj.Error:
+            return
+        self.b2b._events.append(
+            _Event("state", self, ci.state, ci.lastStatusCode, ci.lastReason or "")
+        )
+
+    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        self.b2b._events.append(_Event("media", self))
+
+    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        self.b2b._events.append(_Event("dtmf", self, msg=str(prm.digit)))
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, b2b: B2bua) -> None:
+        super().__init__()
+        self.b2b = b2b
+
+    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802 - pjsua2's name
+        leg = _Leg(self.b2b, self, prm.callId)
+        self.b2b._events.append(
+            _Event("incoming", leg, msg=prm.rdata.wholeMsg, source=prm.rdata.srcAddress)
+        )
+
+
+# --- per call --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Recorder:
+    party: str  # "agent" | "debtor"
+    path: Path
+    port: pj.AudioMediaRecorder | None
+    started: float | None = None  # monotonic, when audio was first connected to it
+
+
+@dataclass
+class _Session:
+    id: str
+    sip_call_id: str
+    agent: str
+    agent_leg: _Leg
+    e164: str
+    started_at: float
+    started_mono: float
+    recorders: list[_Recorder] = field(default_factory=list)
+    trunk_leg: _Leg | None = None
+    caller_id: str | None = None
+    provisional: int = 0  # highest provisional response sent to the agent
+    outbound: bool = False  # click-to-call: we rang the agent, they did not call us
+    request_id: int | None = None
+    dialed_at: float | None = None  # monotonic, INVITE sent to the trunk
+    answered_at: float | None = None  # monotonic, carrier's 200 OK
+    hung_up_at: float | None = None
+    agent_status: int = 0
+    agent_reason: str = ""
+    ended_by: Ended | None = None
+    finished: bool = False
+    keys: str = ""  # the agent's last DTMF digits
+    keys_at: float = 0.0
+    paused_at: float | None = None  # monotonic, while card details are being read
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # monotonic
+    sizes: dict[str, tuple[int, float]] = field(default_factory=dict)  # party: (bytes, since)
+    alerts: int = 0
+    held_by: str | None = None  # "agent" | "carrier": whose hold is relayed to the other leg
+    held_at: float | None = None  # monotonic
+    holds: list[tuple[float, float]] = field(default_factory=list)  # monotonic
+    hold_retry_at: float | None = None  # a relay PJSIP refused (a re-INVITE under way): retry
+
+    def label(self) -> dict[str, str]:
+        return {"call_id": self.id, "number": mask(self.e164)}
+
+
+def _header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h
+
+
+def _op(code: int, reason: str = "", headers: Sequence[tuple[str, str]] = ()) -> pj.CallOpParam:
+    op = pj.CallOpParam(True)
+    op.statusCode = code
+    if reason:
+        op.reason = reason
+    for name, value in headers:
+        op.txOption.headers.append(_header(name, value))
+    return op
+
+
+def _token(text: str) -> str:
+    """Safe inside a quoted-string header parameter (Warning, Reason)."""
+    return "".join(c if c.isprintable() and c not in '"\\' else " " for c in text)[:200]
+
+
+# Media states in which a leg's audio is in the conference bridge.
+_BRIDGED = frozenset(
+    {pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
+)
+
+# Carrier failures the agent's softphone should see as is; anything else becomes
+# something the softphone cannot misread (401/407 would make it prompt for a password).
+_RELAYED = frozenset(range(400, 700)) - {401, 407}
+
+
+class B2bua:
+    """One pjsua2 endpoint bridging agents' calls to the carrier trunk, recording both parties.
+
+    Create it, then call `poll()` from the same thread (or `run(stop)`), since
+    PJSIP runs on the creating thread only. `credentials(username)` returns the
+    stored HA1s or None; `decide(e164)` is the call policy and an exception from
+    it refuses the call. `on_finished` gets one CallRecord per authenticated
+    attempt, always from the one merge thread, after both legs are gone and the
+    stereo file (if any) is complete: it may block without stalling SIP.
+    """
+
+    def __init__(
+        self,
+        config: B2buaConfig,
+        credentials: Callable[[str], Credential | None],
+        decide: Decide,
+        on_finished: Callable[[CallRecord], None],
+        *,
+        throttle: FailureThrottle | None = None,
+        clock: Callable[[], float] = time.time,
+        on_load: Callable[[int], None] | None = None,
+        note_fields: Callable[[str], dict[str, str]] | None = None,
+        caller_id_usable: Callable[[str], bool] | None = None,
+        next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
+        commands: Callable[[Sequence[str]], Sequence[Command]] | None = None,
+        on_event: Callable[[CallEvent], None] | None = None,
+    ) -> None:
+        if not config.caller_ids:
+            raise ValueError("the caller-ID pool is empty: the trunk needs a number to present")
+        self.config = config
+        self._credentials = credentials
+        self._decide = decide
+        self._on_finished = on_finished
+        self._clock = clock
+        self._on_load = on_load
+        self._note_fields = note_fields
+        self._caller_id_usable = caller_id_usable
+        self._next_request = next_request
+        self._commands = commands
+        self._on_event = on_event
+        self._commands_at = 0.0
+        self._commands_seen: set[int] = set()  # handed to the event thread, not yet marked
+        self._asked_at = 0.0
+        self._load = -1
+        self._watched_at = 0.0
+        self._throttle = throttle or FailureThrottle(time.monotonic)
+        self._events: deque[_Event] = deque()
+        self._sessions: dict[str, _Session] = {}
+        self._legs: set[_Leg] = set()  # every pj.Call alive, so Python keeps them referenced
+        self._merger = ThreadPoolExecutor(1, thread_name_prefix="b2bua-merge")
+        self._caller_ids = itertools.cycle(config.caller_ids)
+        self._accounts: dict[str, _Account] = {}
+        self._closed = False
+        self._ep = pj.Endpoint()
+        self._start_library(config)
+
+    def _start_library(self, config: B2buaConfig) -> None:
+        with _stdout_silenced():
+            self._ep.libCreate()
+        self._logger = _MaskingLogBridge()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.userAgent = f"{USER_AGENT}/{config.version}"
+        cfg.logConfig.writer = self._logger
+        cfg.logConfig.level = 3
+        cfg.logConfig.consoleLevel = 0
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = config.clock_rate
+        cfg.medConfig.sndClockRate = config.clock_rate
+        cfg.medConfig.noVad = True  # recordings keep real silence, not gaps
+        try:
+            self._ep.libInit(cfg)
+            bind_transports(self._ep, config.host, config.port)
+            self._ep.audDevManager().setNullDev()
+            # G.711 only, on both legs: what carriers take, what the 8 kHz recordings
+            # hold, and no transcoding in the bridge between agent and debtor.
+            for codec in self._ep.codecEnum2():
+                keep = codec.codecId.split("/")[0] in ("PCMA", "PCMU")
+                self._ep.codecSetPriority(codec.codecId, 200 if keep else 0)
+            self._ep.libStart()
+            # The front account takes incoming calls; one account per caller ID puts
+            # that number in the trunk INVITE's From.
+            self._front = self._account("dialguard", default=True)
+            for cid in config.caller_ids:
+                self._accounts[cid] = self._account(cid, default=False)
+        except BaseException:
+            self.close()
+            raise
+
+    def _account(self, user: str, *, default: bool) -> _Account:
+        account = _Account(self)
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{user}@{self.config.host}:{self.config.port}"
+        cfg = self.config
+        if not default and cfg.trunk_username is not None and cfg.trunk_password is not None:
+            # Realm "*": whatever realm the carrier challenges in (401 or 407), PJSIP
+            # answers with this login once; a second challenge ends the call as refused.
+            acfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", cfg.trunk_username, 0, cfg.trunk_password)
+            )
+        account.create(acfg, default)
+        return account
+
+    # --- loop ----------------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int = 20) -> None:
+        """Run PJSIP for up to `timeout_ms`, then act on what it reported."""
+        self._ep.libHandleEvents(timeout_ms)
+        while self._events:
+            event = self._events.popleft()
+            try:
+                self._handle(event)
+            except Exception:
+                log.exception("b2bua: failed handling %s", event.kind)
+        self._check_timeouts()
+        self._watch_recorders()
+        self._take_request()
+        self._take_commands()
+        if self._on_load is not None and len(self._legs) != self._load:
+            self._load = len(self._legs)
+            self._on_load(self._load)
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.poll(20)
+        finally:
+            self.close()
+
+    @property
+    def live_legs(self) -> int:
+        """Call legs PJSIP still holds: zero once every call has fully ended (no orphans)."""
+        return len(self._legs)
+
+    def close(self) -> None:
+        """Hang up every call (both legs), finish their recordings, then stop PJSIP."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ep.libGetState() == pj.PJSUA_STATE_RUNNING:
+            self._mark_ended_by_us()
+            self._ep.hangupAllCalls()
+            deadline = time.monotonic() + 5
+            while self._legs and time.monotonic() < deadline:
+                self.poll(20)
+        self._merger.shutdown(wait=True)
+        for account in [*self._accounts.values(), getattr(self, "_front", None)]:
+            if account is not None:
+                account.shutdown()
+        self._accounts.clear()
+        # A pj.Call destroyed after libDestroy asserts inside pjsua (SIGABRT):
+        # drop every one we hold and collect them while the library still runs.
+        self._events.clear()
+        self._legs.clear()
+        self._sessions.clear()
+        gc.collect()
+        self._ep.libDestroy()
+
+    def _mark_ended_by_us(self) -> None:
+        # A method of its own on purpose: a loop variable left in close() would keep
+        # a session, and so its pj.Call objects, alive past libDestroy, and a
+        # pj.Call destroyed after libDestroy aborts the process inside pjsua.
+        for session in self._sessions.values():
+            session.ended_by = session.ended_by or Ended.DIALGUARD
+
+    # --- events --------------------------------------------------------------------------
+
+    def _handle(self, event: _Event) -> None:
+        if event.kind == "incoming":
+            self._legs.add(event.leg)
+            self._incoming(event)
+            return
+        leg = event.leg
+        if event.kind == "state":
+            leg.state = event.state
+            if event.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self._legs.discard(leg)
+                if leg.refusal is not None:
+                    self._report(leg.refusal)
+                    leg.refusal = None
+        session = leg.session
+        if session is None:  # a leg refused at the door (401/403): nothing else to do
+            return
+        if event.kind == "media":
+            self._bridge(session)
+            self._relay_hold(session)
+        elif event.kind == "dtmf":
+            if leg is session.agent_leg:  # the debtor's keys never steer the recording
+                self._agent_key(session, event.msg)
+        elif leg is session.agent_leg:
+            self._agent_state(session, event)
+        else:
+            self._trunk_state(session, event)
+        self._maybe_finish(session)
+
+    def _incoming(self, event: _Event) -> None:
+        leg, cfg = event.leg, self.config
+        source = host_of(event.source)
+        try:
+            request = parse_request(event.msg)
+        except ValueError:
+            self._refuse(leg, 400, "Bad Request")
+            return
+        agent = self._authenticate(leg, request, source)
+        if agent is None:
+            return
+        sip_call_id = request.first("call-id") or ""
+        sid = secrets.token_hex(8)
+        dialed = uri_user(request.uri)
+        try:
+            e164 = normalize(dialed, cfg.region)
+        except MalformedNumber as exc:
+            log.info("b2bua: %s", exc, extra={"call_id": sid})
+            self._refuse(
+                leg, 484, "Address Incomplete", [("Warning", f'399 dialguard "{_token(str(exc))}"')]
+            )
+            self._record_refusal(leg, sid, sip_call_id, agent, dialed, 484, str(exc), None)
+            return
+        session = _Session(
+            id=sid,
+            sip_call_id=sip_call_id,
+            agent=agent,
+            agent_leg=leg,
+            e164=e164,
+            started_at=self._clock(),
+            started_mono=time.monotonic(),
+        )
+        try:
+            allowed, rule, reason = self._decide(e164, None)
+        except Exception:  # no answer from the policy is not a yes
+            log.exception("b2bua: call policy failed, call not placed", extra=session.label())
+            self._refuse(leg, 500, "Call Policy Unavailable")
+            self._record_refusal(leg, sid, sip_call_id, agent, e164, 500, "policy failed", None)
+            return
+        if not allowed:
+            log.info("b2bua: refused by policy rule %s", rule, extra=session.label())
+            self._refuse(
+                leg,
+                403,
+                "Refused By Call Policy",
+                [
+                    ("Reason", f'SIP;cause=403;text="dialguard policy {_token(rule)}"'),
+                    ("Warning", f'399 dialguard "{_token(rule)}: {_token(reason)}"'),
+                ],
+            )
+            self._record_refusal(leg, sid, sip_call_id, agent, e164, 403, reason, rule)
+            return
+        # Fail closed: both recorders exist before anything is sent to the carrier.
+        try:
+            session.recorders = self._create_recorders(session)
+        except (pj.Error, OSError) as exc:
+            why = getattr(exc, "reason", None) or str(exc)
+            log.error(
+                "b2bua: recording unavailable, call not placed: %s", why, extra=session.label()
+            )
+            self._refuse(
+                leg,
+                500,
+                "Recording Unavailable",
+                [("Warning", '399 dialguard "recording unavailable: call not placed"')],
+            )
+            self._record_refusal(
+                leg, sid, sip_call_id, agent, e164, 500, "recording unavailable", rule
+            )
+            return
+        leg.session = session
+        self._sessions[sid] = session
+        self._call_event(session, "started")
+        self._place_trunk_call(session)
+
+    def originate(self, request_id: int, agent: str, contact: str, e164: str) -> None:
+        """Click-to-call: ring the agent's softphone at `contact`, dial `e164` once answered.
+
+        The same checks as a softphone's own call, before anything rings: the
+        policy for the number, then both recorders (fail closed).
+        """
+        sid = secrets.token_hex(8)
+        session = _Session(
+            id=sid,
+            sip_call_id="",
+            agent=agent,
+            agent_leg=_Leg(self, self._front, pj.PJSUA_INVALID_ID),
+            e164=e164,
+            started_at=self._clock(),
+            started_mono=time.monotonic(),
+            outbound=True,
+            request_id=request_id,
+        )
+
+        def refuse(code: int, why: str, rule: str | None) -> None:
+            record = CallRecord(
+                call_id=sid, sip_call_id="", agent=agent, number=mask(e164), caller_id=None,
+                started_at=session.started_at, answered=False, duration_s=0.0, sip_status=code,
+                sip_reason=why, ended_by=Ended.DIALGUARD, rule=rule, recording=None, e164=e164,
+                request_id=request_id,
+            )  # fmt: skip
+            self._report(record)
+
+        try:
+            allowed, rule, reason = self._decide(e164, request_id)
+        except Exception:
+            log.exception("b2bua: call policy failed, call not placed", extra=session.label())
+            refuse(500, "policy failed", None)
+            return
+        if not allowed:
+            log.info("b2bua: click-to-call refused by rule %s", rule, extra=session.label())
+            refuse(403, reason, rule)
+            return
+        try:
+            session.recorders = self._create_recorders(session)
+        except (pj.Error, OSError):
+            log.error("b2bua: recording unavailable, call not placed", extra=session.label())
+            refuse(500, "recording unavailable", rule)
+            return
+        leg = session.agent_leg
+        leg.session = session
+        op = pj.CallOpParam(True)
+        op.opt.audioCount = 1
+        op.opt.videoCount = 0
+        try:
+            leg.makeCall(contact, op)
+        except pj.Error as exc:
+            log.error("b2bua: cannot ring the agent: %s", exc.reason, extra=session.label())
+            leg.session = None
+            self._drop_recorders(session.recorders)
+            note_path(self.config.recording_dir / f"{sid}.wav").unlink(missing_ok=True)
+            refuse(480, "agent's softphone unreachable", None)
+            return
+        self._legs.add(leg)
+        self._sessions[sid] = session
+        self._call_event(session, "started")
+        log.info("b2bua: ringing the agent for click-to-call", extra=session.label())
+
+    def _authenticate(self, leg: _Leg, request: SipRequest, source: str) -> str | None:
+        """The agent's username, or None once the leg has been answered 401 or 403."""
+        cfg = self.config
+        token = token_in(request.uri) if cfg.front_secret is not None else None
+        if token is not None and cfg.front_secret is not None:
+            agent = check_token(
+                cfg.front_secret,
+                token,
+                uri_user(request.uri),
+                request.first("call-id") or "",
+                self._clock(),
+            )
+            if agent is None:
+                log.warning("b2bua: redirect token refused from %s", source)
+                self._refuse(leg, 403, "Forbidden")
+            return agent
+        login = check_login(
+            request.all("authorization"),
+            method="INVITE",
+            uri=request.uri,
+            source=source,
+            realm=cfg.realm,
+            secret=cfg.secret,
+            algorithms=cfg.algorithms,
+            nonce_lifetime_s=cfg.nonce_lifetime_s,
+            credentials=self._credentials,
+            throttle=self._throttle,
+            now=self._clock(),
+        )
+        if login.challenge:
+            self._refuse(leg, 401, "Unauthorized", login.challenge)
+        elif login.refusal is not None:
+            self._refuse(leg, 403, login.refusal)
+        return login.agent
+
+    def _refuse(
+        self, leg: _Leg, code: int, reason: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        try:
+            leg.hangup(_op(code, reason, headers))
+        except pj.Error as exc:  # the caller gave up already
+            log.debug("b2bua: refusing a call failed: %s", exc.reason)
+
+    def _record_refusal(
+        self,
+        leg: _Leg,
+        sid: str,
+        sip_call_id: str,
+        agent: str,
+        number: str,
+        code: int,
+        why: str,
+        rule: str | None,
+    ) -> None:
+        leg.refusal = CallRecord(
+            call_id=sid,
+            sip_call_id=sip_call_id,
+            agent=agent,
+            number=mask(number),
+            caller_id=None,
+            started_at=self._clock(),
+            answered=False,
+            duration_s=0.0,
+            sip_status=code,
+            sip_reason=why,
+            ended_by=Ended.DIALGUARD,
+            rule=rule,
+            recording=None,
+            e164=number,
+        )
+        if leg not in self._legs:  # already gone (the agent gave up first)
+            self._report(leg.refusal)
+            leg.refusal = None
+
+    def _create_recorders(self, session: _Session) -> list[_Recorder]:
+        """Both parties' recorders, and a note of whose call it is.
+
+        The note (`<call id>.json`) lets a restarted dialer store what a killed
+        one left behind under the right agent and time.
+        """
+        directory, sid = self.config.recording_dir, session.id
+        if not os.access(directory, os.W_OK | os.X_OK):  # pjmedia's error is less clear
+            raise OSError(f"recording directory {directory} is not writable")
+        made: list[_Recorder] = []
+        note = directory / f"{sid}.json"
+        try:
+            note.write_text(
+                json.dumps(
+                    {
+                        "call_id": sid,
+                        "agent": session.agent,
+                        "started_at": session.started_at,
+                        **(self._note_fields(session.e164) if self._note_fields else {}),
+                    }
+                )
+            )
+            for party in ("agent", "debtor"):
+                path = directory / f"{sid}-{party}.wav"
+                port = pj.AudioMediaRecorder()
+                port.createRecorder(str(path))
+                made.append(_Recorder(party, path, port))
+        except BaseException:
+            self._drop_recorders(made)
+            note.unlink(missing_ok=True)
+            raise
+        return made
+
+    def _next_caller_id(self) -> str | None:
+        """The next caller ID of the pool still in the rotation, or None if none is."""
+        for _ in range(len(self.config.caller_ids)):
+            cid = next(self._caller_ids)
+            if self._caller_id_usable is None or self._caller_id_usable(cid):
+                return cid
+        return None
+
+    def _place_trunk_call(self, session: _Session) -> None:
+        cid = self._next_caller_id()
+        if cid is None:
+            log.error("b2bua: every caller ID is out of the rotation", extra=session.label())
+            self._end_agent(session, 503, "No Caller ID Available", Ended.DIALGUARD)
+            return
+        session.caller_id = cid
+        trunk = _Leg(self, self._accounts[cid], pj.PJSUA_INVALID_ID)
+        trunk.session = session
+        op = pj.CallOpParam(True)
+        op.opt.audioCount = 1
+        op.opt.videoCount = 0
+        op.txOption.headers.append(
+            _header("P-Asserted-Identity", f"<sip:{cid}@{self.config.host}>")
+        )
+        try:
+            session.dialed_at = time.monotonic()
+            trunk.makeCall(f"sip:{session.e164}@{self.config.trunk}", op)
+        except pj.Error as exc:
+            log.error("b2bua: trunk call failed to start: %s", exc.reason, extra=session.label())
+            self._end_agent(session, 503, "Trunk Unavailable", Ended.DIALGUARD)
+            return
+        session.trunk_leg = trunk
+        self._legs.add(trunk)
+        log.info("b2bua: dialing via trunk as %s", cid, extra=session.label())
+
+    # --- state relays ----------------------------------------------------------------------
+
+    def _agent_state(self, session: _Session, event: _Event) -> None:
+        if (
+            session.outbound
+            and event.state == pj.PJSIP_INV_STATE_CONFIRMED
+            and session.trunk_leg is None
+            and session.ended_by is None
+        ):
+            log.info("b2bua: agent answered, dialing", extra=session.label())
+            self._place_trunk_call(session)
+            return
+        if event.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        if session.ended_by is None:
+            session.ended_by = Ended.AGENT
+            session.agent_status = session.agent_status or event.status
+            session.agent_reason = session.agent_reason or event.reason
+            log.info("b2bua: agent ended the call (%s)", event.status, extra=session.label())
+        self._mark_hangup(session)
+        self._hangup(session.trunk_leg)  # CANCEL before answer, BYE after
+
+    def _trunk_state(self, session: _Session, event: _Event) -> None:
+        agent = session.agent_leg
+        if event.state == pj.PJSIP_INV_STATE_EARLY and event.status == 180:
+            self._provisional(session, 180, "Ringing")
+        elif event.state == pj.PJSIP_INV_STATE_CONFIRMED:
+            if agent not in self._legs:  # answered just as the agent gave up: end it
+                self._hangup(session.trunk_leg)
+                return
+            if session.answered_at is None:
+                session.answered_at = time.monotonic()
+                log.info("b2bua: answered", extra=session.label())
+            if session.outbound:  # the agent's leg is up already: nothing to answer
+                session.agent_status, session.agent_reason = 200, "OK"
+            elif agent.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                try:
+                    agent.answer(_op(200))
+                    session.agent_status, session.agent_reason = 200, "OK"
+                except pj.Error as exc:
+                    log.warning(
+                        "b2bua: agent gone at answer: %s", exc.reason, extra=session.label()
+                    )
+                    self._hangup(session.trunk_leg)
+        elif event.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._mark_hangup(session)
+            if session.ended_by is None:
+                session.ended_by = Ended.CARRIER
+            if session.answered_at is not None:
+                log.info("b2bua: carrier ended the call", extra=session.label())
+                self._hangup(agent)
+            else:
+                code = event.status if event.status in _RELAYED else 503
+                reason = event.reason if code == event.status else "Trunk Failure"
+                log.info(
+                    "b2bua: carrier refused %s %s",
+                    event.status,
+                    event.reason,
+                    extra=session.label(),
+                )
+                self._end_agent(session, code, reason, session.ended_by)
+
+    def _provisional(self, session: _Session, code: int, reason: str) -> None:
+        if session.outbound or session.provisional >= code or session.answered_at is not None:
+            return
+        try:
+            session.agent_leg.answer(_op(code, reason))
+            session.provisional = code
+        except pj.Error as exc:
+            log.debug("b2bua: relaying %s failed: %s", code, exc.reason)
+
+    def _end_agent(self, session: _Session, code: int, reason: str, by: Ended) -> None:
+        session.ended_by = session.ended_by or by
+        if not session.agent_status or session.agent_status < 200:
+            session.agent_status, session.agent_reason = code, reason
+        self._hangup(session.agent_leg, code, reason)
+
+    def _hangup(self, leg: _Leg | None, code: int = 0, reason: str = "") -> None:
+        if leg is None or leg.state == pj.PJSIP_INV_STATE_DISCONNECTED or leg not in self._legs:
+            return
+        try:
+            leg.hangup(_op(code, reason) if code else pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.debug("b2bua: hangup failed: %s", exc.reason)
+
+    def _mark_hangup(self, session: _Session) -> None:
+        if session.hung_up_at is None:
+            session.hung_up_at = time.monotonic()
+
+    # --- media ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _audio(leg: _Leg | None) -> pj.AudioMedia | None:
+        if leg is None or leg.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            return None
+        try:
+            info = leg.getInfo()
+            for i, media in enumerate(info.media):
+                # On hold too: the stream stays in the bridge (silent), so the
+                # recording runs on through a hold instead of skipping it.
+                if (
+                    media.type == pj.PJMEDIA_TYPE_AUDIO
+                    and media.status in _BRIDGED
+                    and media.audioConfSlot >= 0
+                ):
+                    return leg.getAudioMedia(i)
+        except pj.Error:
+            return None
+        return None
+
+    @staticmethod
+    def _remote_hold(leg: _Leg | None) -> bool:
+        """Whether the party on this leg has put us on hold (sendonly or inactive)."""
+        if leg is None or leg.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return False
+        try:
+            info = leg.getInfo()  # held while its media are read: SWIG frees a temporary
+            for media in info.media:
+                if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                    continue
+                if media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD:
+                    return True
+                # inactive: no direction at all, and not because we held it ourselves
+                return bool(media.status == pj.PJSUA_CALL_MEDIA_NONE and media.dir == 0)
+        except pj.Error:
+            return False
+        return False
+
+    def _relay_hold(self, session: _Session) -> None:
+        """A hold on one leg is relayed to the other as a re-INVITE (sendonly), and back.
+
+        Only a change of hold is relayed: a session refresh (re-INVITE or UPDATE
+        with the same media) is answered by PJSIP on its own leg and goes no
+        further. Our own hold shows as LOCAL_HOLD on the other leg, which is
+        never mistaken for that party holding, so nothing loops.
+        """
+        session.hold_retry_at = None
+        if session.answered_at is None or session.hung_up_at is not None:
+            return
+        now = time.monotonic()
+        if session.held_by is None:
+            if self._remote_hold(session.agent_leg):
+                holder, other = "agent", session.trunk_leg
+            elif self._remote_hold(session.trunk_leg):
+                holder, other = "carrier", session.agent_leg
+            else:
+                return
+            if self._reinvite(session, other, hold=True):
+                session.held_by, session.held_at = holder, now
+                log.info("b2bua: the %s put the call on hold", holder, extra=session.label())
+            return
+        own = session.agent_leg if session.held_by == "agent" else session.trunk_leg
+        if self._remote_hold(own):
+            return  # still on hold (a refresh while held changes nothing)
+        other = session.trunk_leg if session.held_by == "agent" else session.agent_leg
+        if self._reinvite(session, other, hold=False):
+            log.info("b2bua: the %s resumed the call", session.held_by, extra=session.label())
+            session.holds.append((session.held_at or now, now))
+            session.held_by, session.held_at = None, None
+
+    def _reinvite(self, session: _Session, leg: _Leg | None, *, hold: bool) -> bool:
+        """Hold or resume `leg`; False (and a retry soon) while PJSIP cannot send it yet."""
+        if leg is None or leg.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return False
+        op = pj.CallOpParam(True)
+        try:
+            if hold:
+                leg.setHold(op)
+            else:
+                op.opt.flag |= pj.PJSUA_CALL_UNHOLD
+                leg.reinvite(op)
+        except pj.Error as exc:  # e.g. a re-INVITE of theirs still under way on that leg
+            log.debug("b2bua: relaying the hold failed: %s", exc.reason, extra=session.label())
+            session.hold_retry_at = time.monotonic() + 0.5
+            return False
+        return True
+
+    def _bridge(self, session: _Session) -> None:
+        """Connect both directions and each party's recorder once both legs have audio.
+
+        Early media (183 with SDP from the carrier) is relayed by answering the
+        agent 183 first, so the debtor's side is heard (and recorded) from then on.
+        """
+        trunk_audio = self._audio(session.trunk_leg)
+        if trunk_audio is None:
+            return
+        if session.answered_at is None and session.provisional < 183:
+            self._provisional(session, 183, "Session Progress")
+        agent_audio = self._audio(session.agent_leg)
+        if agent_audio is None:
+            return
+        agent_audio.startTransmit(trunk_audio)
+        trunk_audio.startTransmit(agent_audio)
+        # The null sound device's capture port (silence) feeds every recorder too: a
+        # re-INVITE may replace a leg's stream, and a recorder left with no source for
+        # a moment writes nothing, which would shift everything after it in the merge.
+        silence = self._ep.audDevManager().getCaptureDevMedia()
+        for rec, source in zip(session.recorders, (agent_audio, trunk_audio), strict=True):
+            if rec.port is not None:
+                source.startTransmit(rec.port)
+                silence.startTransmit(rec.port)
+                if rec.started is None:
+                    rec.started = time.monotonic()
+
+    # --- teardown ------------------------------------------------------------------------------
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        for session in list(self._sessions.values()):
+            if session.hold_retry_at is not None and now >= session.hold_retry_at:
+                self._relay_hold(session)
+            if (
+                session.answered_at is None
+                and session.ended_by is None
+                and now - session.started_mono > self.config.ring_timeout_s
+            ):
+                log.info(
+                    "b2bua: no answer within %.0f s",
+                    self.config.ring_timeout_s,
+                    extra=session.label(),
+                )
+                self._end_agent(session, 480, "No Answer", Ended.DIALGUARD)
+                self._hangup(session.trunk_leg)
+
+    def _take_request(self) -> None:
+        """Claim a queued click-to-call when this worker has room for one more call."""
+        now = time.monotonic()
+        if self._next_request is None or now - self._asked_at < 0.5 or len(self._legs) > 2:
+            return
+        self._asked_at = now
+        try:
+            claimed = self._next_request()
+        except Exception:
+            log.exception("b2bua: reading the click-to-call queue failed")
+            return
+        if claimed is not None:
+            self.originate(*claimed)
+
+    # --- pause for card data, and the recorder watchdog -------------------------------------
+
+    def _agent_key(self, session: _Session, digit: str) -> None:
+        """`*7` pauses both recorders, `*8` resumes: PCI DSS forbids recording card data."""
+        now = time.monotonic()
+        if now - session.keys_at > 3.0:  # a code is typed in one go
+            session.keys = ""
+        session.keys, session.keys_at = (session.keys + digit)[-2:], now
+        if session.keys == PAUSE_KEYS:
+            self._pause(session, session.agent, "keypad")
+        elif session.keys == RESUME_KEYS:
+            self._resume(session, session.agent, "keypad")
+
+    def _pause(
+        self, session: _Session, actor: str, source: str, command_id: int | None = None
+    ) -> bool:
+        """Mute both recorders; the one way a pause happens, from the keypad or the API."""
+        if session.paused_at is not None:
+            return False
+        now = time.monotonic()
+        self._set_recording_level(session, 0.0)
+        session.paused_at = now
+        log.info("b2bua: recording paused (%s, by %s)", source, actor, extra=session.label())
+        self._call_event(session, "pause", actor, source, now, command_id)
+        return True
+
+    def _resume(
+        self, session: _Session, actor: str, source: str, command_id: int | None = None
+    ) -> bool:
+        if session.paused_at is None:
+            return False
+        now = time.monotonic()
+        self._set_recording_level(session, 1.0)
+        session.pauses.append((session.paused_at, now))
+        session.paused_at = None
+        log.info("b2bua: recording resumed (%s, by %s)", source, actor, extra=session.label())
+        self._call_event(session, "resume", actor, source, now, command_id)
+        return True
+
+    def _call_event(
+        self,
+        session: _Session,
+        kind: str,
+        actor: str = "",
+        source: str = "",
+        mono: float | None = None,
+        command_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        if self._on_event is None:
+            return
+        starts = [r.started for r in session.recorders if r.started is not None]
+        offset = round(max(0.0, mono - min(starts)), 2) if mono is not None and starts else None
+        event = CallEvent(
+            kind=kind, call_id=session.id, agent=session.agent, at=self._clock(), actor=actor,
+            source=source, offset_s=offset, command_id=command_id, detail=detail,
+        )  # fmt: skip
+        # On the merge thread, like `on_finished`: the owner may write to its database
+        # without stalling SIP, and sees a call's events in order, its end last.
+        self._merger.submit(self._emit_event, event)
+
+    def _emit_event(self, event: CallEvent) -> None:
+        assert self._on_event is not None
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("b2bua: on_event failed", extra={"call_id": event.call_id})
+
+    def _take_commands(self) -> None:
+        """Apply queued commands to this worker's calls, read at most twice a second."""
+        now = time.monotonic()
+        if self._commands is None or not self._sessions or now - self._commands_at < 0.5:
+            return
+        self._commands_at = now
+        try:
+            pending = self._commands(list(self._sessions))
+        except Exception:
+            log.exception("b2bua: reading the call commands failed")
+            return
+        self._commands_seen &= {c.id for c in pending}  # the rest were marked done
+        for command in pending:
+            if command.id in self._commands_seen:
+                continue
+            self._commands_seen.add(command.id)
+            session = self._sessions.get(command.call_id)
+            if session is None:
+                continue
+            if session.hung_up_at is not None:
+                applied, why = False, "the call has ended"
+            elif command.action == "pause":
+                applied = self._pause(session, command.actor, "api", command.id)
+                why = "the recording is already paused"
+            elif command.action == "resume":
+                applied = self._resume(session, command.actor, "api", command.id)
+                why = "the recording is not paused"
+            else:
+                applied, why = False, f"unknown command {command.action!r}"
+            if not applied:
+                self._call_event(session, "refused", command.actor, "api", None, command.id, why)
+
+    @staticmethod
+    def _set_recording_level(session: _Session, level: float) -> None:
+        # Muted rather than disconnected: the recorders keep writing (silence), so
+        # both channels stay aligned and the gap sits where it happened.
+        for rec in session.recorders:
+            if rec.port is not None:
+                try:
+                    rec.port.adjustRxLevel(level)
+                except pj.Error as exc:
+                    log.error("b2bua: pausing the recording failed: %s", exc.reason,
+                              extra=session.label())  # fmt: skip
+
+    def _watch_recorders(self) -> None:
+        """Alert when a running call's recording stops growing or its file is gone."""
+        now = time.monotonic()
+        if now - self._watched_at < 1.0:
+            return
+        self._watched_at = now
+        for session in self._sessions.values():
+            for rec in session.recorders:
+                if rec.started is None or session.hung_up_at is not None:
+                    continue
+                try:
+                    size = rec.path.stat().st_size
+                except OSError:
+                    size = -1
+                entry = session.sizes.get(rec.party)
+                if entry is None or (size >= 0 and size != entry[0]):
+                    session.sizes[rec.party] = (size, now)
+                    continue
+                since = entry[1]
+                if now - since >= self.config.watchdog_s:
+                    session.alerts += 1
+                    session.sizes[rec.party] = (size, now)  # alert again if it stays stuck
+                    log.error(
+                        "ALERT recorder stalled: the %s side of a running call has not been "
+                        "written for %.0f s%s",
+                        rec.party,
+                        now - since,
+                        " (its file is gone)" if size < 0 else "",
+                        extra={**session.label(), "event": "recorder_stalled"},
+                    )
+
+    @staticmethod
+    def _file_spans(
+        session: _Session,
+        spans: list[tuple[float, float]],
+        open_since: float | None,
+        stopped: float,
+    ) -> tuple[tuple[float, float], ...]:
+        """Pauses or holds as seconds into the stereo file (zero: the first recorder connected)."""
+        starts = [r.started for r in session.recorders if r.started is not None]
+        if not starts:
+            return ()
+        zero = min(starts)
+        spans = [*spans]
+        if open_since is not None:  # hung up while paused (or held)
+            spans.append((open_since, stopped))
+        return tuple((round(max(0.0, a - zero), 2), round(max(0.0, b - zero), 2)) for a, b in spans)
+
+    def _maybe_finish(self, session: _Session) -> None:
+        legs = [leg for leg in (session.agent_leg, session.trunk_leg) if leg is not None]
+        if session.finished or any(leg in self._legs for leg in legs):
+            return
+        session.finished = True
+        del self._sessions[session.id]
+        for leg in legs:  # break the cycle so the pj.Call objects die now, on this thread
+            leg.session = None
+        stopped = session.hung_up_at or time.monotonic()
+        recorders = session.recorders
+        self._drop_recorders(recorders, delete_files=False)  # closes the WAVs
+        answered = session.answered_at is not None
+        duration = stopped - session.answered_at if session.answered_at is not None else 0.0
+        rang_until = session.answered_at if session.answered_at is not None else stopped
+        ring = rang_until - session.dialed_at if session.dialed_at is not None else 0.0
+        status = 200 if answered else session.agent_status or 0
+        base = CallRecord(
+            call_id=session.id,
+            sip_call_id=session.sip_call_id,
+            agent=session.agent,
+            number=mask(session.e164),
+            caller_id=session.caller_id,
+            started_at=session.started_at,
+            answered=answered,
+            duration_s=round(duration, 3),
+            ring_s=round(max(ring, 0.0), 3),
+            sip_status=status,
+            sip_reason="OK" if answered else session.agent_reason,
+            ended_by=session.ended_by or Ended.DIALGUARD,
+            rule=None,
+            recording=None,
+            e164=session.e164,
+            pauses=self._file_spans(session, session.pauses, session.paused_at, stopped),
+            holds=self._file_spans(session, session.holds, session.held_at, stopped),
+            recorder_alerts=session.alerts,
+            request_id=session.request_id,
+        )
+        log.info("b2bua: finished %s after %.1f s", status, duration, extra=session.label())
+        out = self.config.recording_dir / f"{session.id}.wav"
+        self._merger.submit(self._merge_and_emit, base, recorders, out, answered)
+
+    def _merge_and_emit(
+        self, base: CallRecord, recorders: list[_Recorder], out: Path, answered: bool
+    ) -> None:
+        recording: Path | None = None
+        early: Path | None = None
+        try:
+            if answered and any(r.started is not None for r in recorders):
+                agent, debtor = recorders
+                for rec in recorders:
+                    _wait_finalized(rec.path)
+                merge_stereo(
+                    agent.path,
+                    debtor.path,
+                    out,
+                    left_start=agent.started or 0.0,
+                    right_start=debtor.started or 0.0,
+                )
+                recording = out
+        except Exception:
+            # Each party's file stays with the note: the next start salvages them.
+            log.exception("b2bua: merging the recording failed", extra={"call_id": base.call_id})
+        else:
+            if not answered and base.caller_id is not None:  # placed, and it failed
+                early = _keep_early_media(base, recorders)
+            for rec in recorders:
+                rec.path.unlink(missing_ok=True)
+            if recording is None:  # never answered: nothing to store, the note is done
+                note_path(out).unlink(missing_ok=True)
+        self._emit(replace(base, recording=recording, early_media=early))
+
+    def _report(self, record: CallRecord) -> None:
+        # Through the merge thread, behind any merge still running: `on_finished`
+        # is always called from that one thread, one record at a time.
+        self._merger.submit(self._emit, record)
+
+    def _emit(self, record: CallRecord) -> None:
+        try:
+            self._on_finished(record)
+        except Exception:
+            log.exception("b2bua: on_finished failed", extra={"call_id": record.call_id})
+
+    @staticmethod
+    def _drop_recorders(recorders: list[_Recorder], *, delete_files: bool = True) -> None:
+        for rec in recorders:
+            # Dropping the last reference destroys the pjmedia port, which
+            # finishes the WAV header; there is no explicit close in pjsua2.
+            rec.port = None
+            if delete_files:
+                rec.path.unlink(missing_ok=True)
+
+
+def note_path(recording: Path) -> Path:
+    """The note written beside a call's audio while it runs (see `_create_recorders`)."""
+    return recording.with_suffix(".json")
+
+
+def _keep_early_media(base: CallRecord, recorders: list[_Recorder]) -> Path | None:
+    """The carrier's side of a failed call, renamed out of the recorders' way, if it was heard.
+
+    Carriers say why a call fails in early media ("the number you have dialed
+    does not exist") and then send a generic 404 or 480; dialer/announcements.py
+    transcribes it. Never raises: the call is booked either way.
+    """
+    debtor = next((r for r in recorders if r.party == "debtor" and r.started is not None), None)
+    if debtor is None:
+        return None
+    kept = debtor.path.with_name(f"{base.call_id}-early.wav")
+    try:
+        _wait_finalized(debtor.path)
+        debtor.path.replace(kept)
+    except (OSError, TimeoutError) as exc:
+        log.warning("b2bua: early media not kept: %s", exc, extra={"call_id": base.call_id})
+        return None
+    return kept
+
+
+def _wait_finalized(path: Path, timeout_s: float = 3.0) -> None:
+    """Wait until pjmedia has written the WAV's final header.
+
+    Destroying a recorder only queues its removal from the conference bridge
+    (asynchronous since pjproject 2.14); the media clock thread closes the
+    file a frame or so later, writing the RIFF sizes last. Reading earlier
+    sees a headerless, still-buffered file.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with path.open("rb") as f:
+                head = f.read(8)
+            size = path.stat().st_size
+            if head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") == size - 8:
+                return
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path.name} was not finalised by pjmedia")
+        time.sleep(0.02)
+
+
+def _read_mono(path: Path) -> tuple[np.ndarray[Any, np.dtype[np.int16]], int]:
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise ValueError(f"{path.name}: expected 16-bit mono PCM")
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return data.astype(np.int16), rate
+
+
+def merge_stereo(
+    left: Path, right: Path, out: Path, *, left_start: float, right_start: float
+) -> float:
+    """Write left and right mono WAVs as one stereo WAV, each placed at its start time.
+
+    The start times are on one clock (the moment audio was first connected to
+    each recorder); the earlier one is time zero. Returns the duration written.
+    """
+    lpcm, rate = _read_mono(left)
+    rpcm, rrate = _read_mono(right)
+    if rrate != rate:
+        raise ValueError(f"sample rates differ: {rate} and {rrate}")
+    t0 = min(left_start, right_start)
+    loff = round((left_start - t0) * rate)
+    roff = round((right_start - t0) * rate)
+    frames = max(loff + len(lpcm), roff + len(rpcm))
+    stereo = np.zeros((frames, 2), dtype="<i2")
+    stereo[loff : loff + len(lpcm), 0] = lpcm
+    stereo[roff : roff + len(rpcm), 1] = rpcm
+    tmp = out.with_suffix(".part")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(stereo.tobytes())
+    tmp.replace(out)  # a reader never sees half a file
+    return frames / rate

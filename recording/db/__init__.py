@@ -1,0 +1,3 @@
+"""Database plumbing shared by every package: engine and declarative base, worker heartbeats,
+site settings.
+"""

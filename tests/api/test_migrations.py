@@ -1,0 +1,99 @@
+"""Migrations and tables, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from api.accounts.users import create_user, verify_password
+from api.errors import UserError
+from api.migrate import current_revision, head_revision, pending_revisions, upgrade
+from recording.db.engine import make_engine, redact_url, session_factory
+from recording.db.heartbeats import STALE_AFTER, beat, forget, live_instances
+
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+def test_fresh_database_migrates_to_head(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert current_revision(engine) is None
+    pending = pending_revisions(engine)
+    assert pending[0] == "0001" and pending[-1] == head_revision(engine)
+    assert pending == sorted(pending)  # oldest first
+    upgrade(engine)
+    upgrade(engine)  # a second run is harmless
+    assert current_revision(engine) == head_revision(engine)
+    assert pending_revisions(engine) == []
+    tables = set(inspect(engine).get_table_names())
+    assert {"users", "component_heartbeats", "recordings", "transcripts"} <= tables
+    engine.dispose()
+
+
+def test_create_user_stores_only_an_argon2id_hash(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        user = create_user(session, "qa.lin", "qa", "correct horse battery", NOW)
+        assert user.password_hash.startswith("$argon2id$")
+        assert "correct horse" not in user.password_hash
+        assert verify_password(user, "correct horse battery")
+        assert not verify_password(user, "correct horse batterY")
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "password", "message"),
+    [
+        ("Bad Name", "qa", "long enough password", "not allowed"),
+        ("agent7", "boss", "long enough password", "unknown role"),
+        ("agent7", "agent", "short", "too short"),
+    ],
+)
+def test_bad_accounts_are_refused(
+    engine: Engine, username: str, role: str, password: str, message: str
+) -> None:
+    with session_factory(engine)() as session, pytest.raises(UserError, match=message):
+        create_user(session, username, role, password, NOW)
+
+
+def test_duplicate_user_is_refused(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions() as session:
+        create_user(session, "sup.wang", "supervisor", "a long passphrase", NOW)
+    with sessions() as session, pytest.raises(UserError, match="already exists"):
+        create_user(session, "sup.wang", "agent", "another passphrase", NOW)
+
+
+def test_heartbeats_expire_and_are_forgotten(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions() as session:
+        beat(session, "uploader", "host-a:1", "0 waiting", NOW, NOW)
+        beat(session, "uploader", "host-a:1", "3 waiting", NOW + timedelta(seconds=5), NOW)
+        beat(session, "uploader", "host-b:2", "1 waiting", NOW - STALE_AFTER * 2, NOW)
+    with sessions() as session:
+        live = live_instances(session, "uploader", NOW + timedelta(seconds=6))
+        assert [(row.instance, row.detail) for row in live] == [("host-a:1", "3 waiting")]
+        assert live_instances(session, "transcriber", NOW) == []
+        forget(session, "uploader", "host-a:1")
+        assert live_instances(session, "uploader", NOW + timedelta(seconds=6)) == []
+
+
+def test_database_urls_are_shown_without_passwords() -> None:
+    shown = redact_url("postgresql+psycopg://dialguard:s3cr3t@db.internal:5432/dg")
+    assert "s3cr3t" not in shown
+    assert "db.internal" in shown
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    """A model change without its migration would only show up on a customer's database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.accounts.models import target_metadata
+    from api.migrate import include_object
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
+        assert compare_metadata(context, target_metadata) == []
