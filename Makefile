@@ -19,6 +19,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Debian packages, installed only when one is missing (no apt-get update otherwise).
 apt:

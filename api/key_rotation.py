@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from api.accounts.models import User
-from dialer.debtors.records import Debtor
+from dialer.debtors import Debtor
 from dialer.models import CallRequest
 from recording.fields import rewrap_text, sealed_under
 from recording.keys import FileKeyRing, KeyWrapper, WrappedKey
@@ -55,10 +55,15 @@ def key_usage(session: Session, keys: KeyWrapper) -> list[KeyUse]:
     }
     ids = [*ring, *sorted((set(recordings) | set(debtors)) - set(ring))]
     found = [
-        KeyUse(kek_id, kek_id == current, kek_id in ring, recordings.get(kek_id, 0),
-               debtors.get(kek_id, 0))
+        KeyUse(
+            kek_id,
+            kek_id == current,
+            kek_id in ring,
+            recordings.get(kek_id, 0),
+            debtors.get(kek_id, 0),
+        )
         for kek_id in ids
-    ]  # fmt: skip
+    ]
     return sorted(found, key=lambda use: not use.current)
 
 

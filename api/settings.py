@@ -24,7 +24,7 @@ MIN_RETENTION_DAYS = 730
 
 
 class Settings(BaseSettings):
-    """Everything an operator can set. README's settings table mirrors this class."""
+    """Everything an operator can set. The table in docs/operating.md mirrors this class."""
 
     model_config = SettingsConfigDict(
         env_prefix="DIALGUARD_",

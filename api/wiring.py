@@ -11,11 +11,12 @@ from pydantic import SecretStr
 
 from api.errors import ConfigError
 from api.settings import Settings
+from dialer.numbers import load_or_create_secret
 from dialer.policy import preset
-from dialer.service import CallSite, load_or_create_secret
-from dialer.sip.b2bua import B2buaConfig
+from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Algorithm
 from dialer.sip.front import FrontConfig
+from dialer.site import CallSite
 from dialer.workdays import load_calendar
 from recording.db.engine import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3, load_or_create_credentials, running_instance

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.migrate import upgrade
 from bench.scratch import BACKENDS, backends, scratch_database
+from dialer.debtors import Sealer
 from dialer.debtors.bulk_import import Format, import_debtors
-from dialer.debtors.records import Sealer
 from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing
 

@@ -127,16 +127,45 @@ def place_calls(
     for i, number in enumerate(dialed):
         agents.append(
             subprocess.Popen(
-                ["sipp", f"127.0.0.1:{sip_port}", "-sf", str(SIPP / "front_agent_talk.xml"),
-                 "-s", number, "-i", "127.0.0.1", "-p", str(free_port()),
-                 "-au", "agent1", "-ap", password, "-auth_uri", f"{number}@127.0.0.1:{sip_port}",
-                 "-mi", "127.0.0.1", "-mp", str(20000 + 4 * i), "-m", "1",
-                 "-d", str(talk * 1000), "-timeout", timeout, "-nostdin",
-                 "-trace_err", "-error_file", str(work / f"agent-{i}.err"),
-                 "-trace_msg", "-message_file", str(work / f"agent-{i}.msg")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "sipp",
+                    f"127.0.0.1:{sip_port}",
+                    "-sf",
+                    str(SIPP / "front_agent_talk.xml"),
+                    "-s",
+                    number,
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    str(free_port()),
+                    "-au",
+                    "agent1",
+                    "-ap",
+                    password,
+                    "-auth_uri",
+                    f"{number}@127.0.0.1:{sip_port}",
+                    "-mi",
+                    "127.0.0.1",
+                    "-mp",
+                    str(20000 + 4 * i),
+                    "-m",
+                    "1",
+                    "-d",
+                    str(talk * 1000),
+                    "-timeout",
+                    timeout,
+                    "-nostdin",
+                    "-trace_err",
+                    "-error_file",
+                    str(work / f"agent-{i}.err"),
+                    "-trace_msg",
+                    "-message_file",
+                    str(work / f"agent-{i}.msg"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-        )  # fmt: skip
+        )
         time.sleep(0.1)
     return agents
 
@@ -244,8 +273,14 @@ def main() -> None:
         ["admin", "create-user", "agent1", "--role", "agent", "--password-stdin"],
         ["admin", "set-sip-password", "agent1", "--password-stdin"],
     ):
-        subprocess.run([str(DIALGUARD), *cmd], env=env, input=password + "\n", check=True,
-                       capture_output=True, text=True)  # fmt: skip
+        subprocess.run(
+            [str(DIALGUARD), *cmd],
+            env=env,
+            input=password + "\n",
+            check=True,
+            capture_output=True,
+            text=True,
+        )
 
     dialed = numbers(args.calls)
     carrier = (SIPP / "b2b_carrier_answer.xml").read_text()
@@ -255,12 +290,34 @@ def main() -> None:
     up = start_product(env, api_port, log, work / "up.log")
     timeout = f"{args.talk + 60}s"
     carrier_proc = subprocess.Popen(
-        ["sipp", "-sf", str(work / "carrier.xml"), "-i", "127.0.0.1", "-p", str(trunk_port),
-         "-mi", "127.0.0.1", "-mp", str(free_port()), "-m", str(args.calls),
-         "-timeout", timeout, "-nostdin", "-trace_err", "-error_file", str(work / "carrier.err"),
-         "-trace_msg", "-message_file", str(work / "carrier.msg")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            "sipp",
+            "-sf",
+            str(work / "carrier.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(trunk_port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port()),
+            "-m",
+            str(args.calls),
+            "-timeout",
+            timeout,
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(work / "carrier.err"),
+            "-trace_msg",
+            "-message_file",
+            str(work / "carrier.msg"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(1)
     sampler = Sampler(up.pid)
     sampler.start()
@@ -280,17 +337,23 @@ def main() -> None:
     log.close()
 
     memory = psutil.virtual_memory().total / 2**30
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB; "
-          f"Python {platform.python_version()}")  # fmt: skip
-    print(f"calls: {args.calls} placed at 10/s through the front to {args.workers} workers, "
-          f"{args.talk} s of G.711a RTP each way, recorded")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB; "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"calls: {args.calls} placed at 10/s through the front to {args.workers} workers, "
+        f"{args.talk} s of G.711a RTP each way, recorded"
+    )
     print(f"agents' SIPp: {ok} successful, {failed} failed, {elapsed:.1f} s")
     print(f"answered calls booked: {len(booked)}; bridged at the same moment (peak): {peak}")
     print(f"recordings spooled: {spooled}")
     if sampler.samples:
         top = max(sampler.samples)
-        print(f"product CPU at peak: {top[0]:.0f}% (of {100 * (os.cpu_count() or 1)}%), "
-              f"memory {max(s[1] for s in sampler.samples):.0f} MB in all")  # fmt: skip
+        print(
+            f"product CPU at peak: {top[0]:.0f}% (of {100 * (os.cpu_count() or 1)}%), "
+            f"memory {max(s[1] for s in sampler.samples):.0f} MB in all"
+        )
     print_setup_and_memory(work, args.calls, workers_mb, peak, sampler)
     if carrier_proc.returncode != 0:
         print("carrier SIPp:", carrier_out[-1500:])

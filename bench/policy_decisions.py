@@ -6,7 +6,7 @@ Usage: python bench/policy_decisions.py [--debtors 50000] [--attempts 6]
 Fills a fresh database (SQLite file, or a PostgreSQL database created and
 dropped for the run at $DIALGUARD_TEST_PG) with `--attempts` placed calls per
 debtor number spread over the last 14 days, plus a do-not-call list of 5% of
-the numbers, then asks the dialer's real decision (`dialer.service.policy_decider`:
+the numbers, then asks the dialer's real decision (`dialer.decision.policy_decider`:
 do-not-call lookup, learned number status, the number's history, the pure
 policy) for random numbers, one after another, as a dialer worker does before
 each INVITE. Prints decisions per second and per-decision latency
@@ -34,9 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.migrate import upgrade
 from bench.scratch import BACKENDS, backends, scratch_database
+from dialer.decision import policy_decider
 from dialer.models import CallAttempt, DncEntry
+from dialer.numbers import number_key
 from dialer.policy import preset
-from dialer.service import CallSite, number_key, policy_decider
+from dialer.site import CallSite
 from dialer.workdays import load_calendar
 from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing

@@ -43,7 +43,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dialer.sip.b2bua import B2bua, B2buaConfig, CallRecord
+from dialer.calls import CallRecord
+from dialer.sip.b2bua import B2bua
+from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Algorithm, Credential
 from dialer.sip.probe import wait_answering
 
@@ -110,9 +112,18 @@ def rtp_pcap(path: Path, payload: bytes, seconds: float, ssrc: int) -> Path:
             body = rtp + audio[i * PACKET : (i + 1) * PACKET]
             udp = struct.pack("!HHHH", 6000, 6002, 8 + len(body), 0) + body
             ip = struct.pack(
-                "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
-                bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]),
-            )  # fmt: skip
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(udp),
+                0,
+                0x4000,
+                64,
+                17,
+                0,
+                bytes([10, 0, 0, 1]),
+                bytes([10, 0, 0, 2]),
+            )
             frame = eth + ip + udp
             usec = i * 20_000
             out.write(
@@ -199,19 +210,44 @@ def record_call(work: Path, minutes: float) -> CallRecord:
         wait_answering("127.0.0.1", port, server)
         carrier = sipp(
             carrier_sf,
-            "-i", "127.0.0.1", "-p", str(trunk_port),
-            "-mi", "127.0.0.1", "-mp", str(free_port()), "-timeout", limit,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(trunk_port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port()),
+            "-timeout",
+            limit,
             log=work / "carrier.log",
-        )  # fmt: skip
+        )
         _wait_bound(trunk_port, carrier)
         agent = sipp(
             agent_sf,
-            f"127.0.0.1:{port}", "-s", NUMBER, "-au", "agent1", "-ap", "secret",
-            "-auth_uri", f"{NUMBER}@127.0.0.1:{port}",
-            "-i", "127.0.0.1", "-p", str(free_port()),
-            "-mi", "127.0.0.1", "-mp", str(free_port()), "-d", str(talk_ms), "-timeout", limit,
+            f"127.0.0.1:{port}",
+            "-s",
+            NUMBER,
+            "-au",
+            "agent1",
+            "-ap",
+            "secret",
+            "-auth_uri",
+            f"{NUMBER}@127.0.0.1:{port}",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port()),
+            "-d",
+            str(talk_ms),
+            "-timeout",
+            limit,
             log=work / "agent.log",
-        )  # fmt: skip
+        )
         print(f"call running for {minutes:g} min ...", flush=True)
         if agent.wait() != 0 or carrier.wait(timeout=60) != 0:
             raise SystemExit(f"a SIPp failed; see {work / 'agent.log'} and {work / 'carrier.log'}")

@@ -49,8 +49,22 @@ def speech(text: str, folder: Path) -> np.ndarray:
     raw = folder / "s.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
     out = folder / "s8k.wav"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", str(RATE),
-                    "-ac", "1", str(out)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            str(out),
+        ],
+        check=True,
+    )
     with wave.open(str(out)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
 
@@ -108,8 +122,9 @@ def main() -> None:
         for i in range(args.calls):
             hangup = time.perf_counter()
             now = datetime.now(UTC)
-            row = spool_call(sessions, spool, keys, call, CallInfo(f"b{i}", "agent7", now), 730,
-                             now)  # fmt: skip
+            row = spool_call(
+                sessions, spool, keys, call, CallInfo(f"b{i}", "agent7", now), 730, now
+            )
             report = upload_pending(sessions, spool, pair, now)
             assert report.stored == [row.id], report
             latencies.append(time.perf_counter() - hangup)
@@ -121,8 +136,9 @@ def main() -> None:
 
         long_call = call_wav(work / "long.wav", args.long, work)
         now = datetime.now(UTC)
-        long_row = spool_call(sessions, spool, keys, long_call, CallInfo("long", "agent7", now),
-                              730, now)  # fmt: skip
+        long_row = spool_call(
+            sessions, spool, keys, long_call, CallInfo("long", "agent7", now), 730, now
+        )
         upload_pending(sessions, spool, pair, now)
         first_byte = []
         for _ in range(30):
@@ -132,17 +148,25 @@ def main() -> None:
 
     minutes = args.calls * args.minutes
     per_minute = statistics.mean(sizes) / args.minutes
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; Python "
-          f"{platform.python_version()}; SQLite, embedded SeaweedFS on loopback")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; Python "
+        f"{platform.python_version()}; SQLite, embedded SeaweedFS on loopback"
+    )
     print(f"calls: {args.calls} x {args.minutes:g} min stereo 8 kHz speech (turn-taking)")
-    print(f"throughput: {minutes / cpu:.2f} recorded minutes per CPU second: encode, "
-          f"encrypt, 2 uploads, verify ({cpu:.1f} CPU s for {minutes:g} min; SeaweedFS's own "
-          "CPU not counted)")  # fmt: skip
-    print(f"hang-up to both copies verified: p50 {pct(latencies, 50):.2f} s, "
-          f"p95 {pct(latencies, 95):.2f} s")  # fmt: skip
+    print(
+        f"throughput: {minutes / cpu:.2f} recorded minutes per CPU second: encode, "
+        f"encrypt, 2 uploads, verify ({cpu:.1f} CPU s for {minutes:g} min; SeaweedFS's own "
+        "CPU not counted)"
+    )
+    print(
+        f"hang-up to both copies verified: p50 {pct(latencies, 50):.2f} s, "
+        f"p95 {pct(latencies, 95):.2f} s"
+    )
     print(f"stored: {per_minute / 1000:.1f} KB per call-minute (raw G.711 stereo: 960 KB)")
-    print(f"first byte of a {args.long:g}-minute recording: p50 {pct(first_byte, 50):.1f} ms, "
-          f"p95 {pct(first_byte, 95):.1f} ms")  # fmt: skip
+    print(
+        f"first byte of a {args.long:g}-minute recording: p50 {pct(first_byte, 50):.1f} ms, "
+        f"p95 {pct(first_byte, 95):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

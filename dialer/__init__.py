@@ -1,4 +1,9 @@
-"""SIP dialing through pjsua2: number filtering and call policy before any call leaves."""
+"""SIP dialing: number filtering and call policy before any call leaves.
+
+Importing the package loads no pjsua2: the SIP stack is imported only by
+the modules that run it (dialer.sip.endpoint, dialer.sip.b2bua), in the
+processes that run them.
+"""
 
 from dialer.errors import DialerError, SipPortBusy, SipUnreachable
 from dialer.numbers import MalformedNumber, mask, normalize, zone_for_number
@@ -13,7 +18,6 @@ from dialer.policy import (
     decide,
     preset,
 )
-from dialer.sip.endpoint import SipEndpoint, run_dialer
 from dialer.sip.probe import SipReply, port_in_use, sip_ping
 from dialer.workdays import WorkdayCalendar, load_calendar
 
@@ -26,7 +30,6 @@ __all__ = [
     "MalformedNumber",
     "Policy",
     "Rule",
-    "SipEndpoint",
     "SipPortBusy",
     "SipReply",
     "SipUnreachable",
@@ -38,7 +41,6 @@ __all__ = [
     "normalize",
     "port_in_use",
     "preset",
-    "run_dialer",
     "sip_ping",
     "zone_for_number",
 ]

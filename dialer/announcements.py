@@ -38,22 +38,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from dialer.calls import CallRecord
 from dialer.errors import DialerError
 from dialer.learned import add_status_event
 from dialer.models import Announcement
 from dialer.number_status import CALLER_BLOCKED, NumberStatus, PhraseBook, phrase_book
 from recording.db.engine import as_utc
 from recording.db.heartbeats import run_with_heartbeat
-
-if TYPE_CHECKING:
-    from dialer.sip.b2bua import CallRecord
 
 __all__ = [
     "COMPONENT",

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.caller_ids import Outcome
+from dialer.calls import CallRecord, Ended
 from dialer.models import Announcement, CallAttempt, NumberStatusEvent
-from dialer.number_status import CALLER_BLOCKED, NumberStatus
+from dialer.number_status import CALLER_BLOCKED, NumberStatus, status_from_sip
 from recording.db.engine import as_utc
 
 EVIDENCE_CHARS = 300  # NumberStatusEvent.evidence
@@ -42,6 +43,38 @@ def add_status_event(
             evidence=evidence[:EVIDENCE_CHARS],
         )
     )
+
+
+def latest_status(session: Session, key: str) -> NumberStatusEvent | None:
+    return session.scalar(
+        select(NumberStatusEvent)
+        .where(NumberStatusEvent.number_key == key)
+        .order_by(NumberStatusEvent.at.desc(), NumberStatusEvent.id.desc())
+        .limit(1)
+    )
+
+
+def learn_status(session: Session, key: str, record: CallRecord, now: datetime) -> None:
+    """Store what a placed call showed about its number (append-only: the history is evidence).
+
+    Only calls that reached the carrier teach anything: our own refusals
+    (policy, do-not-call, a malformed number) say nothing about the number.
+    """
+    if record.caller_id is None:
+        return
+    status = status_from_sip(
+        record.sip_status,
+        record.sip_reason,
+        answered=record.answered,
+        talk_s=record.duration_s,
+        agent_cancelled=record.ended_by is Ended.AGENT and not record.answered,
+    )
+    if status is None:
+        return
+    evidence = f"SIP {record.sip_status} {record.sip_reason}".strip()
+    if record.answered:
+        evidence = f"answered, {record.duration_s:.0f} s of talk"
+    add_status_event(session, key, status, now, record.call_id, evidence)
 
 
 def recent_outcomes(session: Session, caller_id: str, limit: int) -> list[Outcome]:

@@ -115,9 +115,9 @@ class CallRequest(Base):
     number_sealed: Mapped[bytes] = mapped_column(LargeBinary)  # the E.164 number, encrypted
     number_masked: Mapped[str] = mapped_column(String(32))
     debtor_id: Mapped[str | None] = mapped_column(String(64))
-    # The debtor's facts the call policy needs, copied from the debtor record when the
-    # request is made (the dialer does not read the sealed debtor table): the client
-    # (for its do-not-call list), the debtor's time zone and agreed call-back windows.
+    # The debtor's facts the call policy needs, as the debtor record gave them when the
+    # request was made (dialer/debtors/facts.py writes and reads them): the client (for
+    # its do-not-call list), the debtor's time zone and agreed call-back windows.
     client_id: Mapped[str | None] = mapped_column(String(64))
     debtor_tz: Mapped[str | None] = mapped_column(String(64))
     callback_windows_json: Mapped[str | None] = mapped_column(Text)

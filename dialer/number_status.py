@@ -34,13 +34,14 @@ calls to a real debtor for days; a missed one costs one more attempt.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, NamedTuple, TypeVar
+
+from transcribe.phrases import has_han, normalise, substring_distance
 
 K = TypeVar("K", bound=str)
 
@@ -60,7 +61,7 @@ class NumberStatus(StrEnum):
 
 
 class CodeMeaning(NamedTuple):
-    """One row of a code map; ``why`` is what the README and the evidence log show."""
+    """One row of a code map; ``why`` is what docs/calling.md and the evidence log show."""
 
     status: NumberStatus | None
     why: str
@@ -306,20 +307,12 @@ DEFAULT_PHRASES: Mapping[NumberStatus, Sequence[str]] = MappingProxyType(
 )
 
 
-def normalise(text: str) -> str:
-    """The form phrases and transcripts are compared in.
-
-    ASR output differs from a phrase list in width (ＡＢＣ, full-width
-    punctuation), case, spacing and punctuation, none of which change what
-    the carrier said; only letters and digits are kept. Spaces go too, since
-    Chinese ASR inserts them at random and English words stay in order anyway.
-    """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
-
-
-def _is_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+# Phrases and transcripts are compared as `normalise` leaves them (transcribe.phrases,
+# shared with QA): width (ＡＢＣ, full-width punctuation), case, spacing and
+# punctuation change nothing the carrier said, so only letters and digits are kept.
+# Spaces go too, since Chinese ASR inserts them at random and English words stay in
+# order anyway. How far a phrase may be from the text (`substring_distance`, also
+# shared) and still count is this module's own call: `edit_budget`.
 
 
 def edit_budget(phrase: str) -> int:
@@ -330,33 +323,7 @@ def edit_budget(phrase: str) -> int:
     edit in three characters is a different phrase. English letters carry
     less, so one edit per ten letters.
     """
-    return len(phrase) // 6 if _is_cjk(phrase) else len(phrase) // 10
-
-
-def substring_distance(phrase: str, text: str) -> int:
-    """Fewest edits that turn ``phrase`` into some stretch of ``text``.
-
-    Levenshtein distance with free skipping of text before and after the
-    match (Sellers' algorithm), because the announcement is wrapped in other
-    words: "对不起，您拨打的号码是空号，请查证后再拨".
-    """
-    if not phrase:
-        return 0
-    previous = list(range(len(phrase) + 1))
-    best = previous[-1]
-    for ch in text:
-        current = [0]
-        for j, pch in enumerate(phrase, start=1):
-            current.append(
-                min(
-                    previous[j] + 1,
-                    current[j - 1] + 1,
-                    previous[j - 1] + (pch != ch),
-                )
-            )
-        previous = current
-        best = min(best, previous[-1])
-    return best
+    return len(phrase) // 6 if has_han(phrase) else len(phrase) // 10
 
 
 def closest_phrase(text: str, phrases: Mapping[K, Sequence[str]]) -> K | None:

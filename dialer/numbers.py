@@ -1,12 +1,20 @@
-"""Phone numbers: normalisation to E.164, masking for logs, time zone from the number.
+"""Phone numbers: normalisation to E.164, masking for logs, time zone from the number, and the
+keyed hash that finds a number without storing it.
 
 Numbers are personal data. Everything that logs one logs `mask(number)`;
 only the normalised form is ever compared, so "138 0013 8000",
 "+86 138-0013-8000" and "008613800138000" are one number to every rule.
+Where a number must be found again (call attempts, do-not-call lists, debtor
+records) it is stored as `number_key(secret, e164)`, an HMAC under the site's
+number secret (`load_or_create_secret`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -74,3 +82,21 @@ def zone_for_number(e164: str) -> ZoneInfo | None:
     zones = timezone.time_zones_for_number(phonenumbers.parse(e164))
     known = [z for z in zones if z != timezone.UNKNOWN_TIMEZONE]
     return ZoneInfo(known[0]) if len(known) == 1 else None
+
+
+def number_key(secret: bytes, e164: str) -> str:
+    """A keyed hash of a number: counts attempts per number without storing it."""
+    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """32 random bytes kept in a 0600 file; every dialer of a site must share it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return secret

@@ -2,18 +2,17 @@
 
 The input is the JSON `dialguard transcribe FILE --json` prints (see
 `transcribe.result.Transcript.to_json`), read from a file or already parsed, or
-a `Transcript` itself. It is validated here, segment by segment, so a
-hand-edited or truncated file is refused with the segment and field named
-instead of being scored as a silent, perfect call.
+a `Transcript` itself, as the QA worker and a recording given to `qa check`
+have it: that one is read directly, never printed to JSON and parsed back.
+Either is validated here, segment by segment, with the same checks and the
+same messages, so a hand-edited or truncated file, or a malformed stored
+segment, is refused with the segment and field named instead of being scored
+as a silent, perfect call.
 
 Besides the rule flags, the result carries the call's conduct metrics
 (`qa_scoring.metrics`) and their flags; these are reported beside the score,
 not in it. Shouting needs the audio, so it is measured only when the call's
 WAV is given.
-
-This module reads the JSON shape rather than importing `transcribe.result`:
-importing the transcribe package loads the Whisper engine and the database
-layer (most of a second), which a pure rule check has no use for.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qa_scoring.errors import TranscriptError
 from qa_scoring.loudness import LoudnessError, wav_loudness
@@ -39,9 +38,8 @@ from qa_scoring.metrics import (
 from qa_scoring.pack import Pack, load_pack
 from qa_scoring.rules import AGENT, DEBTOR, CallText, TimedWord, Utterance, evaluate
 from qa_scoring.score import CheckResult, compute_score
-
-if TYPE_CHECKING:
-    from transcribe.result import Transcript
+from transcribe.phrases import HAN
+from transcribe.result import Transcript
 
 __all__ = [
     "CheckResult",
@@ -52,7 +50,7 @@ __all__ = [
 ]
 
 _HINT = "give the JSON that `dialguard transcribe FILE --json` prints"
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{HAN}]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
@@ -116,6 +114,15 @@ def _number(
     return float(value)
 
 
+def _word(at: str, start: object, end: object, word: object, probability: object) -> TimedWord:
+    if not isinstance(word, str):
+        raise TranscriptError(f"{at}: 'word' must be text, not {word!r}", _HINT)
+    begins = _number(start, at, "start")
+    ends = _number(end, at, "end")
+    heard = _number(probability, at, "probability", 0.0, 1.0)
+    return TimedWord(begins, max(begins, ends), word, heard)
+
+
 def _words(raw: object, where: str) -> tuple[TimedWord, ...]:
     if raw is None:
         return ()
@@ -129,13 +136,34 @@ def _words(raw: object, where: str) -> tuple[TimedWord, ...]:
         for key in ("start", "end", "word", "probability"):
             if key not in item:
                 raise TranscriptError(f"{at}: missing '{key}'", _HINT)
-        if not isinstance(item["word"], str):
-            raise TranscriptError(f"{at}: 'word' must be text, not {item['word']!r}", _HINT)
-        start = _number(item["start"], at, "start")
-        end = _number(item["end"], at, "end")
-        probability = _number(item["probability"], at, "probability", 0.0, 1.0)
-        words.append(TimedWord(start, max(start, end), item["word"], probability))
+        words.append(_word(at, item["start"], item["end"], item["word"], item["probability"]))
     return tuple(words)
+
+
+def _segment(
+    where: str, start: object, end: object, speaker: object, text: object
+) -> tuple[float, float, str, str]:
+    """A segment's times, speaker and text, checked; errors name the segment and field."""
+    begins = _number(start, where, "start")
+    ends = _number(end, where, "end")
+    if ends < begins:
+        raise TranscriptError(f"{where}: ends ({ends:g} s) before it starts ({begins:g} s)", _HINT)
+    if speaker not in (AGENT, DEBTOR):
+        raise TranscriptError(
+            f"{where}: 'speaker' must be {AGENT} or {DEBTOR}, not {speaker!r}", _HINT
+        )
+    if not isinstance(text, str):
+        raise TranscriptError(f"{where}: 'text' must be text, not {text!r}", _HINT)
+    return begins, ends, str(speaker), text
+
+
+def _confidence(where: str, confidence: object, words: Sequence[TimedWord]) -> float:
+    if confidence is not None:
+        return _number(confidence, where, "confidence", 0.0, 1.0)
+    if words:
+        return sum(w.probability for w in words) / len(words)
+    # A transcript typed or corrected by a person carries no confidence: it is certain.
+    return 1.0
 
 
 def parse_transcript(data: Mapping[str, Any], source: str = "transcript") -> list[Utterance]:
@@ -153,28 +181,39 @@ def parse_transcript(data: Mapping[str, Any], source: str = "transcript") -> lis
         for key in ("start", "end", "speaker", "text"):
             if key not in raw:
                 raise TranscriptError(f"{where}: missing '{key}'", _HINT)
-        start = _number(raw["start"], where, "start")
-        end = _number(raw["end"], where, "end")
-        if end < start:
-            raise TranscriptError(
-                f"{where}: ends ({end:g} s) before it starts ({start:g} s)", _HINT
-            )
-        speaker = raw["speaker"]
-        if speaker not in (AGENT, DEBTOR):
-            raise TranscriptError(
-                f"{where}: 'speaker' must be {AGENT} or {DEBTOR}, not {speaker!r}", _HINT
-            )
-        if not isinstance(raw["text"], str):
-            raise TranscriptError(f"{where}: 'text' must be text, not {raw['text']!r}", _HINT)
+        start, end, speaker, text = _segment(
+            where, raw["start"], raw["end"], raw["speaker"], raw["text"]
+        )
         words = _words(raw.get("words"), where)
-        if "confidence" in raw and raw["confidence"] is not None:
-            confidence = _number(raw["confidence"], where, "confidence", 0.0, 1.0)
-        elif words:
-            confidence = sum(w.probability for w in words) / len(words)
-        else:
-            # A transcript typed or corrected by a person carries no confidence: it is certain.
-            confidence = 1.0
-        utterances.append(Utterance(start, end, speaker, raw["text"], confidence, words))
+        confidence = _confidence(where, raw.get("confidence"), words)
+        utterances.append(Utterance(start, end, speaker, text, confidence, words))
+    return utterances
+
+
+def transcript_utterances(transcript: Transcript) -> list[Utterance]:
+    """The segments of a `Transcript`, read directly and checked as `parse_transcript` checks.
+
+    Times are taken to the hundredth of a second and the confidence to the
+    thousandth, as the printed JSON carries them, so a call scores the same
+    whether QA is given the transcript or the file `dialguard transcribe
+    --json` wrote from it.
+    """
+    utterances: list[Utterance] = []
+    for i, segment in enumerate(transcript.segments):
+        where = f"transcript segment {i}"
+        start, end, speaker, text = _segment(
+            where,
+            round(segment.start, 2),
+            round(segment.end, 2),
+            segment.speaker.value,
+            segment.text,
+        )
+        words = tuple(
+            _word(f"{where} word {j}", w.start, w.end, w.word, w.probability)
+            for j, w in enumerate(segment.words)
+        )
+        confidence = _confidence(where, round(segment.confidence, 3), words)
+        utterances.append(Utterance(start, end, speaker, text, confidence, words))
     return utterances
 
 
@@ -273,17 +312,18 @@ def check_transcript(
     """
     if not isinstance(pack, Pack):
         pack = load_pack(pack)
-    data: Mapping[str, Any]
-    if isinstance(transcript_json, Mapping):
-        data = transcript_json
-    elif hasattr(transcript_json, "to_json"):
-        data = transcript_json.to_json(words=True)
+    declared: object
+    if isinstance(transcript_json, Transcript):
+        utterances = transcript_utterances(transcript_json)
+        declared = transcript_json.language
+    elif isinstance(transcript_json, Mapping):
+        utterances = parse_transcript(transcript_json)
+        declared = transcript_json.get("language")
     else:
         raise TranscriptError(
             f"expected transcript JSON, not {type(transcript_json).__name__}", _HINT
         )
-    utterances = parse_transcript(data)
-    warnings = _language_warnings(data.get("language"), utterances, pack)
+    warnings = _language_warnings(declared, utterances, pack)
     if not any(u.text.strip() for u in utterances):
         warnings.append("the transcript has no speech: every required item is missing")
     turns = [turn for u in utterances for turn in split_turns(u)]

@@ -16,12 +16,13 @@ sides are reduced to the same tokens before they are compared:
   number words for English (24 and twenty-four are the same token run).
 
 A phrase matches a run of tokens exactly, or within a rule's tolerance: a
-token-level edit distance, normalised by the phrase length, where substituting
-one word for a similar one costs their letter edit distance (0..1) and adding or
-dropping a word costs 1. A fuzzy match must still contain at least half of the
-phrase's tokens verbatim and every content word at most misspelt, so a window of
-unrelated words never scores its way in, and neither does "I'm with the
-collections department" against "I am with the IRS".
+token-level edit distance (`transcribe.phrases.locate`, shared with the
+dialer's carrier announcements), normalised by the phrase length, where
+substituting one word for a similar one costs their letter edit distance (0..1)
+and adding or dropping a word costs 1. A fuzzy match must still contain at
+least half of the phrase's tokens verbatim and every content word at most
+misspelt, so a window of unrelated words never scores its way in, and neither
+does "I'm with the collections department" against "I am with the IRS".
 No phrase matches across clause punctuation ("喂，还在吗" holds no 未还).
 
 Matching alone is not judgement. A reviewer does not flag "we will never sue
@@ -35,22 +36,22 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+
+from transcribe.phrases import HAN, fold, levenshtein, locate
 
 Key = frozenset[str]
 """One token: the set of forms it may stand for (pinyin readings, or a single word)."""
 
 LANGUAGES = ("zh", "en")
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(
-    rf"(?P<han>[{_HAN}]+)"
+    rf"(?P<han>[{HAN}]+)"
     r"|(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"|(?P<stop>[,.;:!?，。；：！？、…]+)"
-    rf"|(?P<word>(?:(?![{_HAN}])[^\W\d_])+(?:['’](?:(?![{_HAN}])[^\W\d_])+)*)"
+    rf"|(?P<word>(?:(?![{HAN}])[^\W\d_])+(?:['’](?:(?![{HAN}])[^\W\d_])+)*)"
 )
 
 
@@ -99,7 +100,7 @@ def _text_key(char: str) -> Key:
 def _word_keys(raw: str, kind: str, language: str) -> tuple[Key, ...]:
     """Keys of one written word or numeral; cached, as calls repeat their vocabulary."""
     if kind == "num":
-        digits = unicodedata.normalize("NFKC", raw)
+        digits = fold(raw)
         words = number_words(digits) if language == "en" else [digits.replace(",", "")]
     else:
         words = word_forms(raw)
@@ -111,7 +112,7 @@ def _phrase_keys(text: str) -> dict[int, Key]:
     from pypinyin import Style, lazy_pinyin
 
     keys: dict[int, Key] = {}
-    for run in re.finditer(f"[{_HAN}]+", text):
+    for run in re.finditer(f"[{HAN}]+", text):
         context = lazy_pinyin(run.group(), style=Style.NORMAL)
         if len(context) != len(run.group()):
             context = [_readings(c)[0] for c in run.group()]
@@ -167,7 +168,7 @@ _SUFFIXES = {"ll": "will", "re": "are", "ve": "have", "m": "am", "d": "would"}
 
 def word_forms(word: str) -> list[str]:
     """A written word as the tokens a phrase author would have typed (contractions spelled out)."""
-    w = unicodedata.normalize("NFKC", word).casefold().replace("’", "'")
+    w = fold(word).replace("’", "'")
     if "'" not in w:
         return [w]
     head, _, tail = w.partition("'")
@@ -210,18 +211,6 @@ def tokenize(text: str, language: str, *, phrase: bool = False) -> Tokens:
 
 
 # --- distances ------------------------------------------------------------------------
-
-
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 _TOKEN_DISTANCES: dict[tuple[Key, Key], float] = {}
@@ -334,7 +323,7 @@ class TextIndex:
                     continue
                 if not _covers(phrase.keys, keys[a:b]):
                     continue
-                hit = _align(phrase.keys, keys, a, b)
+                hit = locate(phrase.keys, keys, token_distance, a, b)
                 if hit is None:
                     continue
                 cost, first, last = hit
@@ -397,33 +386,6 @@ def _covers(phrase: Sequence[Key], window: Sequence[Key]) -> bool:
 
 def _verbatim(phrase: Sequence[Key], window: Sequence[Key]) -> int:
     return sum(1 for key in window if any(not key.isdisjoint(p) for p in phrase))
-
-
-def _align(
-    phrase: Sequence[Key], text: Sequence[Key], a: int, b: int
-) -> tuple[float, int, int] | None:
-    """Best approximate occurrence of `phrase` in text[a:b] (semi-global edit distance)."""
-    n = b - a
-    if n <= 0:
-        return None
-    previous = [0.0] * (n + 1)
-    previous_start = list(range(n + 1))
-    for i, key in enumerate(phrase, 1):
-        current = [float(i)] + [0.0] * n
-        current_start = [0] * (n + 1)
-        for j in range(1, n + 1):
-            best = previous[j - 1] + token_distance(key, text[a + j - 1])
-            start = previous_start[j - 1]
-            if previous[j] + 1 < best:  # the transcript lacks this phrase token
-                best, start = previous[j] + 1, previous_start[j]
-            if current[j - 1] + 1 < best:  # the transcript has an extra token
-                best, start = current[j - 1] + 1, current_start[j - 1]
-            current[j], current_start[j] = best, start
-        previous, previous_start = current, current_start
-    end = min(range(1, n + 1), key=lambda j: (previous[j], j - previous_start[j]))
-    if previous_start[end] >= end:
-        return None
-    return previous[end], a + previous_start[end], a + end
 
 
 def contains(tokens: Tokens, phrase: Phrase) -> bool:

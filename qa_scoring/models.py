@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db.engine import Base
+from recording.models import Recording  # noqa: F401  (tables our foreign keys name)
+from transcribe.models import TranscriptRow  # noqa: F401
 
 
 class FlagState(enum.StrEnum):
@@ -80,10 +82,11 @@ class QaFlag(Base):
     text: Mapped[str] = mapped_column(Text)
     needs_listening: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[FlagState] = mapped_column(
-        Enum(FlagState, native_enum=False, length=16,
-             values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            FlagState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        ),
         index=True,
-    )  # fmt: skip
+    )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

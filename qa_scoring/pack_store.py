@@ -86,14 +86,23 @@ def choices(session: Session) -> list[PackChoice]:
     for name in shipped_packs():
         pack = load_pack(name)
         found.append(
-            PackChoice(_shipped_ref(name), SHIPPED, pack.name, pack.version, pack.language,
-                       len(pack.rules))
-        )  # fmt: skip
+            PackChoice(
+                _shipped_ref(name), SHIPPED, pack.name, pack.version, pack.language, len(pack.rules)
+            )
+        )
     for row in session.scalars(select(UploadedPack).order_by(UploadedPack.id.desc())):
         found.append(
-            PackChoice(f"{UPLOADED}:{row.id}", UPLOADED, row.name, row.version, row.language,
-                       row.rules, row.uploaded_by, row.uploaded_at)
-        )  # fmt: skip
+            PackChoice(
+                f"{UPLOADED}:{row.id}",
+                UPLOADED,
+                row.name,
+                row.version,
+                row.language,
+                row.rules,
+                row.uploaded_by,
+                row.uploaded_at,
+            )
+        )
     return found
 
 

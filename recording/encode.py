@@ -1,6 +1,6 @@
 """Encoding a finished call to its stored form: Opus in Ogg.
 
-Measured on this project's machines (README, "Recording format"): Opus at
+Measured on this project's machines (docs/recordings.md, "Format"): Opus at
 24 kbit/s for the stereo pair stays under 200 KB per call-minute even on
 noisy lines, where FLAC of 8 kHz telephone audio needs about 1 MB. The VoIP
 application mode favours speech intelligibility, which is what QA listens to

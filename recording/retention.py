@@ -29,8 +29,9 @@ def retain_until(recorded_at: datetime, days: int) -> datetime:
     # Whole seconds: S3 object-lock dates carry no fractions, and a rounded-down
     # date would end retention early.
     until = recorded_at + timedelta(days=days)
-    return until.replace(microsecond=0) + (timedelta(seconds=1) if until.microsecond else
-                                           timedelta())  # fmt: skip
+    return until.replace(microsecond=0) + (
+        timedelta(seconds=1) if until.microsecond else timedelta()
+    )
 
 
 def extend(current: datetime, proposed: datetime) -> datetime:

@@ -7,9 +7,27 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from string import Template
 
 DATA = Path(__file__).parent / "data"
 DIALGUARD = Path(sys.executable).parent / "dialguard"
+
+
+def sip_message(name: str, **fields: str) -> str:
+    """A SIP message from tests/data/sip, with its line ends as written (CRLF, or LF on purpose).
+
+    A template (``.tmpl``) has ``$name`` placeholders (string.Template) for
+    what a test decides at run time: branches, Call-IDs, a digest answer.
+    ``fields`` fill them, and a placeholder left unfilled is an error.
+    Files are read as bytes: reading them as text would turn CRLF into LF.
+    """
+    text = sip_bytes(name).decode("utf-8")
+    return Template(text).substitute(fields) if name.endswith(".tmpl") else text
+
+
+def sip_bytes(name: str) -> bytes:
+    """A datagram from tests/data/sip exactly as stored: messages, broken ones and noise."""
+    return (DATA / "sip" / name).read_bytes()
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -95,11 +95,31 @@ def render(script: Path, target: Path, work: Path) -> Path:
         channel[begin : begin + len(speech)] = speech
     wav = write_wav(work / f"{script.stem}.wav", [left, right], RATE)
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-map_metadata", "-1",
-         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-c:a", "libopus",
-         "-b:a", BITRATE, "-mapping_family", "255", "-application", "voip", str(target)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            BITRATE,
+            "-mapping_family",
+            "255",
+            "-application",
+            "voip",
+            str(target),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return target
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db.engine import Base
+from recording.models import Recording  # noqa: F401  (the table our foreign keys name)
 
 
 class JobStatus(enum.StrEnum):

@@ -11,15 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from transcribe.models import SegmentRow, TranscriptRow
+from transcribe.phrases import HAN, has_han
 from transcribe.redact import has_masked, mask_numbers
 from transcribe.result import Transcript
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKENS = re.compile(rf"[{_CJK}]+|[^\W_]+")
-
-
-def is_cjk(char: str) -> bool:
-    return bool(re.match(rf"[{_CJK}]", char))
+_TOKENS = re.compile(rf"[{HAN}]+|[^\W_]+")
 
 
 def grams(text: str) -> str:
@@ -32,7 +28,7 @@ def grams(text: str) -> str:
     tokens: list[str] = []
     for match in _TOKENS.finditer(text.lower()):
         run = match.group()
-        if is_cjk(run[0]):
+        if has_han(run[0]):
             tokens.extend(run)
             tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
         else:

@@ -63,10 +63,13 @@ def accounts(session: Session, now: datetime, lockout: Lockout = _LOCKOUT) -> li
     for user in session.scalars(select(User).order_by(User.username)):
         mine = failures.get(user.username, [])
         locked = max(mine) + lockout.period if len(mine) >= lockout.failures else None
+        enrolled = user.totp_sealed is not None
+        created = as_utc(user.created_at)
         found.append(
-            Account(user.username, user.role, user.client_id, user.disabled, locked,
-                    user.totp_sealed is not None, as_utc(user.created_at))
-        )  # fmt: skip
+            Account(
+                user.username, user.role, user.client_id, user.disabled, locked, enrolled, created
+            )
+        )
     return found
 
 
@@ -106,8 +109,8 @@ def create(
     client_id = _client(parsed, client)
     user = create_user(session, username, parsed.value, password, now)
     user.client_id = client_id
-    record(session, actor, "user-created", user.username, now,
-           detail={"role": parsed.value, "client": client_id})  # fmt: skip
+    detail = {"role": parsed.value, "client": client_id}
+    record(session, actor, "user-created", user.username, now, detail=detail)
     return Done(f"created {parsed.value} {user.username}")
 
 
@@ -142,16 +145,21 @@ def change(
         assert role is not None
         before = (user.role.value, user.client_id)
         user.role, user.client_id = role, _client(role, client)
-        record(session, actor, "user-role-changed", username, now,
-               detail={"from": before[0], "to": role.value, "client_from": before[1],
-                       "client": user.client_id})  # fmt: skip
+        detail = {
+            "from": before[0],
+            "to": role.value,
+            "client_from": before[1],
+            "client": user.client_id,
+        }
+        record(session, actor, "user-role-changed", username, now, detail=detail)
         shown = f" for client {user.client_id}" if user.client_id else ""
         return Done(f"{username} is now {role.value}{shown}")
     if what in (Change.DISABLE, Change.ENABLE):
         off = what is Change.DISABLE
         user.disabled = off
-        session.execute(update(SipAccount).where(SipAccount.username == username)
-                        .values(disabled=off))  # fmt: skip
+        session.execute(
+            update(SipAccount).where(SipAccount.username == username).values(disabled=off)
+        )
         if off:  # open console sessions end now, not at their next request
             session.execute(
                 update(WebSession)

@@ -1,4 +1,4 @@
-"""Tables owned by the API: accounts. Every package's tables share one metadata."""
+"""Tables of people's accounts: users, API tokens, console sessions, login failures."""
 
 from __future__ import annotations
 
@@ -8,19 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-# Importing each package's models registers its tables on the shared metadata,
-# which Alembic compares with the migrations.
-import qa_scoring.models  # noqa: F401
-import recording.db.heartbeats
-import recording.models  # noqa: F401
-import transcribe.models  # noqa: F401
-from api.audit.chain import AuditEntry  # noqa: F401
-from api.outcomes.webhooks import WebhookDelivery  # noqa: F401
-from api.recordings.retrieval import RetrievalRequest  # noqa: F401
-from dialer.debtors.records import Debtor  # noqa: F401
-from qa_scoring.pack_store import UploadedPack  # noqa: F401
 from recording.db.engine import Base
-from recording.db.site_settings import SiteSetting  # noqa: F401
 
 
 class Role(enum.StrEnum):
@@ -88,6 +76,3 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-target_metadata = Base.metadata

@@ -110,7 +110,7 @@ def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
 def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
     from api.accounts.models import User
     from api.audit.chain import record
-    from dialer.service import set_sip_password as store
+    from dialer.softphones import set_sip_password as store
 
     password = _read_password(args.password_stdin)
     if len(password) < 12:
@@ -151,9 +151,13 @@ def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
     kek_id = ring.rotate()
     done = rewrap_all(sessions, ring)
     with sessions() as session:
-        record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC),
-               detail={"from": before, "recordings": done.recordings, "debtors": done.debtors,
-                       "fields": done.fields})  # fmt: skip
+        detail = {
+            "from": before,
+            "recordings": done.recordings,
+            "debtors": done.debtors,
+            "fields": done.fields,
+        }
+        record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC), detail=detail)
     print(f"key-encryption key {kek_id} is current (was {before})")
     print(
         f"re-wrapped the data keys of {done.recordings} recording(s), {done.debtors} debtor(s) "
@@ -180,8 +184,7 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
     """Import, check or remove do-not-call numbers; imports land whole or not at all."""
     from api.audit.chain import record
     from dialer.dnc import Scope, add_entries, listed, parse_csv, remove
-    from dialer.numbers import MalformedNumber, mask, normalize
-    from dialer.service import load_or_create_secret, number_key
+    from dialer.numbers import MalformedNumber, load_or_create_secret, mask, normalize, number_key
 
     scope, scope_id = Scope.GLOBAL, ""
     if args.client:
@@ -212,8 +215,10 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                 "admin-cli",
                 now,
             )
-            record(session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now,
-                   detail={"file": args.file.name, "added": added, "already": known})  # fmt: skip
+            detail = {"file": args.file.name, "added": added, "already": known}
+            record(
+                session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now, detail=detail
+            )
             print(f"{added} number(s) added to the {scope.value} list, {known} already on it")
             return 0
         try:
@@ -230,8 +235,8 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if not remove(session, key, scope, scope_id):
             raise ApiError(f"{mask(e164)} is not on the {scope.value} list", hint="dnc check")
-        record(session, "admin-cli", "dnc-remove", f"{scope.value}:{scope_id}", now,
-               detail={"number": mask(e164)})  # fmt: skip
+        detail = {"number": mask(e164)}
+        record(session, "admin-cli", "dnc-remove", f"{scope.value}:{scope_id}", now, detail=detail)
         print(f"{mask(e164)} removed from the {scope.value} list")
         return 0
 
@@ -239,9 +244,9 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
 def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
     """Import a debtors file whole or not at all; the bad rows go to an error file."""
     from api.audit.chain import record
+    from dialer.debtors import Sealer
     from dialer.debtors.bulk_import import Format, guess_format, import_debtors, write_error_file
-    from dialer.debtors.records import Sealer
-    from dialer.service import load_or_create_secret
+    from dialer.numbers import load_or_create_secret
 
     fmt = Format(args.format) if args.format else guess_format(args.file.name, None)
     if fmt is None:
@@ -265,16 +270,16 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
         for error in result.errors[:10]:
             print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
         with sessions() as session:
-            record(session, "admin-cli", "debtor-import-refused", "debtors", now,
-                   detail={**detail, "errors": len(result.errors)})  # fmt: skip
+            refused = {**detail, "errors": len(result.errors)}
+            record(session, "admin-cli", "debtor-import-refused", "debtors", now, detail=refused)
         raise ApiError(
             f"{len(result.errors)} problem(s) in {args.file}; nothing was imported; "
             f"every problem is in {errors_path}",
             hint="fix those rows and import the file again",
         )
     with sessions() as session:
-        record(session, "admin-cli", "debtor-import", "debtors", now,
-               detail={**detail, "created": result.created, "updated": result.updated})  # fmt: skip
+        done = {**detail, "created": result.created, "updated": result.updated}
+        record(session, "admin-cli", "debtor-import", "debtors", now, detail=done)
     print(f"{result.rows} debtor(s) imported: {result.created} new, {result.updated} updated")
     return 0
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+import api.tables  # noqa: F401  (every table registered before any session opens)
 from api import __version__
 from api.cli import commands
 from api.settings import Settings
@@ -73,6 +74,12 @@ def _recording(top: Group) -> None:
     store.add_argument("--debtor")
     store.add_argument("--client", help="the client bank; its own retention applies")
     store.add_argument("--recorded-at", type=datetime.fromisoformat, help="ISO 8601; default now")
+    store.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for both copies; then the uploader finishes (default 30)",
+    )
     fetch = rec.add_parser("fetch", help="decrypt a recording to a WAV (or .ogg) file")
     fetch.add_argument("id")
     fetch.add_argument("-o", "--output", type=Path, required=True)

@@ -41,9 +41,14 @@ def read_history(path: Path, debtor_id: str, number: str) -> list[Attempt]:
                 raise ValueError(f"item {i}: 'at' needs a UTC offset, e.g. +08:00")
             connected = bool(item.get("connected", False))
             attempts.append(
-                Attempt(at=at, debtor_id=debtor_id, number=number, connected=connected,
-                        conversation=connected)
-            )  # fmt: skip
+                Attempt(
+                    at=at,
+                    debtor_id=debtor_id,
+                    number=number,
+                    connected=connected,
+                    conversation=connected,
+                )
+            )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HistoryError(
             f"history file {path} is not usable ({exc})",
@@ -63,8 +68,12 @@ def policy_check(
     try:
         e164 = normalize(number, settings.phone_region)
     except MalformedNumber as exc:
-        return {"allowed": False, "rule": "malformed_number", "reason": str(exc),
-                "next_allowed_at": None}  # fmt: skip
+        return {
+            "allowed": False,
+            "rule": "malformed_number",
+            "reason": str(exc),
+            "next_allowed_at": None,
+        }
     try:
         policy = preset(preset_name)
     except ValueError as exc:

@@ -131,7 +131,7 @@ def run_front_child(
     ports: Sequence[int], legs: Sequence[int], secret: bytes, settings: Settings
 ) -> None:
     from api.wiring import front_config
-    from dialer.service import run_front
+    from dialer.process import run_front
     from recording.db.engine import make_engine, session_factory
 
     stop = _child_setup("dialer-front", settings)
@@ -150,7 +150,7 @@ def run_worker_child(
 
     from api import __version__
     from api.wiring import dialer_config, dialer_site
-    from dialer.service import run_worker
+    from dialer.process import run_worker
 
     stop = _child_setup(f"dialer-{index}", settings)
     config = replace(dialer_config(settings, __version__), front_secret=secret)

@@ -21,13 +21,13 @@ from api.accounts.totp import provisioning_uri
 from api.accounts.users import MIN_PASSWORD_LENGTH
 from api.audit.chain import record
 from api.console.admin_rules import Change, describe_policy
-from api.console.pages import page_user, render
+from api.console.common import form_user, page_user, render
 from api.errors import ApiError
 from api.key_rotation import key_usage
 from api.web.services import services_of
 from dialer.dnc import Scope, add_entries, parse_csv
+from dialer.numbers import number_key
 from dialer.policy import PRESETS
-from dialer.service import number_key
 from qa_scoring import pack_store as rule_packs
 from qa_scoring.errors import QaError
 from recording.db.site_settings import (
@@ -48,14 +48,6 @@ SHOWN_ERRORS = 100
 
 def _admin(request: Request) -> tuple[User, str]:
     return page_user(request, Role.ADMIN)
-
-
-def _checked(request: Request, csrf: str) -> tuple[User, str]:
-    """The admin behind a form post; a post without this session's token changes nothing."""
-    user, token = _admin(request)
-    if csrf != token:
-        raise HTTPException(403, "use the console's own form (the form's token does not match)")
-    return user, token
 
 
 def _page(
@@ -85,10 +77,18 @@ def _users_page(
     context.setdefault("totp", None)
     context.setdefault("form", {})
     return _page(
-        request, "admin_users.html", user, csrf, status=status, title="Admin: users",
-        section="users", accounts=rows, roles=[r.value for r in Role],
-        min_password=MIN_PASSWORD_LENGTH, **context,
-    )  # fmt: skip
+        request,
+        "admin_users.html",
+        user,
+        csrf,
+        status=status,
+        title="Admin: users",
+        section="users",
+        accounts=rows,
+        roles=[r.value for r in Role],
+        min_password=MIN_PASSWORD_LENGTH,
+        **context,
+    )
 
 
 @router.get("/users")
@@ -107,16 +107,23 @@ def create_account(
     client: Annotated[str, Form(max_length=64)] = "",
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     form = {"username": username, "role": role, "client": client}
     if password != password_again:
-        return _users_page(request, user, token, 400, form=form,
-                           error="the two passwords differ; nothing was created")  # fmt: skip
+        differ = "the two passwords differ; nothing was created"
+        return _users_page(request, user, token, 400, form=form, error=differ)
     services = services_of(request)
     try:
         with services.sessions() as session:
-            done = accounts.create(session, user.username, username.strip(), role,
-                                   client.strip() or None, password, services.clock())  # fmt: skip
+            done = accounts.create(
+                session,
+                user.username,
+                username.strip(),
+                role,
+                client.strip() or None,
+                password,
+                services.clock(),
+            )
     except ApiError as exc:
         return _users_page(request, user, token, 400, form=form, error=f"{exc} - {exc.hint}")
     return _users_page(request, user, token, message=done.message)
@@ -131,14 +138,20 @@ def change_account(
     role: Annotated[str | None, Form(max_length=16)] = None,
     client: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     services = services_of(request)
     try:
         with services.sessions() as session:
             done = accounts.change(
-                session, user.username, username, Change(action), services.clock(),
-                services.keys, new_role=role, client=client.strip() or None,
-            )  # fmt: skip
+                session,
+                user.username,
+                username,
+                Change(action),
+                services.clock(),
+                services.keys,
+                new_role=role,
+                client=client.strip() or None,
+            )
     except ApiError as exc:
         return _users_page(request, user, token, 400, error=f"{exc} - {exc.hint}")
     totp = None
@@ -157,8 +170,18 @@ def change_account(
 @router.get("/dnc")
 def dnc_page(request: Request) -> Response:
     user, csrf = _admin(request)
-    return _page(request, "admin_dnc.html", user, csrf, title="Admin: do-not-call",
-                 section="dnc", result=None, errors=[], error=None, form={})  # fmt: skip
+    return _page(
+        request,
+        "admin_dnc.html",
+        user,
+        csrf,
+        title="Admin: do-not-call",
+        section="dnc",
+        result=None,
+        errors=[],
+        error=None,
+        form={},
+    )
 
 
 @router.post("/dnc")
@@ -170,15 +193,26 @@ def dnc_import(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """The same file and the same all-or-nothing import as `dialguard dnc import`."""
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     services = services_of(request)
     name = (file.filename or "upload.csv")[:200]
     form = {"scope": scope, "scope_id": scope_id}
 
     def refused(message: str, errors: list[Any], total: int = 0) -> HTMLResponse:
-        return _page(request, "admin_dnc.html", user, token, status=400,
-                     title="Admin: do-not-call", section="dnc", result=None, error=message,
-                     errors=errors, total_errors=total, form=form)  # fmt: skip
+        return _page(
+            request,
+            "admin_dnc.html",
+            user,
+            token,
+            status=400,
+            title="Admin: do-not-call",
+            section="dnc",
+            result=None,
+            error=message,
+            errors=errors,
+            total_errors=total,
+            form=form,
+        )
 
     chosen = Scope(scope)
     if (chosen is Scope.GLOBAL) != (scope_id == ""):
@@ -195,23 +229,35 @@ def dnc_import(
     now = services.clock()
     with services.sessions() as session:
         if errors:
-            record(session, user.username, "dnc-import-refused", target, now,
-                   detail={"file": name, "errors": len(errors), "via": "console"})  # fmt: skip
+            detail = {"file": name, "errors": len(errors), "via": "console"}
+            record(session, user.username, "dnc-import-refused", target, now, detail=detail)
             return refused(
                 f"{len(errors)} bad row(s) in {name}; nothing was imported. Fix or delete "
                 "those rows and import the file again.",
                 errors[:SHOWN_ERRORS],
                 len(errors),
             )
-        secret: bytes = request.app.state.number_secret
+        secret = services.number_secret
+        if not secret:
+            raise HTTPException(503, "the number key is not configured, so no list can be stored")
         added, known = add_entries(
             session, rows, lambda e164: number_key(secret, e164), name, user.username, now
         )
         detail = {"file": name, "added": added, "already": known, "via": "console"}
         record(session, user.username, "dnc-import", target, now, detail=detail)
     result = {"added": added, "already": known, "scope": chosen.value, "scope_id": scope_id}
-    return _page(request, "admin_dnc.html", user, token, title="Admin: do-not-call",
-                 section="dnc", result=result, errors=[], error=None, form=form)  # fmt: skip
+    return _page(
+        request,
+        "admin_dnc.html",
+        user,
+        token,
+        title="Admin: do-not-call",
+        section="dnc",
+        result=result,
+        errors=[],
+        error=None,
+        form=form,
+    )
 
 
 # --- call policy preset -----------------------------------------------------------------------
@@ -227,10 +273,19 @@ def _policy_page(
     active = stored[0] if stored and stored[0] in PRESETS else services.policy_preset
     presets = [(name, describe_policy(policy)) for name, policy in PRESETS.items()]
     return _page(
-        request, "admin_policy.html", user, csrf, status=status, title="Admin: call policy",
-        section="policy", active=active, stored=stored, default=services.policy_preset,
-        presets=presets, **context,
-    )  # fmt: skip
+        request,
+        "admin_policy.html",
+        user,
+        csrf,
+        status=status,
+        title="Admin: call policy",
+        section="policy",
+        active=active,
+        stored=stored,
+        default=services.policy_preset,
+        presets=presets,
+        **context,
+    )
 
 
 @router.get("/policy")
@@ -245,18 +300,18 @@ def set_policy(
     preset: Annotated[str, Form(max_length=32)],
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     if preset not in PRESETS:
-        return _policy_page(request, user, token, 400,
-                            error=f"unknown preset {preset!r}; nothing was changed")  # fmt: skip
+        unknown = f"unknown preset {preset!r}; nothing was changed"
+        return _policy_page(request, user, token, 400, error=unknown)
     services = services_of(request)
     now = services.clock()
     with services.sessions() as session:
         row = session.get(SiteSetting, POLICY_PRESET)
         before = row.value if row is not None else services.policy_preset
         write_setting(session, POLICY_PRESET, preset, user.username, now)
-        record(session, user.username, "policy-preset-changed", preset, now,
-               detail={"from": before, "to": preset})  # fmt: skip
+        detail = {"from": before, "to": preset}
+        record(session, user.username, "policy-preset-changed", preset, now, detail=detail)
     return _policy_page(
         request, user, token, message=f"the dialer now decides every new call with {preset}"
     )
@@ -276,9 +331,19 @@ def _packs_page(
     label = next((f"{p.name} v{p.version}" for p in found if p.ref == active), services.qa_pack)
     context.setdefault("hint", None)
     return _page(
-        request, "admin_packs.html", user, csrf, status=status, title="Admin: rule packs",
-        section="packs", packs=found, active=active, label=label, chosen=chosen, **context,
-    )  # fmt: skip
+        request,
+        "admin_packs.html",
+        user,
+        csrf,
+        status=status,
+        title="Admin: rule packs",
+        section="packs",
+        packs=found,
+        active=active,
+        label=label,
+        chosen=chosen,
+        **context,
+    )
 
 
 @router.get("/packs")
@@ -294,7 +359,7 @@ def upload_pack(
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A pack is stored only when the whole of it loads; the error names line and field."""
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     services = services_of(request)
     name = re.sub(r"[^\w.@-]", "_", file.filename or "pack.yaml")[:200]
     data = file.file.read(rule_packs.MAX_PACK_BYTES + 1)
@@ -304,11 +369,12 @@ def upload_pack(
             row = rule_packs.upload(session, data, name, user.username, now)
         except (QaError, ApiError) as exc:
             session.rollback()
-            record(session, user.username, "qa-pack-refused", name, now,
-                   detail={"error": str(exc)[:400]})  # fmt: skip
+            why = {"error": str(exc)[:400]}
+            record(session, user.username, "qa-pack-refused", name, now, detail=why)
             return _packs_page(request, user, token, 400, error=str(exc), hint=exc.hint)
-        record(session, user.username, "qa-pack-uploaded", f"{row.name} v{row.version}", now,
-               detail={"file": name, "sha256": row.sha256, "rules": row.rules})  # fmt: skip
+        pack = f"{row.name} v{row.version}"
+        detail = {"file": name, "sha256": row.sha256, "rules": row.rules}
+        record(session, user.username, "qa-pack-uploaded", pack, now, detail=detail)
         message = (
             f"pack {row.name} version {row.version} ({row.rules} rules) is stored; "
             "make it active to score new calls with it"
@@ -322,7 +388,7 @@ def choose_pack(
     ref: Annotated[str, Form(max_length=80, pattern=r"^(shipped:[A-Za-z0-9_-]+|uploaded:\d+)$")],
     csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    user, token = _checked(request, csrf)
+    user, token = form_user(request, csrf, Role.ADMIN)
     services = services_of(request)
     now = services.clock()
     with services.sessions() as session:
@@ -332,12 +398,11 @@ def choose_pack(
         except (QaError, ApiError) as exc:
             session.rollback()
             return _packs_page(request, user, token, 400, error=str(exc))
-        record(session, user.username, "qa-pack-activated", f"{chosen.name} v{chosen.version}",
-               now, detail={"from": before, "to": ref})  # fmt: skip
-    return _packs_page(
-        request, user, token,
-        message=f"new transcripts are scored with {chosen.name} version {chosen.version}",
-    )  # fmt: skip
+        pack = f"{chosen.name} v{chosen.version}"
+        detail = {"from": before, "to": ref}
+        record(session, user.username, "qa-pack-activated", pack, now, detail=detail)
+    message = f"new transcripts are scored with {chosen.name} version {chosen.version}"
+    return _packs_page(request, user, token, message=message)
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -350,5 +415,6 @@ def keys_page(request: Request) -> Response:
     services = services_of(request)
     with services.sessions() as session:
         uses = key_usage(session, services.keys)
-    return _page(request, "admin_keys.html", user, csrf, title="Admin: keys", section="keys",
-                 uses=uses)  # fmt: skip
+    return _page(
+        request, "admin_keys.html", user, csrf, title="Admin: keys", section="keys", uses=uses
+    )

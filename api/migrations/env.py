@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from api.accounts.models import target_metadata
 from api.migrate import include_object
+from api.tables import target_metadata
 from recording.db.engine import make_engine
 
 config = context.config

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from api.outcomes.payload import Outcome, QaScore
-from dialer.debtors.records import Debtor, DebtorNumber
+from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt, CallRequest
 from qa_scoring.models import QaResult
 from recording.db.engine import as_utc

@@ -367,27 +367,36 @@ def deliver_due(
             elif outcome is Verdict.FAILED:
                 row.status = DeliveryStatus.FAILED
                 log.error(
-                    "webhook %s refused %s (HTTP %s); not retried", receiver, item.event, status,
+                    "webhook %s refused %s (HTTP %s); not retried",
+                    receiver,
+                    item.event,
+                    status,
                     extra=extra,
-                )  # fmt: skip
+                )
             else:
-                again = next_try(
-                    policy, row.tries, item.created_at, now, rand(),
-                    parse_retry_after(retry_after, now),
-                )  # fmt: skip
+                asked = parse_retry_after(retry_after, now)
+                again = next_try(policy, row.tries, item.created_at, now, rand(), asked)
                 if again is None:
                     row.status = DeliveryStatus.FAILED
                     log.error(
                         "webhook %s: gave up on %s after %d tries (%s)",
-                        receiver, item.event, row.tries, row.last_error, extra=extra,
-                    )  # fmt: skip
+                        receiver,
+                        item.event,
+                        row.tries,
+                        row.last_error,
+                        extra=extra,
+                    )
                 else:
                     row.next_try_at = again
                     log.warning(
                         "webhook %s: %s not delivered (%s); try %d again at %s",
-                        receiver, item.event, row.last_error, row.tries + 1, again.isoformat(),
+                        receiver,
+                        item.event,
+                        row.last_error,
+                        row.tries + 1,
+                        again.isoformat(),
                         extra=extra,
-                    )  # fmt: skip
+                    )
             session.commit()
     return delivered
 

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from dialer.debtors.records import Debtor, DebtorNumber
+from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt
 from recording.db.engine import as_utc
 from recording.models import Recording

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dialer.workdays import WorkdayCalendar, load_calendar
 from recording.db.engine import Base, as_utc
+from recording.models import Recording  # noqa: F401  (the table our foreign key names)
 
 
 def due_at(

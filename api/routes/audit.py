@@ -84,8 +84,8 @@ def audit_log(
         rows = list(session.scalars(query.offset(offset).limit(limit + 1)))
         intact = not verify(session) if check and user.role is Role.ADMIN else None
         entries = [_out(row) for row in rows[:limit]]
-        record(session, user.username, "audit-read", "audit_log", services.clock(),
-               detail={"actor": actor, "action": action, "offset": offset})  # fmt: skip
+        detail = {"actor": actor, "action": action, "offset": offset}
+        record(session, user.username, "audit-read", "audit_log", services.clock(), detail=detail)
     return AuditPage(
         entries=entries,
         next_offset=offset + limit if len(rows) > limit else None,

@@ -6,8 +6,9 @@ makes the same checks as for a softphone's own call (policy, do-not-call,
 number status, recorders), rings the agent and, once they answer, dials.
 The number waits in the queue encrypted. A request for a debtor carries the
 debtor's facts the call policy needs (client, time zone, agreed call-back
-windows), copied from the debtor record now: the dialer never reads the
-sealed debtor table, and nothing sealed leaves it.
+windows), as `dialer.debtors.debtor_facts` gives them from the debtor record
+now, so the worker decides on the record as it was when the call was asked
+for; nothing sealed is copied.
 
 Pause and resume: queued as a command for the worker carrying the call, which
 applies it within about a second exactly as the agent's `*7`/`*8` would. The
@@ -29,7 +30,7 @@ from api.audit.chain import record
 from api.web.auth import require
 from api.web.params import RowId
 from api.web.services import services_of
-from dialer.debtors.records import CLIENT_PATTERN, Debtor
+from dialer.debtors import CLIENT_PATTERN, REQUEST_DEBTOR, Debtor, debtor_facts
 from dialer.models import CallCommand, CallRequest, LiveCall, SipRegistration
 from dialer.numbers import MalformedNumber, mask, normalize
 from recording.db.engine import as_utc
@@ -38,7 +39,6 @@ from recording.fields import seal_text
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 
 _NAME = r"^[A-Za-z0-9._@-]{1,64}$"
-_DEBTOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # an account id that fits the call tables
 _CALL_ID = r"^[A-Za-z0-9]{1,32}$"
 
 
@@ -48,7 +48,7 @@ class CallIn(BaseModel):
     debtor_id: Annotated[
         str | None,
         Field(
-            pattern=_DEBTOR,
+            pattern=REQUEST_DEBTOR,
             description="the debtor's account id (as sent with the debtor record); its "
             "do-not-call lists, time zone and call-back windows apply",
         ),
@@ -72,10 +72,15 @@ class CallOut(BaseModel):
 
 def _out(row: CallRequest) -> CallOut:
     return CallOut(
-        id=row.id, agent=row.agent, number=row.number_masked, status=row.status,
-        call_id=row.call_id, sip_status=row.sip_status, detail=row.detail,
+        id=row.id,
+        agent=row.agent,
+        number=row.number_masked,
+        status=row.status,
+        call_id=row.call_id,
+        sip_status=row.sip_status,
+        detail=row.detail,
         created_at=as_utc(row.created_at),
-    )  # fmt: skip
+    )
 
 
 @router.post("", response_model=CallOut, status_code=202)
@@ -97,6 +102,7 @@ def click_to_call(
     now = services.clock().astimezone(UTC)
     with services.sessions() as session:
         debtor = _debtor(session, body.debtor_id, body.client) if body.debtor_id else None
+        facts = debtor_facts(debtor)  # none named: empty, and the request carries no debtor
         binding = session.get(SipRegistration, body.agent)
         if binding is None or as_utc(binding.expires_at) < now:
             raise HTTPException(
@@ -106,10 +112,7 @@ def click_to_call(
             agent=body.agent,
             number_sealed=seal_text(services.keys, e164),
             number_masked=mask(e164),
-            debtor_id=body.debtor_id,
-            client_id=debtor.client_id if debtor else None,
-            debtor_tz=debtor.timezone if debtor else None,
-            callback_windows_json=debtor.callback_windows_json if debtor else None,
+            **facts.request_columns(),
             requested_by=user.username,
             status="queued",
             created_at=now,
@@ -205,14 +208,23 @@ def _command(request: Request, call_id: str, action: str, user: User) -> Command
         if action == "resume" and not paused:
             raise HTTPException(409, f"the recording of call {call_id} is not paused")
         row = CallCommand(
-            call_id=call_id, action=action, requested_by=user.username, requested_at=now,
+            call_id=call_id,
+            action=action,
+            requested_by=user.username,
+            requested_at=now,
             status="queued",
-        )  # fmt: skip
+        )
         session.add(row)
         session.flush()
         out = CommandOut(
             id=row.id, call_id=call_id, action=action, status=row.status, requested_at=now
         )
-        record(session, user.username, f"recording-{action}", call_id, now,
-               detail={"command": row.id, "source": "api", "agent": live.agent})  # fmt: skip
+        record(
+            session,
+            user.username,
+            f"recording-{action}",
+            call_id,
+            now,
+            detail={"command": row.id, "source": "api", "agent": live.agent},
+        )
         return out

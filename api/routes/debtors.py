@@ -1,6 +1,6 @@
 """HTTP API v1: debtors upserted one by one or imported in bulk from the collection system.
 
-Names and numbers go in and are sealed at once (`dialer.debtors.records`); what comes
+Names and numbers go in and are sealed at once (`dialer.debtors`); what comes
 back is masked numbers, and the name only for the roles that manage
 accounts. Every write and every read is audited; an import that is refused
 is audited too, with how many rows were bad.
@@ -26,14 +26,7 @@ from api.audit.chain import record
 from api.web.auth import require
 from api.web.problems import PROBLEM
 from api.web.services import Services, services_of
-from dialer.debtors.bulk_import import (
-    Format,
-    ImportConflict,
-    error_csv,
-    guess_format,
-    import_debtors,
-)
-from dialer.debtors.records import (
+from dialer.debtors import (
     CLIENT_PATTERN,
     EXTERNAL_ID_PATTERN,
     MAX_NUMBERS,
@@ -44,6 +37,13 @@ from dialer.debtors.records import (
     upsert,
     validate_row,
     windows_of,
+)
+from dialer.debtors.bulk_import import (
+    Format,
+    ImportConflict,
+    error_csv,
+    guess_format,
+    import_debtors,
 )
 from recording.db.engine import as_utc
 
@@ -108,10 +108,10 @@ ExternalIdPath = Annotated[str, Path(pattern=EXTERNAL_ID_PATTERN)]
 
 
 def _sealer(request: Request) -> Sealer:
-    secret: bytes | None = getattr(request.app.state, "number_secret", None)
-    if not secret:
+    services = services_of(request)
+    if not services.number_secret:
         raise HTTPException(503, "the number key is not configured, so debtors cannot be stored")
-    return Sealer(services_of(request).keys, secret)
+    return Sealer(services.keys, services.number_secret)
 
 
 def _now(services: Services) -> datetime:
@@ -318,8 +318,8 @@ async def import_file(
     detail = {"file": name, "format": fmt.value, "rows": result.rows}
     if not result.ok:
         with services.sessions() as session:
-            record(session, user.username, "debtor-import-refused", "debtors", now,
-                   detail={**detail, "errors": len(result.errors)})  # fmt: skip
+            refused = {**detail, "errors": len(result.errors)}
+            record(session, user.username, "debtor-import-refused", "debtors", now, detail=refused)
         if "text/csv" in request.headers.get("accept", ""):
             return PlainTextResponse(error_csv(result.errors), 422, media_type="text/csv")
         shown = result.errors[:MAX_ERRORS_SHOWN]
@@ -329,6 +329,6 @@ async def import_file(
             total=len(result.errors),
         )
     with services.sessions() as session:
-        record(session, user.username, "debtor-import", "debtors", now,
-               detail={**detail, "created": result.created, "updated": result.updated})  # fmt: skip
+        done = {**detail, "created": result.created, "updated": result.updated}
+        record(session, user.username, "debtor-import", "debtors", now, detail=done)
     return ImportOut(rows=result.rows, created=result.created, updated=result.updated)

@@ -84,13 +84,30 @@ def list_outcomes(
     client = client_scope(user, client)
     with services.sessions() as session:
         found = find_outcomes(
-            session, since=since, agent=agent, debtor=debtor, client=client,
-            offset=offset, limit=limit + 1,
-        )  # fmt: skip
-        record(session, user.username, "outcomes-read", "call_outcomes", services.clock(),
-               detail={"agent": agent, "debtor": debtor, "client": client,
-                       "since": since.isoformat() if since else None, "offset": offset,
-                       "count": min(len(found), limit)})  # fmt: skip
+            session,
+            since=since,
+            agent=agent,
+            debtor=debtor,
+            client=client,
+            offset=offset,
+            limit=limit + 1,
+        )
+        detail = {
+            "agent": agent,
+            "debtor": debtor,
+            "client": client,
+            "since": since.isoformat() if since else None,
+            "offset": offset,
+            "count": min(len(found), limit),
+        }
+        record(
+            session,
+            user.username,
+            "outcomes-read",
+            "call_outcomes",
+            services.clock(),
+            detail=detail,
+        )
     return OutcomePage(
         outcomes=[OutcomeOut.model_validate(outcome_json(o)) for o in found[:limit]],
         limit=limit,
@@ -112,6 +129,13 @@ def get_outcome(
         outcome = outcomes_by_id(session, [attempt_id]).get(attempt_id)
         if outcome is None or (scope is not None and outcome.client != scope):
             raise HTTPException(404, f"no call outcome {attempt_id}")
-        record(session, user.username, "outcome-view", f"attempt:{attempt_id}", services.clock(),
-               detail={"call_id": outcome.call_id})  # fmt: skip
+        detail = {"call_id": outcome.call_id}
+        record(
+            session,
+            user.username,
+            "outcome-view",
+            f"attempt:{attempt_id}",
+            services.clock(),
+            detail=detail,
+        )
     return OutcomeOut.model_validate(outcome_json(outcome))

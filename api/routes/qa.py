@@ -27,7 +27,7 @@ from api.audit.chain import record
 from api.web.auth import require
 from api.web.params import MAX_ROW_ID
 from api.web.services import services_of
-from dialer.debtors.records import Debtor, DebtorNumber
+from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt
 from qa_scoring.errors import PackError
 from qa_scoring.models import FlagState, QaFlag, QaFlagEvent, QaResult, QaSample

@@ -1,9 +1,9 @@
-"""HTTP API v1: transcript search and recording retrieval, each audited.
+"""HTTP API v1: recordings: finding them, their audio, legal holds and retention, each audited.
 
 Every endpoint names the roles it admits; an auditor of a client bank sees
 only that client's calls, an agent only their own. Every search and every
 retrieval leaves an audit entry with who, when and (for audio) the stated
-reason.
+reason. Transcript search is `api.routes.search`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -23,14 +23,12 @@ from api.recordings.finder import MAX_LIMIT as MAX_RECORDINGS
 from api.recordings.finder import BadCursor, Cursor, Page, RecordingQuery, find_recordings
 from api.web.auth import client_scope, require
 from api.web.services import Services, services_of
-from dialer.debtors.records import EXTERNAL_ID_PATTERN
-from dialer.numbers import MalformedNumber, mask, normalize
-from dialer.service import number_key
+from dialer.debtors import EXTERNAL_ID_PATTERN
+from dialer.numbers import MalformedNumber, mask, normalize, number_key
 from recording.db.engine import as_utc
 from recording.lifecycle import extend_retention, set_legal_hold
 from recording.models import Recording
 from recording.store import RecordingNotFound, audio_info, read_audio_range
-from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
 
 router = APIRouter(prefix="/api/v1")
 
@@ -38,74 +36,6 @@ READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
 _NAME = r"^[A-Za-z0-9._@-]{1,64}$"
 _WINDOW = 256 * 1024
 RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
-
-
-class HitOut(BaseModel):
-    recording_id: str
-    speaker: str
-    start: float
-    end: float
-    snippet: str
-    agent: str
-    debtor_id: str | None
-    recorded_at: datetime
-
-
-class SearchOut(BaseModel):
-    hits: list[HitOut]
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-@router.get("/transcripts/search", response_model=SearchOut)
-def search_transcripts(
-    request: Request,
-    user: Annotated[User, Depends(require(*READERS))],
-    q: Annotated[str, Query(max_length=200, description="phrase, any language")] = "",
-    agent: Annotated[str | None, Query(pattern=_NAME)] = None,
-    debtor: Annotated[str | None, Query(pattern=_NAME)] = None,
-    client: Annotated[str | None, Query(pattern=_NAME)] = None,
-    speaker: Literal["agent", "debtor"] | None = None,
-    date_from: Annotated[datetime | None, Query(alias="from")] = None,
-    date_to: Annotated[datetime | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> SearchOut:
-    """Segments that contain `q`, newest calls first, with the second to play from."""
-    services = services_of(request)
-    query = SearchQuery(
-        text=q,
-        agent=agent,
-        debtor_id=debtor,
-        client_id=client_scope(user, client),
-        speaker=speaker,
-        date_from=date_from,
-        date_to=date_to,
-        limit=limit,
-        offset=offset,
-    )
-    with services.sessions() as session:
-        page = search(session, query)
-        filters = {
-            k: v
-            for k, v in (
-                ("agent", agent),
-                ("debtor", debtor),
-                ("client", client),
-                ("speaker", speaker),
-            )
-            if v
-        }
-        record(session, user.username, "search", q, services.clock(), detail=filters)
-    return SearchOut(
-        hits=[HitOut(**vars(hit)) for hit in page.hits],
-        limit=page.limit,
-        offset=page.offset,
-        next_offset=page.offset + page.limit if page.has_more else None,
-    )
-
-
 NUMBER_PATTERN = r"^\+?[0-9][0-9 ()./-]{2,31}$"
 
 
@@ -155,7 +85,7 @@ def recordings_for(
     scoped = client_scope(user, client)
     key = masked = None
     if debtor:
-        secret: bytes | None = getattr(request.app.state, "number_secret", None)
+        secret = services.number_secret
         if not secret:
             raise HTTPException(503, "the number key is not configured, so numbers cannot be found")
         try:
@@ -205,9 +135,13 @@ def recordings_for(
             "recording-search",
             (" ".join(f"{k}={v}" for k, v in filters.items()) or "all")[:255],
             services.clock(),
-            detail={**filters, "results": len(page.recordings), "next_page": bool(cursor),
-                    "via": via},
-        )  # fmt: skip
+            detail={
+                **filters,
+                "results": len(page.recordings),
+                "next_page": bool(cursor),
+                "via": via,
+            },
+        )
     return page
 
 
@@ -237,9 +171,17 @@ def list_recordings(
     all; an auditor sees their client's, an agent their own. Audited.
     """
     page = recordings_for(
-        request, user, agent=agent, debtor=debtor, client=client, case=case,
-        date_from=date_from, date_to=date_to, cursor=cursor, limit=limit,
-    )  # fmt: skip
+        request,
+        user,
+        agent=agent,
+        debtor=debtor,
+        client=client,
+        case=case,
+        date_from=date_from,
+        date_to=date_to,
+        cursor=cursor,
+        limit=limit,
+    )
     return RecordingList(
         recordings=[RecordingOut(**vars(found)) for found in page.recordings],
         next_cursor=page.next_cursor,

@@ -9,9 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+import api.tables  # noqa: F401  (every table registered before any session opens)
 from api import __version__
 from api.console import admin as admin_console
-from api.console import pages as console
+from api.console import agents as agent_console
+from api.console import common as console
+from api.console import qa as qa_console
+from api.console import supervisors as supervisor_console
 from api.outcomes.webhooks import COMPONENT as WEBHOOKS
 from api.recordings.retrieval import WorkingDay
 from api.routes import audit as audit_routes
@@ -19,8 +23,9 @@ from api.routes import calls as call_routes
 from api.routes import debtors as debtor_routes
 from api.routes import outcomes as outcome_routes
 from api.routes import qa as qa_routes
-from api.routes import recordings as routes
+from api.routes import recordings as recording_routes
 from api.routes import retrieval as retrieval_routes
+from api.routes import search as search_routes
 from api.settings import Settings
 from api.web import problems
 from api.web.health import HealthChecker
@@ -28,7 +33,7 @@ from api.web.limits import BodyLimit
 from api.web.services import Services
 from api.wiring import key_ring, storage_copies, storage_targets
 from dialer.announcements import COMPONENT as ANNOUNCEMENTS
-from dialer.service import load_or_create_secret
+from dialer.numbers import load_or_create_secret
 from dialer.workdays import load_calendar
 from qa_scoring.worker import COMPONENT as QA
 from recording.db.engine import make_engine, session_factory
@@ -65,11 +70,15 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
             "/admin/dnc": admin_console.MAX_DNC_BYTES + 65536,
         },
     )
-    app.include_router(routes.router)
+    app.include_router(search_routes.router)
+    app.include_router(recording_routes.router)
     app.include_router(retrieval_routes.router)
     app.include_router(debtor_routes.router)
     app.include_router(qa_routes.router)
-    console.install(app)
+    console.install(app)  # logging in and out, and the login page for a page without a session
+    app.include_router(qa_console.router)
+    app.include_router(supervisor_console.router)
+    app.include_router(agent_console.router)
     app.include_router(admin_console.router)
     app.include_router(call_routes.router)
     app.include_router(audit_routes.router)
@@ -120,8 +129,7 @@ def build_app(settings: Settings) -> FastAPI:
         require_totp=settings.require_totp,
         policy_preset=settings.policy_preset,
         qa_pack=settings.qa_pack,
+        # The dialer, the do-not-call lists and the debtor records hash numbers with one key.
+        number_secret=load_or_create_secret(settings.number_key_file),
     )
-    app = create_app(checker, services)
-    # The dialer, the do-not-call lists and the debtor records hash numbers with one key.
-    app.state.number_secret = load_or_create_secret(settings.number_key_file)
-    return app
+    return create_app(checker, services)

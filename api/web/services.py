@@ -31,6 +31,9 @@ class Services:
     require_totp: bool = True  # supervisors and admins need a one-time code on the console
     policy_preset: str = "cn-default"  # DIALGUARD_POLICY_PRESET, until an admin picks one
     qa_pack: str = "cn-collections"  # DIALGUARD_QA_PACK, until an admin picks one
+    # The key the dialer, the do-not-call lists and the debtor records hash numbers with;
+    # None where none is configured: the pages and endpoints that need it answer 503.
+    number_secret: bytes | None = field(default=None, repr=False)
 
 
 def services_of(request: Request) -> Services:

@@ -33,7 +33,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dialer.debtors.records import DebtorIn, Sealer, upsert, validate_row
+from dialer.debtors.sealing import Sealer
+from dialer.debtors.store import upsert
+from dialer.debtors.validation import DebtorIn, validate_row
 from dialer.errors import DialerError
 
 MAX_ROWS = 500_000

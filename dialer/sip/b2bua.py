@@ -33,135 +33,29 @@ import re
 import secrets
 import threading
 import time
-import wave
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pjsua2 as pj
 
+from dialer.calls import CallEvent, CallRecord, Command, Decide, Ended, note_path
 from dialer.numbers import MalformedNumber, mask, normalize
-from dialer.sip.digest import Algorithm, Credential, FailureThrottle, check_login
-from dialer.sip.endpoint import USER_AGENT, _stdout_silenced, bind_transports
+from dialer.sip.config import B2buaConfig
+from dialer.sip.digest import Credential, FailureThrottle, check_login
+from dialer.sip.endpoint import start_endpoint
 from dialer.sip.messages import SipRequest, host_of, parse_request, uri_user
 from dialer.sip.redirect_token import check as check_token
 from dialer.sip.redirect_token import token_in
+from dialer.stereo import merge_stereo
 
 log = logging.getLogger(__name__)
 
 PAUSE_KEYS = "*7"  # the agent's softphone keys: pause the recording for card details
 RESUME_KEYS = "*8"
-
-Decide = Callable[[str, int | None], tuple[bool, str, str]]
-"""decide(e164, request_id) -> (allowed, rule, reason): the call policy, wired by the caller.
-
-`request_id` is the click-to-call request being placed (whose debtor it is for),
-None for a call an agent's softphone dialed.
-"""
-
-
-@dataclass(frozen=True)
-class B2buaConfig:
-    host: str
-    port: int
-    trunk: str  # "host:port" of the carrier
-    caller_ids: Sequence[str]  # presented to the debtor, used in turn
-    recording_dir: Path
-    secret: bytes  # signs nonces; share it between processes behind one realm
-    region: str = "CN"  # for numbers dialed without a country code
-    realm: str = "dialguard"
-    # SIPp 3.6 and many softphones only speak MD5; list SHA-256 first where clients can.
-    algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,)
-    nonce_lifetime_s: float = 60.0
-    ring_timeout_s: float = 60.0
-    watchdog_s: float = 5.0  # a recording not growing this long raises an alert
-    clock_rate: int = 8000  # narrowband telephone audio; recordings are written at this rate
-    # Behind a front (dialer/sip/front.py): the secret its redirect tokens are signed with.
-    front_secret: bytes | None = None
-    version: str = "0"
-    # The carrier's digest login, answered to its 401/407 on any realm; never logged.
-    trunk_username: str | None = None
-    trunk_password: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if (self.trunk_username is None) != (self.trunk_password is None):
-            raise ValueError("trunk credentials need both a username and a password, or neither")
-
-
-class Ended(StrEnum):
-    AGENT = "agent"
-    CARRIER = "carrier"
-    DIALGUARD = "dialguard"
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """Facts of one authenticated call attempt, handed to `on_finished` when both legs are gone."""
-
-    call_id: str
-    sip_call_id: str
-    agent: str
-    number: str  # masked: this record is logged and stored widely
-    caller_id: str | None
-    started_at: float  # epoch seconds, INVITE received
-    answered: bool
-    duration_s: float  # talk time: carrier's 200 OK to the first BYE
-    sip_status: int  # what the agent was finally told (200 when answered)
-    sip_reason: str
-    ended_by: Ended
-    rule: str | None  # the policy rule, when the policy decided
-    recording: Path | None  # stereo WAV, agent left and debtor right; None if never answered
-    e164: str = field(default="", repr=False)  # for the caller's keyed hash; never logged
-    # Stretches of the recording muted while card details were read out (PCI DSS), as
-    # (start, end) seconds from the start of the stereo file.
-    pauses: tuple[tuple[float, float], ...] = ()
-    recorder_alerts: int = 0  # times the watchdog found a recording not growing
-    request_id: int | None = None  # the click-to-call request this call answers
-    # Stretches either party held the call (relayed to the other as a re-INVITE), as
-    # (start, end) seconds from the start of the stereo file; the audio keeps running.
-    holds: tuple[tuple[float, float], ...] = ()
-    # An unanswered placed call: the carrier's early media (its announcement, mono WAV),
-    # for dialer/announcements.py to take or delete. None when none was heard.
-    early_media: Path | None = None
-    # Ring time: INVITE to the trunk until the carrier answered or the call ended unanswered;
-    # 0 when nothing was dialed.
-    ring_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Command:
-    """A request from outside the process to one running call (the API's pause and resume)."""
-
-    id: int
-    call_id: str
-    action: str  # "pause" | "resume"
-    actor: str  # who asked
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """What the owner of the B2BUA keeps about a running call, outside this process.
-
-    "started": a call now runs here (commands may name it); "pause" and
-    "resume": its recording was muted or unmuted, by whom and from where;
-    "refused": a command that did not apply (`detail` says why).
-    """
-
-    kind: str
-    call_id: str
-    agent: str
-    at: float  # epoch seconds
-    actor: str = ""
-    source: str = ""  # "keypad" | "api"
-    offset_s: float | None = None  # seconds into the recording, once it has started
-    command_id: int | None = None
-    detail: str = ""
-
 
 # --- pjsua2 glue: callbacks snapshot and queue, nothing more -----------------------------
 
@@ -362,33 +256,16 @@ class B2bua:
         self._accounts: dict[str, _Account] = {}
         self._closed = False
         self._ep = pj.Endpoint()
-        self._start_library(config)
-
-    def _start_library(self, config: B2buaConfig) -> None:
-        with _stdout_silenced():
-            self._ep.libCreate()
-        self._logger = _MaskingLogBridge()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = f"{USER_AGENT}/{config.version}"
-        cfg.logConfig.writer = self._logger
-        cfg.logConfig.level = 3
-        cfg.logConfig.consoleLevel = 0
-        cfg.logConfig.decor = 0
-        cfg.medConfig.clockRate = config.clock_rate
-        cfg.medConfig.sndClockRate = config.clock_rate
-        cfg.medConfig.noVad = True  # recordings keep real silence, not gaps
+        self._logger = _MaskingLogBridge()  # referenced here: pjsua2 keeps no reference
         try:
-            self._ep.libInit(cfg)
-            bind_transports(self._ep, config.host, config.port)
-            self._ep.audDevManager().setNullDev()
-            # G.711 only, on both legs: what carriers take, what the 8 kHz recordings
-            # hold, and no transcoding in the bridge between agent and debtor.
-            for codec in self._ep.codecEnum2():
-                keep = codec.codecId.split("/")[0] in ("PCMA", "PCMU")
-                self._ep.codecSetPriority(codec.codecId, 200 if keep else 0)
-            self._ep.libStart()
+            start_endpoint(
+                self._ep,
+                config.host,
+                config.port,
+                version=config.version,
+                writer=self._logger,
+                clock_rate=config.clock_rate,
+            )
             # The front account takes incoming calls; one account per caller ID puts
             # that number in the trunk INVITE's From.
             self._front = self._account("dialguard", default=True)
@@ -600,11 +477,22 @@ class B2bua:
 
         def refuse(code: int, why: str, rule: str | None) -> None:
             record = CallRecord(
-                call_id=sid, sip_call_id="", agent=agent, number=mask(e164), caller_id=None,
-                started_at=session.started_at, answered=False, duration_s=0.0, sip_status=code,
-                sip_reason=why, ended_by=Ended.DIALGUARD, rule=rule, recording=None, e164=e164,
+                call_id=sid,
+                sip_call_id="",
+                agent=agent,
+                number=mask(e164),
+                caller_id=None,
+                started_at=session.started_at,
+                answered=False,
+                duration_s=0.0,
+                sip_status=code,
+                sip_reason=why,
+                ended_by=Ended.DIALGUARD,
+                rule=rule,
+                recording=None,
+                e164=e164,
                 request_id=request_id,
-            )  # fmt: skip
+            )
             self._report(record)
 
         try:
@@ -1075,9 +963,16 @@ class B2bua:
         starts = [r.started for r in session.recorders if r.started is not None]
         offset = round(max(0.0, mono - min(starts)), 2) if mono is not None and starts else None
         event = CallEvent(
-            kind=kind, call_id=session.id, agent=session.agent, at=self._clock(), actor=actor,
-            source=source, offset_s=offset, command_id=command_id, detail=detail,
-        )  # fmt: skip
+            kind=kind,
+            call_id=session.id,
+            agent=session.agent,
+            at=self._clock(),
+            actor=actor,
+            source=source,
+            offset_s=offset,
+            command_id=command_id,
+            detail=detail,
+        )
         # On the merge thread, like `on_finished`: the owner may write to its database
         # without stalling SIP, and sees a call's events in order, its end last.
         self._merger.submit(self._emit_event, event)
@@ -1130,8 +1025,9 @@ class B2bua:
                 try:
                     rec.port.adjustRxLevel(level)
                 except pj.Error as exc:
-                    log.error("b2bua: pausing the recording failed: %s", exc.reason,
-                              extra=session.label())  # fmt: skip
+                    log.error(
+                        "b2bua: pausing the recording failed: %s", exc.reason, extra=session.label()
+                    )
 
     def _watch_recorders(self) -> None:
         """Alert when a running call's recording stops growing or its file is gone."""
@@ -1273,11 +1169,6 @@ class B2bua:
                 rec.path.unlink(missing_ok=True)
 
 
-def note_path(recording: Path) -> Path:
-    """The note written beside a call's audio while it runs (see `_create_recorders`)."""
-    return recording.with_suffix(".json")
-
-
 def _keep_early_media(base: CallRecord, recorders: list[_Recorder]) -> Path | None:
     """The carrier's side of a failed call, renamed out of the recorders' way, if it was heard.
 
@@ -1319,41 +1210,3 @@ def _wait_finalized(path: Path, timeout_s: float = 3.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path.name} was not finalised by pjmedia")
         time.sleep(0.02)
-
-
-def _read_mono(path: Path) -> tuple[np.ndarray[Any, np.dtype[np.int16]], int]:
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ValueError(f"{path.name}: expected 16-bit mono PCM")
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    return data.astype(np.int16), rate
-
-
-def merge_stereo(
-    left: Path, right: Path, out: Path, *, left_start: float, right_start: float
-) -> float:
-    """Write left and right mono WAVs as one stereo WAV, each placed at its start time.
-
-    The start times are on one clock (the moment audio was first connected to
-    each recorder); the earlier one is time zero. Returns the duration written.
-    """
-    lpcm, rate = _read_mono(left)
-    rpcm, rrate = _read_mono(right)
-    if rrate != rate:
-        raise ValueError(f"sample rates differ: {rate} and {rrate}")
-    t0 = min(left_start, right_start)
-    loff = round((left_start - t0) * rate)
-    roff = round((right_start - t0) * rate)
-    frames = max(loff + len(lpcm), roff + len(rpcm))
-    stereo = np.zeros((frames, 2), dtype="<i2")
-    stereo[loff : loff + len(lpcm), 0] = lpcm
-    stereo[roff : roff + len(rpcm), 1] = rpcm
-    tmp = out.with_suffix(".part")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(stereo.tobytes())
-    tmp.replace(out)  # a reader never sees half a file
-    return frames / rate

@@ -19,10 +19,11 @@ from typing import Any
 import pjsua2 as pj
 
 from dialer.errors import SipPortBusy
+from dialer.sip.config import USER_AGENT
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "Dialguard"
+__all__ = ["USER_AGENT", "SipEndpoint", "bind_transports", "run_dialer", "start_endpoint"]
 
 
 def bind_transports(endpoint: pj.Endpoint, host: str, port: int) -> None:
@@ -55,6 +56,52 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
+def start_endpoint(
+    endpoint: pj.Endpoint,
+    host: str,
+    port: int,
+    *,
+    version: str,
+    writer: pj.LogWriter,
+    clock_rate: int | None = None,
+) -> None:
+    """Create, configure and start the process's pjsua2 library, listening on host:port.
+
+    The one setup every pjsua2 endpoint here gets: no threads of its own
+    (polled from our loop, callbacks on our thread), PJSIP's log through
+    `writer` (keep a reference: pjsua2 does not), our User-Agent, UDP and TCP
+    bound, no sound device. With `clock_rate` the endpoint carries calls'
+    media: at that rate, with silence sent as silence (no VAD, so recordings
+    keep it) and G.711 as the only codec, on both legs: what carriers take,
+    what the 8 kHz recordings hold, and no transcoding in the bridge.
+
+    On an error the library may be left created: the caller's close()
+    destroys it, as after any later failure of its own setup.
+    """
+    with _stdout_silenced():  # pjlib prints its banner before any log config applies
+        endpoint.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.userAgent = f"{USER_AGENT}/{version}"
+    cfg.logConfig.writer = writer
+    cfg.logConfig.level = 3
+    cfg.logConfig.consoleLevel = 0
+    cfg.logConfig.decor = 0
+    if clock_rate is not None:
+        cfg.medConfig.clockRate = clock_rate
+        cfg.medConfig.sndClockRate = clock_rate
+        cfg.medConfig.noVad = True  # recordings keep real silence, not gaps
+    endpoint.libInit(cfg)
+    bind_transports(endpoint, host, port)
+    endpoint.audDevManager().setNullDev()
+    if clock_rate is not None:
+        for codec in endpoint.codecEnum2():
+            keep = codec.codecId.split("/")[0] in ("PCMA", "PCMU")
+            endpoint.codecSetPriority(codec.codecId, 200 if keep else 0)
+    endpoint.libStart()
+
+
 class _LogBridge(pj.LogWriter):  # type: ignore[misc]
     """PJSIP's log into ours, so its messages carry our structure and levels."""
 
@@ -84,23 +131,10 @@ class SipEndpoint:
         self.host = host
         self.port = port
         self._ep = pj.Endpoint()
-        with _stdout_silenced():  # pjlib prints its banner before any log config applies
-            self._ep.libCreate()
         self._logger = _LogBridge()
         self._account: _RefusingAccount | None = None
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = f"{USER_AGENT}/{version}"
-        cfg.logConfig.writer = self._logger
-        cfg.logConfig.level = 3
-        cfg.logConfig.consoleLevel = 0
-        cfg.logConfig.decor = 0
         try:
-            self._ep.libInit(cfg)
-            bind_transports(self._ep, host, port)
-            self._ep.audDevManager().setNullDev()
-            self._ep.libStart()
+            start_endpoint(self._ep, host, port, version=version, writer=self._logger)
             account = _RefusingAccount()
             acfg = pj.AccountConfig()
             acfg.idUri = f"sip:dialguard@{host}:{port}"

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from dialer.sip.config import USER_AGENT
 from dialer.sip.digest import Algorithm, Credential, FailureThrottle, check_login
-from dialer.sip.endpoint import USER_AGENT
 from dialer.sip.messages import SipRequest, host_of, parse_request, uri_user
 from dialer.sip.redirect_token import PARAM, issue
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialer.sip.b2bua import merge_stereo, note_path
+from dialer.calls import note_path
+from dialer.stereo import merge_stereo
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,9 +30,10 @@ from api.audit.chain import AuditEntry, verify
 from api.console.admin_rules import Change, Target, describe_policy, refused
 from api.key_rotation import Rewrapped, rewrap_all
 from api.web.services import Services
+from dialer.decision import policy_decider
 from dialer.models import DncEntry
 from dialer.policy import CN_DEFAULT, CN_WORKDAYS, US_REGF, preset
-from dialer.service import CallSite, policy_decider
+from dialer.site import CallSite
 from qa_scoring.models import QaResult
 from qa_scoring.pack_store import UploadedPack, active_pack_source
 from qa_scoring.worker import run_qa_child_loop
@@ -66,10 +68,11 @@ class Site:
     """The app with an admin (TOTP enrolled) and one account of every other role."""
 
     def __init__(self, services: Services, engine: Engine) -> None:
+        self.number_secret = b"k" * 32
+        services = replace(services, number_secret=self.number_secret)
         self.services = services
         self.engine = engine
         self.app = make_app(services, engine)
-        self.app.state.number_secret = b"k" * 32
         self.secrets: dict[str, str] = {}
         with services.sessions() as session:
             for name, role, client in (
@@ -91,8 +94,9 @@ class Site:
     def logged_in(self, username: str, password: str = PASSWORD) -> TestClient:
         client = self.browser()
         code = code_at(self.secrets[username], time.time()) if username in self.secrets else ""
-        answer = client.post("/login", data={"username": username, "password": password,
-                                             "code": code})  # fmt: skip
+        answer = client.post(
+            "/login", data={"username": username, "password": password, "code": code}
+        )
         assert answer.status_code == 303, answer.text
         return client
 
@@ -124,8 +128,11 @@ def site(services: Services, engine: Engine) -> Site:
 
 PAGES = ("/admin", "/admin/users", "/admin/dnc", "/admin/policy", "/admin/packs", "/admin/keys")
 FORMS: list[tuple[str, dict[str, str], dict[str, tuple[str, bytes]] | None]] = [
-    ("/admin/users", {"username": "new1", "role": "qa", "password": PASSWORD,
-                      "password_again": PASSWORD}, None),
+    (
+        "/admin/users",
+        {"username": "new1", "role": "qa", "password": PASSWORD, "password_again": PASSWORD},
+        None,
+    ),
     ("/admin/users/qa1/role", {"role": "admin"}, None),
     ("/admin/users/agent7/disable", {}, None),
     ("/admin/users/qa1/unlock", {}, None),
@@ -134,7 +141,7 @@ FORMS: list[tuple[str, dict[str, str], dict[str, tuple[str, bytes]] | None]] = [
     ("/admin/policy", {"preset": "us-regf"}, None),
     ("/admin/packs", {}, {"file": ("pack.yaml", PACK.encode())}),
     ("/admin/packs/active", {"ref": "shipped:en-collections"}, None),
-]  # fmt: skip
+]
 
 
 # --- who may ---------------------------------------------------------------------------------
@@ -186,12 +193,19 @@ def test_every_admin_form_needs_the_session_token(site: Site) -> None:
 def test_accounts_are_created_and_changed_and_every_change_is_audited(site: Site) -> None:
     admin = site.logged_in("admin1")
     csrf = site.csrf(admin)
-    new = {"username": "aud-c", "role": "auditor", "password": PASSWORD,
-           "password_again": PASSWORD, "csrf": csrf}  # fmt: skip
+    new = {
+        "username": "aud-c",
+        "role": "auditor",
+        "password": PASSWORD,
+        "password_again": PASSWORD,
+        "csrf": csrf,
+    }
     no_client = admin.post("/admin/users", data=new)
     assert no_client.status_code == 400 and "give the client id" in no_client.text
-    short = admin.post("/admin/users", data=new | {"client": "bank-c", "password": "short",
-                                                   "password_again": "short"})  # fmt: skip
+    short = admin.post(
+        "/admin/users",
+        data=new | {"client": "bank-c", "password": "short", "password_again": "short"},
+    )
     assert short.status_code == 400 and "password too short" in short.text
     made = admin.post("/admin/users", data=new | {"client": "bank-c"})
     assert made.status_code == 200 and "created auditor aud-c" in made.text
@@ -208,8 +222,7 @@ def test_accounts_are_created_and_changed_and_every_change_is_audited(site: Site
     admin.post("/admin/users/agent7/disable", data={"csrf": csrf})
     assert site.user("agent7").disabled
     assert agent.get("/agent").headers["location"].startswith("/login")  # session ended
-    refused_login = site.browser().post("/login", data={"username": "agent7",
-                                                        "password": PASSWORD})  # fmt: skip
+    refused_login = site.browser().post("/login", data={"username": "agent7", "password": PASSWORD})
     assert refused_login.status_code == 401
     admin.post("/admin/users/agent7/enable", data={"csrf": csrf})
     site.logged_in("agent7")
@@ -233,8 +246,11 @@ def test_accounts_are_created_and_changed_and_every_change_is_audited(site: Site
     site.secrets["sup1"] = secret.group(1)
     site.logged_in("sup1")
 
-    changes = [(actor, action, target) for actor, action, target, _ in site.audit()
-               if actor == "admin1" and action not in ("login",)]  # fmt: skip
+    changes = [
+        (actor, action, target)
+        for actor, action, target, _ in site.audit()
+        if actor == "admin1" and action not in ("login",)
+    ]
     assert changes == [
         ("admin1", "user-created", "aud-c"),
         ("admin1", "user-role-changed", "qa1"),
@@ -310,7 +326,7 @@ def _decider(site: Site, default: str = "cn-default") -> CallSite:
         policy=preset(default),
         site_tz=SH,
         calendar=None,
-        number_secret=site.app.state.number_secret,
+        number_secret=site.number_secret,
         spool=site.services.spool,
         keys=site.services.keys,
         retention_days=730,
@@ -324,21 +340,33 @@ def test_dnc_upload_is_all_or_nothing_and_the_dialer_refuses_listed_numbers(site
     decide = policy_decider(_decider(site, "us-regf"))
     assert decide(NUMBER, None)[0] is True
     bad = "number,reason\n13800138000,asked\n12345,typo\n+86 139 0013 9000\n"
-    answer = admin.post("/admin/dnc", data={"csrf": csrf, "scope": "global"},
-                        files={"file": ("list.csv", bad.encode())})  # fmt: skip
+    answer = admin.post(
+        "/admin/dnc",
+        data={"csrf": csrf, "scope": "global"},
+        files={"file": ("list.csv", bad.encode())},
+    )
     assert answer.status_code == 400 and "nothing was imported" in answer.text
     assert re.search(r'class="row-error"><td>3</td>', answer.text), answer.text
     assert site.count(DncEntry) == 0 and decide(NUMBER, None)[0] is True
-    no_id = admin.post("/admin/dnc", data={"csrf": csrf, "scope": "client"},
-                       files={"file": ("list.csv", b"13800138000\n")})  # fmt: skip
+    no_id = admin.post(
+        "/admin/dnc",
+        data={"csrf": csrf, "scope": "client"},
+        files={"file": ("list.csv", b"13800138000\n")},
+    )
     assert no_id.status_code == 400 and site.count(DncEntry) == 0
 
     good = "number,reason\n13800138000,asked never to be called\n+86 139 0013 9000\n"
-    done = admin.post("/admin/dnc", data={"csrf": csrf, "scope": "global"},
-                      files={"file": ("list.csv", good.encode())})  # fmt: skip
+    done = admin.post(
+        "/admin/dnc",
+        data={"csrf": csrf, "scope": "global"},
+        files={"file": ("list.csv", good.encode())},
+    )
     assert done.status_code == 200 and "2 number(s) added to the global" in done.text
-    again = admin.post("/admin/dnc", data={"csrf": csrf, "scope": "client", "scope_id": "bank-a"},
-                       files={"file": ("list.csv", good.encode())})  # fmt: skip
+    again = admin.post(
+        "/admin/dnc",
+        data={"csrf": csrf, "scope": "client", "scope_id": "bank-a"},
+        files={"file": ("list.csv", good.encode())},
+    )
     assert "2 number(s) added to the client (bank-a)" in again.text
     assert site.count(DncEntry) == 4
     allowed, rule, _ = decide(NUMBER, None)
@@ -387,14 +415,26 @@ def test_preset_chosen_in_the_console_decides_the_next_call_without_a_restart(si
 @pytest.mark.parametrize(
     ("policy", "says", "never"),
     [
-        (CN_DEFAULT, ["08:00 and 21:00", "any day", "Never between 22:00 and 08:00",
-                      "3 calls a day", "3 days in a row, 2 days", "6 attempts a day"],
-         ["7 days"]),
+        (
+            CN_DEFAULT,
+            [
+                "08:00 and 21:00",
+                "any day",
+                "Never between 22:00 and 08:00",
+                "3 calls a day",
+                "3 days in a row, 2 days",
+                "6 attempts a day",
+            ],
+            ["7 days"],
+        ),
         (CN_WORKDAYS, ["09:00 and 21:00", "working days only"], ["any day"]),
-        (US_REGF, ["08:00 and 21:00", "7 call attempts in 7 days", "within 7 days after"],
-         ["Never between", "a day to one"]),
+        (
+            US_REGF,
+            ["08:00 and 21:00", "7 call attempts in 7 days", "within 7 days after"],
+            ["Never between", "a day to one"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_presets_in_plain_words(policy: object, says: list[str], never: list[str]) -> None:
     text = " ".join(describe_policy(policy))  # type: ignore[arg-type]
     for words in says:
@@ -410,13 +450,15 @@ def test_an_invalid_pack_is_named_by_line_and_field_and_changes_nothing(site: Si
     admin = site.logged_in("admin1")
     csrf = site.csrf(admin, "/admin/packs")
     broken = PACK.replace("severity: 3", "severity: 7")
-    answer = admin.post("/admin/packs", data={"csrf": csrf},
-                        files={"file": ("site-zh.yaml", broken.encode())})  # fmt: skip
+    answer = admin.post(
+        "/admin/packs", data={"csrf": csrf}, files={"file": ("site-zh.yaml", broken.encode())}
+    )
     assert answer.status_code == 400
     assert "site-zh.yaml line 8: rule &#39;insult&#39;: severity must be 1-4, not 7" in answer.text
     typo = PACK.replace("    phrases:", "    phrasse:")
-    answer = admin.post("/admin/packs", data={"csrf": csrf},
-                        files={"file": ("site-zh.yaml", typo.encode())})  # fmt: skip
+    answer = admin.post(
+        "/admin/packs", data={"csrf": csrf}, files={"file": ("site-zh.yaml", typo.encode())}
+    )
     assert "line 10" in answer.text and "unknown field &#39;phrasse&#39;" in answer.text
     assert site.count(UploadedPack) == 0 and site.count(SiteSetting) == 0
     assert "site-zh" not in admin.get("/admin/packs").text
@@ -445,11 +487,13 @@ def test_the_active_pack_is_what_the_running_qa_worker_scores_with(site: Site) -
     csrf = site.csrf(admin, "/admin/packs")
     page = admin.get("/admin/packs").text
     assert "<strong>cn-collections v" in page and "DIALGUARD_QA_PACK" in page
-    stored = admin.post("/admin/packs", data={"csrf": csrf},
-                        files={"file": ("site-zh.yaml", PACK.encode())})  # fmt: skip
+    stored = admin.post(
+        "/admin/packs", data={"csrf": csrf}, files={"file": ("site-zh.yaml", PACK.encode())}
+    )
     assert stored.status_code == 200 and "site-zh version 1 (1 rules) is stored" in stored.text
-    again = admin.post("/admin/packs", data={"csrf": csrf},
-                       files={"file": ("site-zh.yaml", PACK.encode())})  # fmt: skip
+    again = admin.post(
+        "/admin/packs", data={"csrf": csrf}, files={"file": ("site-zh.yaml", PACK.encode())}
+    )
     assert again.status_code == 400 and "already exists" in again.text
     with site.services.sessions() as session:
         pack_id = session.scalar(select(UploadedPack.id))
@@ -457,9 +501,12 @@ def test_the_active_pack_is_what_the_running_qa_worker_scores_with(site: Site) -
     stop = threading.Event()
     worker = threading.Thread(
         target=run_qa_child_loop,
-        args=(site.services.sessions, active_pack_source(site.services.sessions,
-                                                         "cn-collections"), stop),
-    )  # fmt: skip
+        args=(
+            site.services.sessions,
+            active_pack_source(site.services.sessions, "cn-collections"),
+            stop,
+        ),
+    )
     worker.start()
     try:
         with site.services.sessions() as session:
@@ -467,8 +514,9 @@ def test_the_active_pack_is_what_the_running_qa_worker_scores_with(site: Site) -
             add_transcript(session, first.id, [("agent", 1.0, "你就是个废物。")])
         _wait_for(lambda: _scored_with(site, first.id) == {"cn-collections"})
 
-        chosen = admin.post("/admin/packs/active", data={"csrf": csrf,
-                                                         "ref": f"uploaded:{pack_id}"})  # fmt: skip
+        chosen = admin.post(
+            "/admin/packs/active", data={"csrf": csrf, "ref": f"uploaded:{pack_id}"}
+        )
         assert "scored with site-zh version 1" in chosen.text
         with site.services.sessions() as session:
             second = add_recording(session)
@@ -532,8 +580,10 @@ def test_keys_page_names_ids_never_material_and_rotation_rewraps(
         gone = session.get(type(erased), erased.id)
         assert gone is not None and gone.kek_id is None and gone.wrapped_dek is None
     assert rewrap_all(site.services.sessions, ring) == Rewrapped(0, 0, 0), "nothing left to move"
-    rows = re.findall(r'<tr class="kek"><td><code>([\w-]+)</code></td>\s*<td>(.*?)</td>',
-                      admin.get("/admin/keys").text)  # fmt: skip
+    rows = re.findall(
+        r'<tr class="kek"><td><code>([\w-]+)</code></td>\s*<td>(.*?)</td>',
+        admin.get("/admin/keys").text,
+    )
     assert rows[0][0] == second and "current" in rows[0][1]
     assert (first, "older (kept to open what it wraps)") in rows
 
@@ -543,6 +593,7 @@ def test_keys_rotate_command(dialguard_env: dict[str, str]) -> None:
     assert answer.returncode == 0, answer.stderr
     assert re.search(r"key-encryption key kek-\d{8}-[0-9a-f]{8} is current", answer.stdout)
     assert "re-wrapped the data keys of 0 recording(s)" in answer.stdout
-    keys = json.loads((Path(dialguard_env["DIALGUARD_DATA_DIR"]) / "keys" /
-                       "recording-keys.json").read_text())  # fmt: skip
+    keys = json.loads(
+        (Path(dialguard_env["DIALGUARD_DATA_DIR"]) / "keys" / "recording-keys.json").read_text()
+    )
     assert len(keys["keys"]) == 2

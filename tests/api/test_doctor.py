@@ -174,8 +174,11 @@ def test_sip_password_is_stored_as_digests_only(dialguard_env: dict[str, str]) -
     done = dialguard(args, dialguard_env, stdin="softphone-secret-77\n")
     assert done.returncode == 0, done.stderr
     assert "realm dialguard" in done.stdout
-    nobody = dialguard(["admin", "set-sip-password", "nobody", "--password-stdin"], dialguard_env,
-                       stdin="softphone-secret-77\n")  # fmt: skip
+    nobody = dialguard(
+        ["admin", "set-sip-password", "nobody", "--password-stdin"],
+        dialguard_env,
+        stdin="softphone-secret-77\n",
+    )
     assert nobody.returncode == 1
     db = Path(dialguard_env["DIALGUARD_DATA_DIR"]) / "dialguard.db"
     with sqlite3.connect(db) as conn:

@@ -89,8 +89,8 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from api.accounts.models import target_metadata
     from api.migrate import include_object
+    from api.tables import target_metadata
 
     with engine.connect() as connection:
         context = MigrationContext.configure(

@@ -25,8 +25,9 @@ def test_import_fetch_and_verify(tmp_path: Path, dialguard_env: dict[str, str]) 
         dialguard_env,
     )
     assert stored.returncode == 0, stored.stderr
-    match = re.match(r"([0-9a-f]{32}) stored in both copies \(4\.0 s, retained until (\d{4})",
-                     stored.stdout)  # fmt: skip
+    match = re.match(
+        r"([0-9a-f]{32}) stored in both copies \(4\.0 s, retained until (\d{4})", stored.stdout
+    )
     assert match, stored.stdout
     recording_id = match.group(1)
     assert int(match.group(2)) >= 2028

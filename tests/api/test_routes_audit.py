@@ -21,8 +21,11 @@ def test_admin_reads_everything_and_the_auditor_only_their_client(
     client = TestClient(make_app(services, engine))
     headers: dict[str, dict[str, str]] = {}
     with services.sessions() as session:
-        for name, role, bank in (("adm", "admin", None), ("aud-a", "auditor", "bank-a"),
-                                 ("qa1", "qa", None)):  # fmt: skip
+        for name, role, bank in (
+            ("adm", "admin", None),
+            ("aud-a", "auditor", "bank-a"),
+            ("qa1", "qa", None),
+        ):
             user = create_user(session, name, role, "a long passphrase", T0)
             user.client_id = bank
             session.commit()
@@ -40,8 +43,10 @@ def test_admin_reads_everything_and_the_auditor_only_their_client(
 
     everything = read("adm", check=True)
     assert [(e["actor"], e["action"]) for e in everything["entries"]] == [
-        ("sup1", "play"), ("sup1", "play"), ("qa1", "search"),
-    ]  # fmt: skip
+        ("sup1", "play"),
+        ("sup1", "play"),
+        ("qa1", "search"),
+    ]
     assert everything["chain_intact"] is True
     assert [e["target"] for e in read("adm", action="search")["entries"]] == ["还款"]
     own = read("aud-a")["entries"]

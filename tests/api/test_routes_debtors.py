@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -42,9 +43,9 @@ class Desk:
     """The API with one user per role that takes part and the number key set."""
 
     def __init__(self, services: Services, engine: Engine) -> None:
+        services = replace(services, number_secret=os.urandom(32))
         self.services = services
         self.app = make_app(services, engine)
-        self.app.state.number_secret = os.urandom(32)
         self.client = TestClient(self.app)
         self.tokens: dict[str, str] = {}
         with services.sessions() as session:
@@ -198,6 +199,6 @@ def test_oversized_and_unknown_uploads(desk: Desk, monkeypatch: pytest.MonkeyPat
 
 
 def test_without_the_number_key_nothing_is_stored(desk: Desk) -> None:
-    del desk.app.state.number_secret
+    desk.app.state.services = replace(desk.services, number_secret=None)
     refused = desk.call("PUT", f"{URL}/bank-a/ACC-9", "sup1", json=BODY)
     assert refused.status_code == 503 and "number key" in refused.json()["detail"]

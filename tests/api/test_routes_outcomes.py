@@ -8,6 +8,7 @@ found through the debtor records (the number's keyed hash), as in production.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,8 @@ class World:
 
 @pytest.fixture
 def world(services: Services, engine: Engine, tmp_path: Path) -> World:
-    app = make_app(services, engine)
     desk = make_desk(engine, tmp_path)
-    app.state.number_secret = desk.site.number_secret
+    app = make_app(replace(services, number_secret=desk.site.number_secret), engine)
     tokens = {}
     with services.sessions() as session:
         for username, role, client in (
@@ -88,15 +88,25 @@ def world(services: Services, engine: Engine, tmp_path: Path) -> World:
     add_debtor(desk, "bank-b", "BCC-5", "debtor:13500135000")
     world = World(TestClient(app, raise_server_exceptions=False), tokens, desk)
     plan = [
-        ("A", A, "agent1"), ("B", B, "agent2"), ("A", A, "agent1"), ("C", C, "agent1"),
-        ("SHARED_A", SHARED_A, "agent2"), ("A", A, "agent2"), ("SHARED_AB", SHARED_AB, "agent1"),
+        ("A", A, "agent1"),
+        ("B", B, "agent2"),
+        ("A", A, "agent1"),
+        ("C", C, "agent1"),
+        ("SHARED_A", SHARED_A, "agent2"),
+        ("A", A, "agent2"),
+        ("SHARED_AB", SHARED_AB, "agent1"),
         ("B", B, "agent1"),
-    ]  # fmt: skip
+    ]
     for i, (name, number, agent) in enumerate(plan):
         attempt = book(
-            desk, f"call{i:04d}", number, agent, answered=False, rule="window",
+            desk,
+            f"call{i:04d}",
+            number,
+            agent,
+            answered=False,
+            rule="window",
             at=T0 + timedelta(minutes=10 * i),
-        )  # fmt: skip
+        )
         world.ids.setdefault(name, []).append(attempt)
     return world
 
@@ -105,8 +115,11 @@ def test_pages_cover_every_outcome_once_in_order(world: World) -> None:
     everything = sorted(i for ids in world.ids.values() for i in ids)
     page = world.ok("sup", "/api/v1/outcomes", limit=3)
     assert (len(page["outcomes"]), page["limit"], page["offset"], page["next_offset"]) == (
-        3, 3, 0, 3,
-    )  # fmt: skip
+        3,
+        3,
+        0,
+        3,
+    )
     assert world.listed("sup", limit=3) == everything
     assert world.listed("adm", limit=500) == everything
     last = world.ok("sup", "/api/v1/outcomes", limit=3, offset=6)
@@ -191,6 +204,7 @@ def test_the_api_shows_what_the_webhook_pushes_and_reads_are_audited(
             select(AuditEntry).where(AuditEntry.action.in_(["outcome-view", "outcomes-read"]))
         ).all()
     assert [(e.actor, e.action) for e in entries] == [
-        ("adm", "outcome-view"), ("aud-a", "outcomes-read"),
-    ]  # fmt: skip
+        ("adm", "outcome-view"),
+        ("aud-a", "outcomes-read"),
+    ]
     assert json.loads(entries[1].detail)["client"] == "bank-a"

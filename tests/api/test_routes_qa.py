@@ -18,7 +18,7 @@ from api.accounts.users import create_user
 from api.audit.chain import AuditEntry, verify
 from api.web.auth import issue_token
 from api.web.services import Services
-from dialer.debtors.records import DebtorIn, Sealer, upsert
+from dialer.debtors import DebtorIn, Sealer, upsert
 from qa_scoring.sampling import SampleCall, draw_sample
 from qa_scoring.store import score_transcript
 from tests.apps import make_app

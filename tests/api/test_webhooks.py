@@ -58,12 +58,13 @@ from api.outcomes.webhooks import (
     start_cursors,
 )
 from api.settings import Settings
-from dialer.debtors.records import DebtorIn, Sealer, upsert, validate_row
+from dialer.booking import finish_call
+from dialer.calls import CallRecord, Ended
+from dialer.debtors import DebtorIn, Sealer, upsert, validate_row
 from dialer.models import CallAttempt
 from dialer.numbers import mask
 from dialer.policy import preset
-from dialer.service import CallSite, finish_call
-from dialer.sip.b2bua import CallRecord, Ended
+from dialer.site import CallSite
 from qa_scoring.models import QaResult
 from qa_scoring.store import score_transcript
 from recording.db.engine import as_utc, make_engine, session_factory
@@ -121,10 +122,16 @@ def add_debtor(
     desk: Desk, client: str, external_id: str, numbers: str = f"debtor:{NATIONAL}"
 ) -> None:
     checked = validate_row(
-        {"client": client, "external_id": external_id, "name": "王小明", "stage": "early",
-         "timezone": "Asia/Shanghai", "numbers": numbers},
+        {
+            "client": client,
+            "external_id": external_id,
+            "name": "王小明",
+            "stage": "early",
+            "timezone": "Asia/Shanghai",
+            "numbers": numbers,
+        },
         "CN",
-    )  # fmt: skip
+    )
     assert isinstance(checked, DebtorIn), checked
     with desk.sessions() as session:
         upsert(session, [checked], desk.sealer, T0)
@@ -259,8 +266,8 @@ def deliveries(sessions: sessionmaker[Session]) -> list[WebhookDelivery]:
 
 
 def signed_ok(received: Received, secret: bytes) -> bool:
-    """The receiver's check, as README shows it: HMAC-SHA256 over "t.body", compared in
-    constant time."""
+    """The receiver's check, as docs/http-api.md shows it: HMAC-SHA256 over "t.body", compared
+    in constant time."""
     parts = dict(p.split("=", 1) for p in received.headers["dialguard-signature"].split(","))
     mac = hmac.new(secret, parts["t"].encode() + b"." + received.body, hashlib.sha256)
     return hmac.compare_digest(mac.hexdigest(), parts["v1"])
@@ -474,12 +481,15 @@ def test_only_calls_after_the_webhook_was_set_are_pushed_and_late_rows_are_caugh
         for new_id, call_id in ((after + 5, "c0ffee09"), (after + 2, "c0ffee10")):
             session.add(
                 CallAttempt(
-                    **{c.key: getattr(template, c.key) for c in CallAttempt.__table__.columns
-                       if c.key not in ("id", "call_id")},
+                    **{
+                        c.key: getattr(template, c.key)
+                        for c in CallAttempt.__table__.columns
+                        if c.key not in ("id", "call_id")
+                    },
                     id=new_id,
                     call_id=call_id,
                 )
-            )  # fmt: skip
+            )
             session.commit()
             if call_id == "c0ffee09":
                 assert queue_new(desk.sessions) == 1
@@ -522,13 +532,13 @@ def _serve_webhooks(database_url: str, url: str) -> None:
     run_webhooks(sessions, Receiver(url, SECRET), stop, policy=policy, poll_s=0.2)
 
 
-def readme_verifier() -> Callable[[bytes, str, bytes], bool]:
-    """The receiver's check exactly as README.md prints it."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    start = readme.index("```python\n", readme.index("A receiver checks it like this"))
-    code = readme[start + len("```python\n") : readme.index("```\n", start + 10)]
+def docs_verifier() -> Callable[[bytes, str, bytes], bool]:
+    """The receiver's check exactly as docs/http-api.md prints it."""
+    docs = (Path(__file__).parents[2] / "docs" / "http-api.md").read_text()
+    start = docs.index("```python\n", docs.index("A receiver checks it like this"))
+    code = docs[start + len("```python\n") : docs.index("```\n", start + 10)]
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/http-api.md", "exec"), namespace)
     verified: Callable[[bytes, str, bytes], bool] = namespace["verified"]
     return verified
 
@@ -570,7 +580,7 @@ def test_a_delivery_survives_a_killed_delivery_process(
             second.join(15)
     assert second.exitcode == 0
     [accepted] = rx.accepted()
-    verified = readme_verifier()  # real time here, so README's five-minute check applies
+    verified = docs_verifier()  # real time here, so the documented five-minute check applies
     assert verified(SECRET, accepted.headers["dialguard-signature"], accepted.body)
     assert not verified(b"another secret entirely", accepted.headers["dialguard-signature"],
                         accepted.body)  # fmt: skip

@@ -34,19 +34,20 @@ from dialer.announcements import (
     keep_early_media,
     load_phrase_book,
 )
+from dialer.calls import CallRecord, Ended
+from dialer.decision import caller_id_check
 from dialer.models import Announcement, CallAttempt, NumberStatusEvent
 from dialer.number_status import CALLER_BLOCKED, PhraseBook
-from dialer.service import caller_id_check, load_or_create_secret, number_key, set_sip_password
-from dialer.sip.b2bua import CallRecord, Ended
+from dialer.numbers import load_or_create_secret, number_key
 from recording.db.engine import as_utc, session_factory
 from tests.audio import RATE, noise, tone, write_wav
+from tests.dialer.running import Parts, attempts, dialer, office_hours, wait_for
 from tests.dialer.sip.test_b2bua import E164, PCAP, Carrier, SilentTrunk, agent, refused
-from tests.dialer.test_service import Parts, _wait_for, attempts, dialer, office_hours
 from tests.helpers import DATA
 from transcribe.engine import load_model
 from transcribe.model_store import resolve_model
 
-CALLER_ID = "+861058000000"  # the one caller ID of tests.dialer.test_service's dialer
+CALLER_ID = "+861058000000"  # the one caller ID of tests.dialer.running's dialer
 OTHER = "13900001111"  # a second debtor's number, dialed as an agent would
 NOT_FOUND = "The number you have dialed does not exist, please check the number and dial again."
 BLOCKED = "Sorry, your call has been blocked. Please do not call this number again."
@@ -65,10 +66,21 @@ def speech(text: str, path: Path) -> Path:
     raw = path.with_suffix(".espeak.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "120", "-w", str(raw), text], check=True)
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", str(RATE), "-ac", "1",
-         str(path)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            str(path),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     raw.unlink()
     return path
 
@@ -77,10 +89,23 @@ def alaw(text: str, path: Path) -> tuple[Path, float]:
     """The announcement as SIPp's rtp_stream plays it: raw A-law, 8 kHz; and its length."""
     wav = speech(text, path.with_suffix(".wav"))
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-f", "alaw", "-ar", str(RATE),
-         "-ac", "1", str(path)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-f",
+            "alaw",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            str(path),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return path, path.stat().st_size / RATE
 
 
@@ -113,14 +138,6 @@ def events(engine: Engine, key: str) -> list[NumberStatusEvent]:
         )
 
 
-@pytest.fixture
-def parts(engine: Engine, database_url: str, tmp_path: Path) -> Parts:
-    made = Parts(database_url, tmp_path / "data")
-    with session_factory(engine)() as session:
-        set_sip_password(session, "agent1", "dialguard", "secret", office_hours())
-    return made
-
-
 def recogniser(parts: Parts, model: Any) -> Recogniser:
     site = parts.site()
     return Recogniser(
@@ -145,13 +162,13 @@ def test_nonexistent_number_is_learned_from_the_announcement(
         talk = agent(running, "b2b_agent_talk.xml", number=OTHER, pause_ms=2000)  # type: ignore[arg-type]
         assert talk.returncode == 0, talk.stdout[-3000:]
         assert early.result()[0] == 0
-        _wait_for(lambda: attempts(engine))
+        wait_for(lambda: attempts(engine))
 
         carrier = Carrier(scenario, running.trunk_port, pause_ms=pause_ms)
         status, _ = refused(running, tmp_path)  # type: ignore[arg-type]
         assert status == 480, "the carrier's failure is relayed to the agent"
         assert carrier.result()[0] == 0
-        [job] = _wait_for(lambda: jobs(engine))
+        [job] = wait_for(lambda: jobs(engine))
         assert (job.state, job.sip_status, job.caller_id) == ("pending", 480, CALLER_ID)
         assert (job.number_key, job.number_masked) == (key, "+86138****8000")
         audio = Path(job.audio_path)
@@ -176,7 +193,7 @@ def test_nonexistent_number_is_learned_from_the_announcement(
         with SilentTrunk(running.trunk_port):  # not dialed again: the status holds it back
             again, line = refused(running, tmp_path)  # type: ignore[arg-type]
         assert again == 403 and "number_status" in line and "nonexistent" in line
-        _wait_for(lambda: attempts(engine)[2:])
+        wait_for(lambda: attempts(engine)[2:])
     assert [a.answered for a in attempts(engine)[:1]] == [True]
     assert len(jobs(engine)) == 1, "only the failed call's early media became a job"
 
@@ -193,21 +210,36 @@ def test_blocked_announcements_retire_the_caller_id(
             call_id = f"earlier{i}"
             session.add(
                 CallAttempt(
-                    call_id=call_id, sip_call_id=call_id, agent="agent1",
-                    number_key=f"other-number-{i}", number_masked="+86139****0000",
-                    started_at=now - timedelta(minutes=10 + i), placed=True, answered=False,
-                    duration_s=0.0, sip_status=480, sip_reason="Temporarily Unavailable",
-                    ended_by="carrier", caller_id=CALLER_ID,
+                    call_id=call_id,
+                    sip_call_id=call_id,
+                    agent="agent1",
+                    number_key=f"other-number-{i}",
+                    number_masked="+86139****0000",
+                    started_at=now - timedelta(minutes=10 + i),
+                    placed=True,
+                    answered=False,
+                    duration_s=0.0,
+                    sip_status=480,
+                    sip_reason="Temporarily Unavailable",
+                    ended_by="carrier",
+                    caller_id=CALLER_ID,
                 )
-            )  # fmt: skip
+            )
             session.add(
                 Announcement(
-                    call_id=call_id, number_key=f"other-number-{i}", number_masked="+86139****0000",
-                    caller_id=CALLER_ID, sip_status=480, sip_reason="Temporarily Unavailable",
-                    audio_path="", created_at=now, state="done", result=CALLER_BLOCKED,
+                    call_id=call_id,
+                    number_key=f"other-number-{i}",
+                    number_masked="+86139****0000",
+                    caller_id=CALLER_ID,
+                    sip_status=480,
+                    sip_reason="Temporarily Unavailable",
+                    audio_path="",
+                    created_at=now,
+                    state="done",
+                    result=CALLER_BLOCKED,
                     transcript="The call has been blocked.",
                 )
-            )  # fmt: skip
+            )
         session.commit()
     usable = caller_id_check(parts.site())
     scenario, pause_ms = carrier_scenario(tmp_path, BLOCKED, "480 Temporarily Unavailable")
@@ -215,7 +247,7 @@ def test_blocked_announcements_retire_the_caller_id(
         carrier = Carrier(scenario, running.trunk_port, pause_ms=pause_ms)
         assert refused(running, tmp_path)[0] == 480  # type: ignore[arg-type]
         assert carrier.result()[0] == 0
-        job = _wait_for(lambda: [j for j in jobs(engine) if j.state == "pending"])[0]
+        job = wait_for(lambda: [j for j in jobs(engine) if j.state == "pending"])[0]
         assert usable(CALLER_ID), "a 480 alone says nothing against our caller ID"
 
         recogniser(parts, model).work_once()
@@ -231,7 +263,7 @@ def test_blocked_announcements_retire_the_caller_id(
         with SilentTrunk(running.trunk_port):  # the only caller ID is retired: nothing dialed
             status, line = refused(running, tmp_path, number=OTHER)  # type: ignore[arg-type]
         assert status == 503, line
-        [booked] = _wait_for(lambda: attempts(engine)[5:])
+        [booked] = wait_for(lambda: attempts(engine)[5:])
     assert (booked.placed, booked.sip_reason) == (False, "No Caller ID Available")
 
 
@@ -257,8 +289,10 @@ def test_a_broken_file_fails_its_job_and_the_next_one_is_heard(
     garbage = folder / "garbage.wav"
     garbage.write_bytes(os.urandom(4000))
     good = speech(NOT_FOUND, folder / "good.wav")
-    ids = [_job(parts, engine, name, path) for name, path in
-           (("empty", empty), ("garbage", garbage), ("good", good))]  # fmt: skip
+    ids = [
+        _job(parts, engine, name, path)
+        for name, path in (("empty", empty), ("garbage", garbage), ("good", good))
+    ]
 
     recogniser(parts, model).work_once()
 
@@ -314,11 +348,22 @@ def test_orphaned_audio_is_swept(parts: Parts, engine: Engine) -> None:
 
 def _record(call_id: str, early: Path | None, *, answered: bool = False) -> CallRecord:
     return CallRecord(
-        call_id=call_id, sip_call_id="x", agent="agent1", number="+86138****8000",
-        caller_id=CALLER_ID, started_at=0.0, answered=answered, duration_s=0.0,
-        sip_status=200 if answered else 404, sip_reason="OK" if answered else "Not Found",
-        ended_by=Ended.CARRIER, rule=None, recording=None, e164=E164, early_media=early,
-    )  # fmt: skip
+        call_id=call_id,
+        sip_call_id="x",
+        agent="agent1",
+        number="+86138****8000",
+        caller_id=CALLER_ID,
+        started_at=0.0,
+        answered=answered,
+        duration_s=0.0,
+        sip_status=200 if answered else 404,
+        sip_reason="OK" if answered else "Not Found",
+        ended_by=Ended.CARRIER,
+        rule=None,
+        recording=None,
+        e164=E164,
+        early_media=early,
+    )
 
 
 def test_early_media_is_cut_to_thirty_seconds(tmp_path: Path) -> None:

@@ -15,12 +15,10 @@ from dialer.number_status import (
     PhraseBook,
     Recheck,
     may_dial,
-    normalise,
     phrase_book,
     q850_cause,
     status_from_announcement,
     status_from_sip,
-    substring_distance,
 )
 
 S = NumberStatus
@@ -279,32 +277,6 @@ def test_phrase_book_from_a_mapping_replaces_only_what_it_names() -> None:
 def test_phrase_book_mistakes_are_named(data: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         phrase_book(data)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("您 拨打的，号码。", "您拨打的号码"),
-        ("The Number!", "thenumber"),
-        ("ＡＢＣ１２３", "abc123"),
-    ],
-)
-def test_normalise(raw: str, expected: str) -> None:
-    assert normalise(raw) == expected
-
-
-@pytest.mark.parametrize(
-    ("phrase", "text", "expected"),
-    [
-        ("空号", "是空号吗", 0),
-        ("空号", "是空耗吗", 1),
-        ("abc", "xxabxcxx", 1),
-        ("abc", "", 3),
-        ("", "anything", 0),
-    ],
-)
-def test_substring_distance(phrase: str, text: str, expected: int) -> None:
-    assert substring_distance(phrase, text) == expected
 
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

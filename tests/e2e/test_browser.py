@@ -60,8 +60,13 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
-                 "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
     driver.set_page_load_timeout(60)
@@ -93,10 +98,19 @@ def _flagged_call(env: dict[str, str], tmp_path: Path) -> tuple[str, float]:
         seconds=10.0,
     )
     stored = dialguard(
-        ["recording", "store", str(wav), "--call-id", "browser-1", "--agent", "agent7",
-         "--debtor", "ACC-0001"],
+        [
+            "recording",
+            "store",
+            str(wav),
+            "--call-id",
+            "browser-1",
+            "--agent",
+            "agent7",
+            "--debtor",
+            "ACC-0001",
+        ],
         env,
-    )  # fmt: skip
+    )
     assert stored.returncode == 0, stored.stdout + stored.stderr
 
     def flag() -> tuple[str, float] | None:
@@ -191,8 +205,11 @@ def test_qa_and_supervisor_flows(
 
     env = product.env
     for name, role in (("qa1", "qa"), ("sup1", "supervisor")):
-        made = dialguard(["admin", "create-user", name, "--role", role, "--password-stdin"], env,
-                         stdin=PASSWORD + "\n")  # fmt: skip
+        made = dialguard(
+            ["admin", "create-user", name, "--role", role, "--password-stdin"],
+            env,
+            stdin=PASSWORD + "\n",
+        )
         assert made.returncode == 0, made.stderr
     enrolled = dialguard(["admin", "enroll-totp", "sup1"], env)
     secret = re.search(r"secret \(to type in by hand\): (\w+)", enrolled.stdout)
@@ -275,11 +292,20 @@ def test_qa_and_supervisor_flows(
 
     with sqlite3.connect(_db(env)) as conn:
         actions = [(a, b) for a, b in conn.execute("SELECT actor, action FROM audit_log")]
-    for entry in [("qa1", "login"), ("qa1", "search"), ("qa1", "play"),
-                  ("qa1", "qa-flag-confirm"), ("sup1", "login"), ("sup1", "recording-search"),
-                  ("sup1", "play"), ("sup1", "download"), ("sup1", "legal-hold-on"),
-                  ("sup1", "retrieval-request"), ("sup1", "retrieval-fulfil"),
-                  ("agent7", "debtor-view")]:  # fmt: skip
+    for entry in [
+        ("qa1", "login"),
+        ("qa1", "search"),
+        ("qa1", "play"),
+        ("qa1", "qa-flag-confirm"),
+        ("sup1", "login"),
+        ("sup1", "recording-search"),
+        ("sup1", "play"),
+        ("sup1", "download"),
+        ("sup1", "legal-hold-on"),
+        ("sup1", "retrieval-request"),
+        ("sup1", "retrieval-fulfil"),
+        ("agent7", "debtor-view"),
+    ]:
         assert entry in actions, (entry, actions)
     verified = dialguard(["audit", "verify"], env)
     assert verified.returncode == 0 and "audit log intact" in verified.stdout
@@ -298,8 +324,11 @@ def test_admin_pages(product: Running, browser: Any, tmp_path: Path) -> None:
             return ""
 
     env = product.env
-    made = dialguard(["admin", "create-user", "admin1", "--role", "admin", "--password-stdin"],
-                     env, stdin=PASSWORD + "\n")  # fmt: skip
+    made = dialguard(
+        ["admin", "create-user", "admin1", "--role", "admin", "--password-stdin"],
+        env,
+        stdin=PASSWORD + "\n",
+    )
     assert made.returncode == 0, made.stderr
     enrolled = dialguard(["admin", "enroll-totp", "admin1"], env)
     secret = re.search(r"secret \(to type in by hand\): (\w+)", enrolled.stdout)

@@ -9,6 +9,7 @@ a role that is not gets 403 before anything else is looked at.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -58,8 +59,7 @@ def _concrete(path: str) -> str:
 
 @pytest.fixture
 def app_and_tokens(services: Services, engine: Engine) -> tuple[TestClient, dict[str, str]]:
-    app = make_app(services, engine)
-    app.state.number_secret = b"k" * 32
+    app = make_app(replace(services, number_secret=b"k" * 32), engine)
     return TestClient(app, raise_server_exceptions=False), role_tokens(services, "matrix")
 
 

@@ -16,6 +16,7 @@ answers 503 by design while a component (here, the dialer) is down.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -50,8 +51,7 @@ def _fuzz(operation: Operation, token: str) -> None:
 
 
 def test_every_operation_holds_to_its_schema(services: Services, engine: Engine) -> None:
-    app = make_app(services, engine)
-    app.state.number_secret = b"k" * 32
+    app = make_app(replace(services, number_secret=b"k" * 32), engine)
     tokens = role_tokens(services, "fuzz")
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []

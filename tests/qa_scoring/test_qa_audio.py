@@ -54,20 +54,30 @@ def _said(speaker: str, *words: tuple[float, str]) -> Utterance:
     return Utterance(timed[0].start, timed[-1].end, speaker, text, 0.9, timed)
 
 
+def _spoken(speaker: str, text: str, *starts: float) -> Utterance:
+    """`_said`, with the words as one text and each word's start second."""
+    return _said(speaker, *zip(starts, text.split(), strict=True))
+
+
+# The debtor's answer and, 20 s later after the agent spoke, the next turn: one Whisper segment.
+OLIVIA = _spoken(
+    "debtor", "This is Olivia. Let's do a plan.", 3.6, 3.9, 4.1, 25.3, 25.6, 25.8, 26.0
+)
+
+
 @pytest.mark.parametrize(
     ("segment", "turns"),
     [
         (  # the debtor's answer and, after the agent spoke, the next turn: two turns
-            _said("debtor", (3.6, "This"), (3.9, "is"), (4.1, "Olivia."), (25.3, "Let's"),
-                  (25.6, "do"), (25.8, "a"), (26.0, "plan.")),
+            OLIVIA,
             [(3.6, "This is Olivia."), (25.3, "Let's do a plan.")],
         ),
         (  # pauses inside one turn stay in it
-            _said("agent", (1.0, "Your"), (1.3, "balance"), (2.5, "is"), (2.8, "overdue.")),
+            _spoken("agent", "Your balance is overdue.", 1.0, 1.3, 2.5, 2.8),
             [(1.0, "Your balance is overdue.")],
         ),
     ],
-)  # fmt: skip
+)
 def test_a_segment_is_cut_into_turns_where_its_words_fall_silent(
     segment: Utterance, turns: list[tuple[float, str]]
 ) -> None:
@@ -84,23 +94,30 @@ def _call(*segments: Utterance) -> dict[str, Any]:
     return {
         "language": "en",
         "segments": [
-            {"start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text,
-             "words": [{"start": w.start, "end": w.end, "word": w.word,
-                        "probability": w.probability} for w in s.words]}
+            {
+                "start": s.start,
+                "end": s.end,
+                "speaker": s.speaker,
+                "text": s.text,
+                "words": [
+                    {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                    for w in s.words
+                ],
+            }
             for s in segments
         ],
-    }  # fmt: skip
+    }
 
 
 def test_a_confirmation_glued_to_a_later_turn_still_verifies_the_debtor() -> None:
     """Whisper returned "This is Olivia." and a sentence 20 s later as one segment."""
     call = _call(
-        _said("agent", (0.1, "Hi,"), (0.4, "I'm"), (0.6, "trying"), (0.9, "to"), (1.1, "reach"),
-              (1.4, "Olivia"), (1.8, "Turner.")),
-        _said("debtor", (3.6, "This"), (3.9, "is"), (4.1, "Olivia."), (25.3, "Let's"),
-              (25.6, "do"), (25.8, "a"), (26.0, "plan.")),
-        _said("agent", (6.0, "Your"), (6.3, "account"), (6.7, "is"), (7.0, "overdue.")),
-    )  # fmt: skip
+        _spoken(
+            "agent", "Hi, I'm trying to reach Olivia Turner.", 0.1, 0.4, 0.6, 0.9, 1.1, 1.4, 1.8
+        ),
+        OLIVIA,
+        _spoken("agent", "Your account is overdue.", 6.0, 6.3, 6.7, 7.0),
+    )
     assert check_transcript(call, "en-collections").flags == ()
 
 

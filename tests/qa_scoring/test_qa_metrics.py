@@ -98,10 +98,8 @@ def test_talk_time_and_ratio(
 
 
 def test_talk_is_timed_on_words_not_on_padded_segment_bounds() -> None:
-    padded = Segment(0.0, 10.0, Speaker.AGENT, "hello there", 0.9, (
-        Word(2.0, 3.0, "hello", 0.9),
-        Word(3.0, 6.0, "there", 0.9),
-    ))  # fmt: skip
+    words = (Word(2.0, 3.0, "hello", 0.9), Word(3.0, 6.0, "there", 0.9))
+    padded = Segment(0.0, 10.0, Speaker.AGENT, "hello there", 0.9, words)
     metrics = compute_metrics(call((D, 10, 14, "yes"), segments=(padded,)))
     assert metrics.agent.talk_s == pytest.approx(4.0)
     assert metrics.longest_silence_s == pytest.approx(4.0)  # 6 s to 10 s, not 10 s to 10 s

@@ -16,9 +16,9 @@ from api.accounts.users import create_user
 from api.routes.qa import debtor_stages
 from api.web.auth import issue_token
 from api.web.services import Services
-from dialer.debtors.records import DebtorIn, Number, Role, Sealer, upsert
+from dialer.debtors import DebtorIn, Number, Role, Sealer, upsert
 from dialer.models import CallAttempt
-from dialer.service import number_key
+from dialer.numbers import number_key
 from qa_scoring.sampling import SampleCall, allocate, draw_sample, sample_size, stage_of
 from recording.models import Recording
 from tests.apps import make_app
@@ -126,13 +126,20 @@ def add_debtors(services: Services) -> None:
         upsert(
             session,
             [
-                DebtorIn(client, ext, "Li Lei", stage, "Asia/Shanghai",
-                         tuple(Number(Role.DEBTOR, n) for n in numbers), ())
+                DebtorIn(
+                    client,
+                    ext,
+                    "Li Lei",
+                    stage,
+                    "Asia/Shanghai",
+                    tuple(Number(Role.DEBTOR, n) for n in numbers),
+                    (),
+                )
                 for client, ext, stage, numbers in accounts
             ],
             Sealer(services.keys, SECRET),
             T0,
-        )  # fmt: skip
+        )
         session.commit()
 
 

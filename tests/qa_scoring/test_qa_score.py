@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from qa_scoring.check import check_transcript, load_transcript_json, parse_transcript
+from qa_scoring.check import (
+    check_transcript,
+    load_transcript_json,
+    parse_transcript,
+    transcript_utterances,
+)
 from qa_scoring.errors import QaError, TranscriptError
 from qa_scoring.pack import load_pack
 from qa_scoring.rules import Flag, Missing
@@ -183,6 +188,42 @@ def test_loads_what_transcribe_prints(tmp_path: Path) -> None:
     [insult] = with_words.flags
     assert (insult.start, insult.end, insult.confidence) == (2.0, 3.0, 0.4)
     assert insult.needs_listening
+
+
+def test_a_transcript_object_is_read_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's path: no JSON in between, and the same result as from the printed file."""
+    from transcribe.result import Segment, Speaker, Transcript, Word
+
+    transcript = Transcript(
+        language="zh",
+        duration=12.0,
+        model="base",
+        segments=(
+            Segment(0.004, 2.0, Speaker.DEBTOR, "喂，哪位？", 0.93333),
+            Segment(
+                2.123456,
+                5.0,
+                Speaker.AGENT,
+                "你真是个废物。",
+                0.4567,
+                (Word(2.123456, 3.0, "你真是", 0.9), Word(3.0, 5.0, "个废物。", 0.4)),
+            ),
+        ),
+    )
+    printed = json.loads(json.dumps(transcript.to_json(words=True), ensure_ascii=False))
+
+    def no_json(self: Transcript, words: bool = False) -> dict[str, Any]:
+        raise AssertionError("the transcript went through JSON")
+
+    monkeypatch.setattr(Transcript, "to_json", no_json)
+    direct = check_transcript(transcript, "cn-collections")
+    assert direct.to_json() == check_transcript(printed, "cn-collections").to_json()
+    assert [(f.rule, f.start, f.end) for f in direct.flags] == [("insult-abuse", 3.0, 5.0)]
+    read = transcript_utterances(transcript)  # to the hundredth, as printed
+    assert [(u.start, u.confidence) for u in read] == [(0.0, 0.933), (2.12, 0.457)]
+    broken = Transcript("zh", 12.0, "base", (Segment(3.0, 1.0, Speaker.AGENT, "您好", 0.9),))
+    with pytest.raises(TranscriptError, match=r"transcript segment 0: ends \(1 s\) before"):
+        check_transcript(broken, "cn-collections")
 
 
 def test_confidence_defaults() -> None:

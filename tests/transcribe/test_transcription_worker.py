@@ -36,10 +36,12 @@ def test_recorded_call_becomes_searchable_with_speaker_and_offset(
     spool = tmp_path / "spool"
     capture = call_audio(
         tmp_path / "call.wav",
-        [("debtor", 0.3, "Hello?"),
-         ("agent", 2.0, "This is Anna from Northwind Collections about your overdue card.")],
+        [
+            ("debtor", 0.3, "Hello?"),
+            ("agent", 2.0, "This is Anna from Northwind Collections about your overdue card."),
+        ],
         seconds=8.0,
-    )  # fmt: skip
+    )
     recording = spool_call(sessions, spool, keys, capture, CallInfo("c-1", "agent7", T0), 730, T0)
     upload_pending(sessions, spool, pair, T0)
 

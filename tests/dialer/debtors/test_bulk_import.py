@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.chain import AuditEntry
+from dialer.debtors import Debtor, DebtorIn, DebtorNumber, Sealer, find, numbers_of
 from dialer.debtors.bulk_import import Format, error_csv, import_debtors
-from dialer.debtors.records import Debtor, DebtorIn, DebtorNumber, Sealer, find, numbers_of
 from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing
 from tests.helpers import dialguard

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dialer.sip.b2bua import B2bua, B2buaConfig, CallRecord, Ended, merge_stereo
+from dialer.calls import CallRecord, Ended
+from dialer.sip.b2bua import B2bua
+from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import (
     Algorithm,
     Credential,
@@ -37,7 +39,7 @@ from dialer.sip.digest import (
 )
 from dialer.sip.messages import host_of, parse_request, uri_user
 from dialer.sip.probe import wait_answering
-from tests.helpers import DATA, free_port, run_sipp
+from tests.helpers import DATA, free_port, run_sipp, sip_message
 
 REALM = "dialguard"
 NUMBER = "13800138000"  # dialed as an agent would, no country code
@@ -487,9 +489,15 @@ def test_trunk_login_answers_the_carriers_challenges(tmp_path: Path) -> None:
     verifyauth); the proxy's digest is checked here. A carrier whose password differs
     refuses 403, the agent is told, and no leg is left."""
     config = B2buaConfig(
-        "h", 1, "t", ["+861058000000"], tmp_path, b"s",
-        trunk_username="dialguard-trunk", trunk_password="trunk-secret",
-    )  # fmt: skip
+        "h",
+        1,
+        "t",
+        ["+861058000000"],
+        tmp_path,
+        b"s",
+        trunk_username="dialguard-trunk",
+        trunk_password="trunk-secret",
+    )
     assert "trunk-secret" not in repr(config)  # the password is never in a log line
     with pytest.raises(ValueError, match="both"):
         replace(config, trunk_password=None)
@@ -518,9 +526,15 @@ def test_trunk_login_answers_the_carriers_challenges(tmp_path: Path) -> None:
             "dialguard-trunk", "carrier.example", "trunk-secret", (Algorithm.MD5,)
         ).ha1[Algorithm.MD5]
         assert answer.response == expected_response(
-            ha1, "INVITE", answer.uri, answer.nonce, Algorithm.MD5, answer.qop, answer.nc,
+            ha1,
+            "INVITE",
+            answer.uri,
+            answer.nonce,
+            Algorithm.MD5,
+            answer.qop,
+            answer.nc,
             answer.cnonce,
-        )  # fmt: skip
+        )
 
         carrier = Carrier(changed, srv.trunk_port)
         status, _ = refused(srv, tmp_path)
@@ -633,45 +647,20 @@ def test_fails_closed_without_a_writable_recording_directory(
     assert (record.sip_status, record.answered, record.recording) == (500, False, None)
 
 
-# --- merge -----------------------------------------------------------------------------------
-
-
-def _mono(path: Path, samples: np.ndarray[Any, np.dtype[np.int16]], rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return path
-
-
-def test_merge_aligns_by_start_time(tmp_path: Path) -> None:
-    left = _mono(tmp_path / "l.wav", np.full(8000, 1000, dtype=np.int16))
-    right = _mono(tmp_path / "r.wav", np.full(4000, -1000, dtype=np.int16))
-    out = tmp_path / "out.wav"
-    duration = merge_stereo(left, right, out, left_start=10.0, right_start=10.5)
-    assert duration == pytest.approx(1.0)
-    with wave.open(str(out), "rb") as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
-    assert (pcm[:, 0] == 1000).all()
-    assert (pcm[:4000, 1] == 0).all() and (pcm[4000:, 1] == -1000).all()
-
-
 @pytest.mark.parametrize(
-    ("text", "method", "uri", "auth"),
+    ("fixture", "method", "uri", "auth"),
     [
-        (
-            "INVITE sip:138@h:5060;user=phone SIP/2.0\r\ni: abc\r\n"
-            'Authorization: Digest username="a",\r\n realm="r"\r\n\r\nv=0\r\n',
+        (  # compact Call-ID ("i"), a folded Authorization header, a body
+            "invite_compact_folded_auth.txt",
             "INVITE",
             "sip:138@h:5060;user=phone",
             'Digest username="a", realm="r"',
         ),
-        ("OPTIONS sip:h SIP/2.0\nCall-ID: x\n\n", "OPTIONS", "sip:h", None),
+        ("options_lf_only.txt", "OPTIONS", "sip:h", None),  # bare LF line ends
     ],
 )
-def test_sip_request_parsing(text: str, method: str, uri: str, auth: str | None) -> None:
-    request = parse_request(text)
+def test_sip_request_parsing(fixture: str, method: str, uri: str, auth: str | None) -> None:
+    request = parse_request(sip_message(fixture))
     assert (request.method, request.uri, request.first("authorization")) == (method, uri, auth)
     assert request.first("call-id") is not None  # compact "i" and long form alike
 
@@ -699,7 +688,7 @@ def test_host_of(address: str, host: str) -> None:
 
 def test_garbage_is_not_a_request() -> None:
     with pytest.raises(ValueError, match="not a SIP request"):
-        parse_request("SIP/2.0 200 OK\r\n\r\n")
+        parse_request(sip_message("response_200_bare.txt"))
 
 
 def test_silent_trunk_helper_sees_nothing() -> None:

@@ -25,39 +25,40 @@ from sqlalchemy.engine import Engine
 from api.accounts.users import create_user
 from api.web.auth import issue_token
 from api.web.services import Services
-from dialer.debtors.records import DebtorIn, Sealer, upsert, validate_row
+from dialer.debtors import DebtorIn, Sealer, upsert, validate_row
 from dialer.models import CallAttempt, CallRequest
-from dialer.service import run_front, run_worker, set_sip_password
-from dialer.sip.b2bua import B2buaConfig
+from dialer.process import run_front, run_worker
+from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Algorithm, Credential, FailureThrottle, expected_response
 from dialer.sip.front import Front, FrontConfig, WorkerTable
 from dialer.sip.redirect_token import check, issue, token_in
+from dialer.softphones import set_sip_password
 from recording.db.engine import make_engine, session_factory
 from recording.keys import FileKeyRing
 from recording.models import Recording
 from tests.apps import make_app
+from tests.dialer.running import Parts, office_hours
 from tests.dialer.sip.test_b2bua import NUMBER, PCAP, Carrier, _wait_bound
-from tests.dialer.test_service import Parts, office_hours
 from tests.factories import T0
-from tests.helpers import DATA, free_port, run_sipp
+from tests.helpers import DATA, free_port, run_sipp, sip_bytes, sip_message
 
 SECRET = b"s" * 32
 URI = f"sip:{NUMBER}@127.0.0.1:5060"
 
 
+def _authorization(auth: str | None) -> str:
+    """The Authorization header line a template's ``$authorization`` stands for, if any."""
+    return f"Authorization: {auth}\r\n" if auth else ""
+
+
 def _invite(auth: str | None = None, call_id: str = "c1@x", branch: str = "z9hG4bK-1") -> str:
-    lines = [
-        f"INVITE {URI} SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch={branch}",
-        "From: <sip:agent1@127.0.0.1:5999>;tag=a1",
-        f"To: <{URI}>",
-        f"Call-ID: {call_id}",
-        "CSeq: 1 INVITE",
-        "Content-Length: 0",
-    ]
-    if auth:
-        lines.insert(5, f"Authorization: {auth}")
-    return "\r\n".join([*lines, "", ""])
+    return sip_message(
+        "agent_invite.tmpl",
+        uri=URI,
+        branch=branch,
+        call_id=call_id,
+        authorization=_authorization(auth),
+    )
 
 
 def _answer(front: Front, text: str, source: str = "127.0.0.1:5999") -> tuple[int, str]:
@@ -146,27 +147,24 @@ def test_wrong_password_is_403_and_throttled() -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "status"),
+    ("fixture", "status"),
     [
-        ("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=o1\r\nCall-ID: o\r\n"
-         "CSeq: 1 OPTIONS\r\n\r\n", 200),
-        ("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=r1\r\nCall-ID: r\r\n"
-         "CSeq: 1 REGISTER\r\n\r\n", 405),
-        ("INVITE sip:1@127.0.0.1 SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\n", 400),  # no Via, no Call-ID
-        ("CANCEL sip:1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=c1\r\nCall-ID: c\r\n"
-         "CSeq: 1 CANCEL\r\n\r\n", 481),
+        ("options_request.txt", 200),
+        ("register_minimal.txt", 405),
+        ("invite_without_via.txt", 400),  # no Via, no Call-ID
+        ("cancel_unknown_call.txt", 481),
     ],
     ids=["options", "register", "invite-without-via", "cancel"],
-)  # fmt: skip
-def test_other_requests(message: str, status: int) -> None:
-    assert _answer(_front([7001], [0]), message)[0] == status
+)
+def test_other_requests(fixture: str, status: int) -> None:
+    assert _answer(_front([7001], [0]), sip_message(fixture))[0] == status
 
 
 @pytest.mark.parametrize(
     "fixture", ["garbage.bin", "truncated_status_line.txt", "options_200_pjsua2.txt"]
 )
 def test_unreadable_messages_and_responses_get_no_answer(fixture: str) -> None:
-    text = (DATA / "sip" / fixture).read_bytes().decode("utf-8", "replace")
+    text = sip_bytes(fixture).decode("utf-8", "replace")
     assert _front([7001], [0]).respond(text, "127.0.0.1:5999", "udp") in (None,)
 
 
@@ -240,11 +238,29 @@ def pool(parts: Parts, workers: int, trunk_port: int) -> Iterator[tuple[int, Any
 
 def _carrier(port: int, calls: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        ["sipp", "-sf", str(DATA / "sipp" / "b2b_carrier_answer.xml"), "-i", "127.0.0.1",
-         "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
-         "-m", str(calls), "-timeout", "60s", "-timeout_error", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            "sipp",
+            "-sf",
+            str(DATA / "sipp" / "b2b_carrier_answer.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-m",
+            str(calls),
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     _wait_bound(port, proc)
     return proc
 
@@ -254,17 +270,51 @@ def agents(
 ) -> subprocess.CompletedProcess[str]:
     """`calls` agents calling at once through the front, each following its redirect."""
     return subprocess.run(
-        ["sipp", f"127.0.0.1:{front_port}", "-sf", str(DATA / "sipp" / "front_agent_talk.xml"),
-         "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-s", NUMBER, "-au", "agent1", "-ap", "secret",
-         "-auth_uri", f"{NUMBER}@127.0.0.1:{front_port}",
-         "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
-         "-m", str(calls), "-l", str(calls), "-r", str(calls), "-d", str(pause_ms),
-         "-timeout", "60s", "-timeout_error", "-nostdin",
-         "-trace_logs", "-log_file", str(log),
-         "-trace_err", "-error_file", str(log.with_suffix(".err"))],
-        capture_output=True, text=True, timeout=90, check=False,
-    )  # fmt: skip
+        [
+            "sipp",
+            f"127.0.0.1:{front_port}",
+            "-sf",
+            str(DATA / "sipp" / "front_agent_talk.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-s",
+            NUMBER,
+            "-au",
+            "agent1",
+            "-ap",
+            "secret",
+            "-auth_uri",
+            f"{NUMBER}@127.0.0.1:{front_port}",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-m",
+            str(calls),
+            "-l",
+            str(calls),
+            "-r",
+            str(calls),
+            "-d",
+            str(pause_ms),
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_logs",
+            "-log_file",
+            str(log),
+            "-trace_err",
+            "-error_file",
+            str(log.with_suffix(".err")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
 
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="sip-tester's sample pcap is missing")
@@ -302,11 +352,29 @@ def test_pool_bridges_calls_on_every_worker(
 
 def _answering_agent(port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        ["sipp", "-sf", str(DATA / "sipp" / "agent_rung.xml"), "-i", "127.0.0.1",
-         "-p", str(port), "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
-         "-m", "1", "-timeout", "60s", "-timeout_error", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            "sipp",
+            "-sf",
+            str(DATA / "sipp" / "agent_rung.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     _wait_bound(port, proc)
     return proc
 
@@ -319,10 +387,16 @@ def test_click_to_call_rings_the_agent_then_dials(
     api_services = dataclasses.replace(services, keys=FileKeyRing(parts.data / "keys" / "kek.json"))
     site = parts.site()
     debtor = validate_row(
-        {"client": "bank-a", "external_id": "D-7", "name": "王小明", "stage": "early",
-         "timezone": "Asia/Shanghai", "numbers": f"debtor:{NUMBER}"},
+        {
+            "client": "bank-a",
+            "external_id": "D-7",
+            "name": "王小明",
+            "stage": "early",
+            "timezone": "Asia/Shanghai",
+            "numbers": f"debtor:{NUMBER}",
+        },
         "CN",
-    )  # fmt: skip
+    )
     assert isinstance(debtor, DebtorIn)
     with session_factory(engine)() as session:
         upsert(session, [debtor], Sealer(site.keys, site.number_secret), T0)
@@ -340,9 +414,18 @@ def test_click_to_call_rings_the_agent_then_dials(
         phone_port = free_port(socket.SOCK_DGRAM)
         phone = _answering_agent(phone_port)
         registered = run_sipp(
-            "agent_register.xml", f"127.0.0.1:{front_port}", "-au", "agent1", "-ap", "secret",
-            "-auth_uri", f"127.0.0.1:{front_port}", "-key", "contact_port", str(phone_port),
-        )  # fmt: skip
+            "agent_register.xml",
+            f"127.0.0.1:{front_port}",
+            "-au",
+            "agent1",
+            "-ap",
+            "secret",
+            "-auth_uri",
+            f"127.0.0.1:{front_port}",
+            "-key",
+            "contact_port",
+            str(phone_port),
+        )
         assert registered.returncode == 0, registered.stdout[-2000:]
         assert api.post("/api/v1/calls", json=body, headers=tokens["agent2"]).status_code == 403
         scenario = DATA / "sipp" / "b2b_carrier_hangup.xml"
@@ -374,20 +457,12 @@ def test_click_to_call_rings_the_agent_then_dials(
 
 
 def _register(auth: str | None = None, contact: str = "<sip:agent1@127.0.0.1:6001>") -> str:
-    lines = [
-        "REGISTER sip:127.0.0.1:5060 SIP/2.0",
-        "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-r" + ("2" if auth else "1"),
-        "From: <sip:agent1@127.0.0.1>;tag=r1",
-        "To: <sip:agent1@127.0.0.1>",
-        "Call-ID: reg1@x",
-        "CSeq: 1 REGISTER",
-        f"Contact: {contact}",
-        "Expires: 7200",
-        "Content-Length: 0",
-    ]
-    if auth:
-        lines.insert(5, f"Authorization: {auth}")
-    return "\r\n".join([*lines, "", ""])
+    return sip_message(
+        "agent_register.tmpl",
+        branch="z9hG4bK-r2" if auth else "z9hG4bK-r1",
+        authorization=_authorization(auth),
+        contact=contact,
+    )
 
 
 def test_register_keeps_where_the_softphone_is() -> None:

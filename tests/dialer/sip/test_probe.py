@@ -10,7 +10,7 @@ import pytest
 
 from dialer.errors import SipUnreachable
 from dialer.sip.probe import parse_reply, port_in_use, sip_ping
-from tests.helpers import DATA, free_port
+from tests.helpers import free_port, sip_bytes
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from tests.helpers import DATA, free_port
     ],
 )
 def test_parse_reply_reads_real_responses(fixture: str, status: int, agent: str) -> None:
-    reply, call_id = parse_reply((DATA / "sip" / fixture).read_bytes())
+    reply, call_id = parse_reply(sip_bytes(fixture))
     assert (reply.status, reply.user_agent) == (status, agent)
     assert call_id
 
@@ -31,7 +31,7 @@ def test_parse_reply_reads_real_responses(fixture: str, status: int, agent: str)
 )
 def test_parse_reply_refuses_what_is_not_a_response(fixture: str) -> None:
     with pytest.raises(ValueError, match="not a SIP response"):
-        parse_reply((DATA / "sip" / fixture).read_bytes())
+        parse_reply(sip_bytes(fixture))
 
 
 def test_ping_of_a_silent_port_fails_within_its_timeout() -> None:
@@ -46,7 +46,7 @@ def test_ping_ignores_garbage_and_other_calls_before_the_answer() -> None:
     """A peer that first sends noise and a reply to another call is still understood."""
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind(("127.0.0.1", 0))
-    answer = (DATA / "sip" / "options_200_pjsua2.txt").read_bytes()
+    answer = sip_bytes("options_200_pjsua2.txt")
 
     def serve() -> None:
         request, peer = server.recvfrom(65535)
@@ -55,7 +55,7 @@ def test_ping_ignores_garbage_and_other_calls_before_the_answer() -> None:
             for line in request.split(b"\r\n")
             if line.lower().startswith(b"call-id:")
         )
-        server.sendto(b"\x00\xffnot sip at all", peer)
+        server.sendto(sip_bytes("not_sip_noise.bin"), peer)
         server.sendto(answer, peer)  # right shape, someone else's Call-ID
         server.sendto(answer.replace(b"a84b4c76e66710@pc33.example", call_id), peer)
 

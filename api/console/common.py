@@ -1,0 +1,168 @@
+"""What every console page shares: templates, the session behind a page, the checked form post,
+logging in and out.
+
+No front-end build: Jinja templates and a few lines of script on the call
+page (the transcript follows the player; a click seeks). Pages use the same
+role rules and audit log as the API: a search from the console is audited
+like one from a script, and the player pulls audio from the audited API.
+The pages themselves are in `api.console.qa` (QA staff and auditors),
+`api.console.supervisors`, `api.console.agents` and `api.console.admin`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.accounts.models import Role, User
+from api.accounts.sessions import COOKIE, LIFETIME, LoginRefused, log_in, log_out, session_user
+from api.audit.chain import record
+from api.web.services import services_of
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(resources.files("api.console").joinpath("templates")))
+
+READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
+EXPORTERS = (Role.SUPERVISOR, Role.ADMIN)  # download with a reason, legal hold
+NAME_PATTERN = r"^[A-Za-z0-9._@-]{1,64}$"  # an agent's or a client's name
+FOREIGN_FORM = "use the console's own form (the form's token does not match)"
+
+
+def _who(request: Request) -> tuple[User, str] | None:
+    """(user, CSRF token) of the browser's live session."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    services = services_of(request)
+    with services.sessions() as session:
+        found = session_user(session, token, services.clock())
+        if found is None:
+            return None
+        user, web = found
+        return user, web.csrf
+
+
+class LoginNeeded(Exception):
+    """A console page asked for without a live session; `install` sends it to the login page."""
+
+
+def install(app: FastAPI) -> None:
+    """Logging in and out, and the console's answer to a request without a session: log in first.
+
+    The pages' own routers (`qa`, `supervisors`, `agents`, `admin`) are included beside it.
+    """
+    app.include_router(router)
+
+    async def login_first(request: Request, _: Exception) -> Response:
+        return to_login(request)
+
+    app.add_exception_handler(LoginNeeded, login_first)
+
+
+def page_user(request: Request, *roles: Role) -> tuple[User, str]:
+    """(user, CSRF token) of the session behind a page one of `roles` may open."""
+    who = _who(request)
+    if who is None:
+        raise LoginNeeded
+    if who[0].role not in roles:
+        raise HTTPException(403, f"the {who[0].role.value} role may not open this page")
+    return who
+
+
+def form_user(
+    request: Request, csrf: str, *roles: Role, refusal: str = FOREIGN_FORM
+) -> tuple[User, str]:
+    """(user, CSRF token) behind a form post, as `page_user`; the post must carry the token.
+
+    Every console form holds the session's token in its `csrf` field; a post
+    without it (a page on another site submitting a form in the user's
+    browser) is refused with 403 and `refusal`, and changes nothing.
+    """
+    user, token = page_user(request, *roles)
+    if not hmac.compare_digest(csrf.encode("utf-8", "surrogatepass"), token.encode()):
+        raise HTTPException(403, refusal)
+    return user, token
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # transcripts are personal data
+    return response
+
+
+def to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", title="Log in", user=None, error=None, username="")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    services = services_of(request)
+    now = services.clock()
+    with services.sessions() as session:
+        try:
+            user, token = log_in(
+                session,
+                username,
+                password,
+                now,
+                code=code,
+                keys=services.keys,
+                require_totp=services.require_totp,
+            )
+        except LoginRefused as exc:
+            actor = username[:64] or "-"
+            record(session, actor, "login-failed", "console", now, detail={"locked": exc.locked})
+            refused = {"title": "Log in", "user": None, "error": str(exc), "username": username}
+            return render(request, "login.html", status=401, **refused)
+        record(session, user.username, "login", "console", now)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -> Response:
+    try:  # a forged request (not our form) changes nothing
+        user, _ = form_user(request, csrf, *Role, refusal="log out from the console's own button")
+    except LoginNeeded:
+        pass  # no live session: nothing to end
+    else:
+        services = services_of(request)
+        with services.sessions() as session:
+            log_out(session, request.cookies.get(COOKIE, ""), services.clock())
+            record(session, user.username, "logout", "console", services.clock())
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    who = _who(request)
+    if who is None:
+        return to_login(request)
+    return RedirectResponse("/agent" if who[0].role is Role.AGENT else "/search", status_code=303)

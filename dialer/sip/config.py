@@ -1,0 +1,44 @@
+"""A dialer worker's SIP settings, readable without pjsua2.
+
+`api.wiring` builds a `B2buaConfig` from the settings in every process that
+starts workers, and the front names itself with `USER_AGENT`; neither needs
+the SIP stack loaded for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.sip.digest import Algorithm
+
+USER_AGENT = "Dialguard"
+
+
+@dataclass(frozen=True)
+class B2buaConfig:
+    host: str
+    port: int
+    trunk: str  # "host:port" of the carrier
+    caller_ids: Sequence[str]  # presented to the debtor, used in turn
+    recording_dir: Path
+    secret: bytes  # signs nonces; share it between processes behind one realm
+    region: str = "CN"  # for numbers dialed without a country code
+    realm: str = "dialguard"
+    # SIPp 3.6 and many softphones only speak MD5; list SHA-256 first where clients can.
+    algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,)
+    nonce_lifetime_s: float = 60.0
+    ring_timeout_s: float = 60.0
+    watchdog_s: float = 5.0  # a recording not growing this long raises an alert
+    clock_rate: int = 8000  # narrowband telephone audio; recordings are written at this rate
+    # Behind a front (dialer/sip/front.py): the secret its redirect tokens are signed with.
+    front_secret: bytes | None = None
+    version: str = "0"
+    # The carrier's digest login, answered to its 401/407 on any realm; never logged.
+    trunk_username: str | None = None
+    trunk_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.trunk_username is None) != (self.trunk_password is None):
+            raise ValueError("trunk credentials need both a username and a password, or neither")
