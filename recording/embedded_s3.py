@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -113,10 +114,22 @@ def load_or_create_credentials(root: Path) -> Credentials:
     return creds
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # If Dialguard is killed outright, SeaweedFS must not linger holding our ports.
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - in the child, before exec
+    """SeaweedFS dies with the process that started it, however that one ends.
+
+    SIGKILL, not SIGTERM: a `weed` that was frozen (SIGSTOP) when Dialguard
+    was killed keeps a SIGTERM pending and lives on, holding its ports and a
+    deleted data directory; SIGKILL ends even a stopped process. `weed mini`
+    runs every server (master, volume, filer, S3) in this one process, so
+    there is no grandchild to outlive it. If the parent died before the
+    prctl took effect, nobody would send the signal: exit at once instead.
+    Linux sends it when the *thread* that forked exits, so the supervisor
+    starts and restarts SeaweedFS from its main thread only.
+    """
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class EmbeddedS3:
@@ -177,13 +190,55 @@ class EmbeddedS3:
         os.chmod(self.root, 0o700)
         self._take_lock()
         try:
-            self._spawn(timeout)
+            self.launch()
+            self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _spawn(self, timeout: float) -> None:
+    def alive(self) -> bool:
+        """The process runs (it may still be frozen: see `answers`)."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.poll() if self._process is not None else None
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        """S3 answers a request within `timeout` (a frozen or wedged store does not)."""
+        if self.credentials is None or not self.ports:
+            return False
+        try:
+            make_client(self.target("probe"), timeout=timeout, retries=0).list_buckets()
+        except Exception:  # refused, timed out, 5xx: all mean "not answering"
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL SeaweedFS now (it may be frozen, so no polite SIGTERM) and reap it."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Kill whatever runs and start SeaweedFS again, on the same ports if they are free."""
+        self.kill()
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the `weed` process without waiting for it to answer (see `wait_ready`).
+
+        Must be called from a thread that lives as long as SeaweedFS should
+        (see `_die_with_parent`).
+        """
+        if self._lock is None:
+            raise EmbeddedStorageError("embedded S3 is not started", hint="call start() first")
+        if self._log is not None:
+            self._log.close()
         weed = self.weed or find_weed()
         self.credentials = load_or_create_credentials(self.root)
         self.ports = self._ports()
@@ -214,6 +269,7 @@ class EmbeddedS3:
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
         }
         self._log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - closed in stop()
+        die_with_us = functools.partial(_die_with_parent, os.getpid())
         try:
             self._process = subprocess.Popen(
                 args,
@@ -223,7 +279,7 @@ class EmbeddedS3:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C goes to Dialguard, which stops weed last
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+                preexec_fn=die_with_us,  # noqa: PLW1509 - prctl only, no locks taken
             )
         except OSError as exc:
             raise EmbeddedStorageError(
@@ -234,8 +290,18 @@ class EmbeddedS3:
             self.root / "state.json",
             json.dumps({"pid": self._process.pid, "endpoint": self.endpoint}),
         )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until S3 answers and knows every volume on disk; raise if it does not."""
         self._wait_ready(timeout)
         log.info("embedded S3 ready", extra={"endpoint": self.endpoint})
+
+    def ready(self) -> bool:
+        """S3 answers and the master knows every volume on disk: reads will not fail."""
+        try:
+            return self.answers() and self._volumes_known() >= self._volumes_on_disk()
+        except Exception:  # the master not answering yet
+            return False
 
     def _wait_ready(self, timeout: float) -> None:
         client = make_client(self.target("probe"), timeout=2.0, retries=0)
@@ -323,6 +389,7 @@ class EmbeddedS3:
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGCONT)  # a frozen weed must run to see it
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -3,7 +3,8 @@
 Retention only ever grows (COMPLIANCE mode makes S3 refuse anything else, and
 `retention.extend` refuses before S3 has to). A legal hold keeps a recording
 past its retention date until a supervisor lifts it. When both are over, the
-expiry job deletes both copies' locked versions, destroys the wrapped data
+expiry job deletes every version of both copies' keys (the recorded one
+and any spare a twice-completed PUT left), destroys the wrapped data
 key (crypto-erasure: any copy that survives somewhere is unreadable), and
 leaves a proof (id, ciphertext hash, time) in the audit log.
 
@@ -30,6 +31,7 @@ from recording.db.engine import as_utc
 from recording.models import Recording, RecordingStatus
 from recording.retention import deletable, extend
 from recording.store import Copy, RecordingNotFound, RecordingUnavailable, object_tags
+from recording.versions import listed
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +121,29 @@ def extend_retention(
     return new_until
 
 
-def _remove_version(copy: Copy, row: Recording) -> None:
-    """Delete a copy's locked version; one storage's lifecycle already removed counts as done."""
-    try:
-        copy.client.remove_object(
-            copy.target.bucket, row.object_key, getattr(row, f"{copy.name}_version")
-        )
-    except S3Error as exc:
-        if exc.code not in _GONE:
-            raise
+def _remove_all(copy: Copy, row: Recording) -> list[str]:
+    """Delete every version of a copy's key; returns why each refused one is still there.
+
+    Not only the version the database names: a spare version (a PUT storage
+    completed twice) is billed, counted by audits and, since storage may
+    not know it is the same call, kept until someone deletes it. Delete
+    markers go too. A version storage's lifecycle already removed counts as done.
+    """
+    kept: list[str] = []
+    recorded = getattr(row, f"{copy.name}_version")
+    versions = listed(copy, row.object_key)
+    if recorded not in {v.version_id for v in versions}:
         log.info(
             "copy already removed by storage's lifecycle expiry",
             extra={"recording": row.id, "copy": copy.name},
         )
+    for version in versions:
+        try:
+            copy.client.remove_object(copy.target.bucket, row.object_key, version.version_id)
+        except S3Error as exc:
+            if exc.code not in _GONE:
+                kept.append(f"{copy.target.label} version {version.version_id} ({exc.code})")
+    return kept
 
 
 def expire(
@@ -157,12 +169,18 @@ def expire(
             if not deletable(now, as_utc(row.retain_until), row.legal_hold):
                 continue
             try:
-                for copy in copies:
-                    _remove_version(copy, row)
-            except Exception as exc:  # S3 still holds it (clock skew, a hold set in S3): retry
+                kept = [refused for copy in copies for refused in _remove_all(copy, row)]
+            except Exception as exc:  # storage unreachable or refusing to list: retry
                 log.warning(
                     "expiry refused by storage; will retry",
                     extra={"recording": row.id, "reason": type(exc).__name__},
+                )
+                continue
+            if kept:  # S3 still holds some (clock skew, a hold set in S3): say which, retry
+                log.warning(
+                    "expiry refused by storage for %d version(s); will retry",
+                    len(kept),
+                    extra={"recording": row.id, "versions": kept},
                 )
                 continue
             row.status = RecordingStatus.DELETED

@@ -52,3 +52,11 @@ class Recording(Base):
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: JSON [[start, end], ...]: seconds muted while card details were read out (PCI DSS).
     pauses_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    #: Who may upload the recording now (`uploader@host:pid`) and until when: taken with a
+    #: conditional UPDATE (`recording.leases`), so two uploaders never send the same copy.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When a PUT of that copy was sent whose outcome is not known yet (a timeout, a crash):
+    #: such an attempt may still land, so nobody sends the copy again before checking.
+    primary_put_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replica_put_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

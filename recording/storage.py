@@ -50,6 +50,15 @@ class S3Target:
         return f"{scheme}://{self.endpoint}/{self.bucket}"
 
 
+@dataclass(frozen=True)
+class Copy:
+    """One of the two places a recording is kept."""
+
+    name: str  # "primary" or "replica": also the prefix of its columns
+    target: S3Target
+    client: Minio = field(repr=False)
+
+
 def split_endpoint(endpoint: str, secure: bool = False) -> tuple[str, bool]:
     """`host:port` and TLS flag from either `host:port` or a URL."""
     if "://" in endpoint:
@@ -63,11 +72,26 @@ def split_endpoint(endpoint: str, secure: bool = False) -> tuple[str, bool]:
     return endpoint.rstrip("/"), secure
 
 
+#: Requests urllib3 may send again on its own: reads only. A PUT it re-sent after a read
+#: timeout was stored as one more WORM-locked version each time storage had in fact kept
+#: the first (see `recording.versions`); writes are retried by the uploader, after looking.
+RETRY_METHODS = frozenset({"GET", "HEAD"})
+
+
 def make_client(target: S3Target, timeout: float = 10.0, retries: int = 2) -> Minio:
-    """A client with bounded timeouts, so an outage is an error, not a hang."""
+    """A client with bounded timeouts, so an outage is an error, not a hang.
+
+    Only reads are retried by the HTTP layer (and refused connections, which
+    sent nothing); a write is never sent twice behind the caller's back.
+    """
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-        retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+        retries=urllib3.Retry(
+            total=retries,
+            backoff_factor=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=RETRY_METHODS,
+        ),
         maxsize=10,
     )
     return Minio(

@@ -7,10 +7,14 @@ The order of steps is what makes a recording survive crashes and outages:
 2. commit the database row (status SPOOLED, wrapped data key, hash), then
    rename the file to `<id>.dgre`; a crash between the two is repaired by
    `upload_pending`, which accepts a `.part` whose hash matches the row;
-3. upload each copy with its COMPLIANCE retention, read it back, compare the
-   SHA-256, and commit that copy's version and hash; a copy already present
-   with the right hash (an upload cut off after S3 stored it) is not sent again;
-4. only when both copies are verified is the row STORED and the local file removed.
+3. claim the recording (a lease in its row, `recording.leases`), so that only
+   one uploader works on it;
+4. upload each copy with its COMPLIANCE retention exactly once (`_put_copy`:
+   look first, mark the attempt, conditional PUT; see `recording.versions`),
+   read it back, compare the SHA-256, and commit that copy's version and hash;
+   a copy already present with the right hash (an upload cut off after S3
+   stored it) is adopted, not sent again;
+5. only when both copies are verified is the row STORED and the local file removed.
 
 Storage never sees plaintext audio or keys: only `<id>.dgre` bytes leave the host.
 """
@@ -23,15 +27,15 @@ import json
 import logging
 import os
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import urllib3
-from minio import Minio
 from minio.commonconfig import COMPLIANCE, Tags
 from minio.error import S3Error
 from minio.retention import Retention
@@ -49,14 +53,22 @@ from recording.db.engine import as_utc
 from recording.encode import CONTENT_TYPE, encode_call
 from recording.errors import RecordingError, StorageError
 from recording.keys import KeyWrapper, WrappedKey
+from recording.leases import Clock, claim, claimable, lease_owner, release, wall_clock
 from recording.models import Recording, RecordingStatus
 from recording.retention import retain_until
-from recording.storage import S3Target, ensure_lifecycle, explain
+from recording.storage import Copy, ensure_lifecycle, explain
 from recording.storage_rules import RETENTION_TAG, retention_days, retention_tag
+from recording.versions import AlreadyStored, ours, put_once, spares
 
 log = logging.getLogger(__name__)
 
-_SHA_META = "sha256"
+#: After a PUT whose outcome is unknown, storage must answer twice this far apart without
+#: the object before the copy is sent again: a PUT storage held while frozen completes
+#: within moments of it running again (seen on SeaweedFS), or not at all.
+SETTLE_S = 3.0
+
+#: Told which upload runs now ("upload of <id> to <bucket>"), None when it is over.
+Watch = Callable[[str | None], None]
 # What an unreachable, refusing or misbehaving store raises through the minio SDK.
 _STORAGE_FAILURES = (S3Error, StorageError, OSError, ValueError, urllib3.exceptions.HTTPError)
 _READ = 1024 * 1024
@@ -68,15 +80,6 @@ class RecordingNotFound(RecordingError):
 
 class RecordingUnavailable(RecordingError):
     """No copy of the recording could be read intact."""
-
-
-@dataclass(frozen=True)
-class Copy:
-    """One of the two places a recording is kept."""
-
-    name: str  # "primary" or "replica": also the prefix of its columns
-    target: S3Target
-    client: Minio = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,15 @@ class UploadReport:
     stored: list[str] = field(default_factory=list)
     waiting: int = 0
     errors: list[str] = field(default_factory=list)
-    #: Why storage refused this round, in one plain sentence (None: no store-wide failure).
-    problem: str | None = None
+    #: Each bucket (by label) that refused this round, and why in one plain sentence.
+    problems: dict[str, str] = field(default_factory=dict)
+    #: Recordings another uploader holds the lease of: not ours to send this round.
+    held: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> str | None:
+        """Every store-wide failure of the round in one line (None: none); names each bucket."""
+        return "; ".join(self.problems.values()) or None
 
 
 def _sha256_file(path: Path) -> str:
@@ -128,7 +138,7 @@ def spool_call(
     now: datetime,
 ) -> Recording:
     """Encode and encrypt a finished capture into the spool and record it in the database."""
-    spool.mkdir(parents=True, exist_ok=True)
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     with sessions() as session:
         if session.scalar(select(Recording.id).where(Recording.call_id == info.call_id)):
             raise RecordingError(
@@ -189,39 +199,84 @@ def object_tags(row: Recording) -> Tags:
     return tags
 
 
-def _put_copy(copy: Copy, row: Recording, path: Path) -> tuple[str | None, str]:
-    """Upload (unless already there) and read back one copy; returns (version, sha256)."""
-    bucket, key = copy.target.bucket, row.object_key
-    present = None
-    with contextlib.suppress(S3Error):
-        present = copy.client.stat_object(bucket, key)
-    if present is None or (present.metadata or {}).get(f"x-amz-meta-{_SHA_META}") != (
-        row.ciphertext_sha256
-    ):
-        with path.open("rb") as data:
-            result = copy.client.put_object(
-                bucket,
-                key,
-                data,
-                row.ciphertext_size,
-                content_type="application/octet-stream",
-                metadata={_SHA_META: row.ciphertext_sha256},
-                # The date comes from the recording's own recorded_at (in the row), never
-                # from the upload time or storage's clock: a late upload is not kept longer.
-                retention=Retention(COMPLIANCE, as_utc(row.retain_until)),
-                tags=object_tags(row),
+class LeaseLost(RecordingError):
+    """Another uploader took the recording over (our lease expired): we must not send it."""
+
+
+def _put_copy(
+    session: Session, copy: Copy, row: Recording, path: Path, owner: str, clock: Clock
+) -> tuple[str, str]:
+    """Upload one copy exactly once (or adopt the one already there); returns (version, sha256).
+
+    The order is what keeps one version per bucket: look at the key's versions
+    first and adopt ours if storage has it; if an earlier PUT's outcome is
+    unknown (`<copy>_put_at` is set: a timeout, a crash) wait `SETTLE_S` while
+    storage answers and look again, since such a PUT may still be completing;
+    renew the lease, mark the PUT, and send it with `If-None-Match: *`, which
+    storage refuses if any version arrived meanwhile. Storage answering with an
+    error clears the mark (it kept nothing); no answer leaves it for the next try.
+    """
+    bucket, key, sha = copy.target.bucket, row.object_key, row.ciphertext_sha256
+    mark = f"{copy.name}_put_at"
+    version = ours(copy, key, sha)
+    if version is None and getattr(row, mark) is not None:
+        time.sleep(SETTLE_S)
+        version = ours(copy, key, sha)
+    if version is None:
+        if not claim(session, row.id, owner, clock()):
+            raise LeaseLost(f"recording {row.id} was taken over by another uploader")
+        setattr(row, mark, clock())
+        session.commit()  # before the PUT: a crash during it leaves the mark behind
+        try:
+            version = (
+                put_once(
+                    copy,
+                    key,
+                    path,
+                    sha,
+                    # The date comes from the recording's own recorded_at (in the row), never
+                    # from the upload time or storage's clock: a late upload is not kept longer.
+                    Retention(COMPLIANCE, as_utc(row.retain_until)),
+                    object_tags(row),
+                )
+                or "null"
             )
-        version = result.version_id
+        except AlreadyStored:
+            version = ours(copy, key, sha)  # our earlier attempt landed after all
+            if version is None:
+                raise StorageError(
+                    f"{copy.name} copy of {row.id}: storage refused the upload as a duplicate "
+                    "but lists no version",
+                    hint="check the bucket's versioning and object lock",
+                ) from None
+        except S3Error:
+            setattr(row, mark, None)  # storage answered: it kept nothing
+            session.commit()
+            raise
     else:
-        version = present.version_id
         # An upload cut off after storage kept it: the object may lack its lifecycle tag.
         copy.client.set_object_tags(bucket, key, object_tags(row), version_id=version)
     stored = _read_sha256(copy, key, version)
-    if stored != row.ciphertext_sha256:
+    if stored != sha:
         raise StorageError(
             f"{copy.name} copy of {row.id} reads back with a different hash",
             hint="the store is corrupting data: check its disks before uploading more",
         )
+    extra = spares(copy, key, version)
+    if extra:
+        # Locked like the kept one, so it cannot be deleted before its retention ends:
+        # said loudly, failed by `recording verify`, deleted with it by `lifecycle.expire`.
+        log.error(
+            "ALERT recording stored more than once: %d spare version(s) in %s",
+            len(extra),
+            copy.target.label,
+            extra={
+                "recording": row.id,
+                "kept": version,
+                "spares": [v.version_id for v in extra],
+            },
+        )
+    setattr(row, mark, None)
     return version, stored
 
 
@@ -254,66 +309,117 @@ def upload_pending(
     copies: tuple[Copy, Copy],
     now: datetime,
     limit: int = 20,
+    *,
+    owner: str | None = None,
+    only: Sequence[str] | None = None,
+    watch: Watch | None = None,
+    clock: Clock = wall_clock,
 ) -> UploadReport:
-    """Move spooled recordings to both copies; safe to run after any crash, any number of times.
+    """Move spooled recordings to both copies; safe to run after any crash, any number of times,
+    and beside any number of other uploaders.
+
+    Each recording is claimed first (`recording.leases`); one another uploader
+    holds is left to it and counted in `held`. `only` restricts the round to
+    those recordings (`dialguard recording store` uploads its own, nothing
+    else). `now` is when the round runs (a recording's `stored_at`, never
+    before its `created_at`); leases follow `clock`, the real time, since
+    other processes compare them. `watch` is told which upload runs, so the
+    uploader's health can say which one hangs.
 
     A copy that fails for a reason of the whole store (unreachable, refusing
     writes, full, our clock off) is not tried again for the rest of the batch:
     each recording still records why it waits, without a request of its own.
     """
+    owner = owner or lease_owner("upload")
     report = UploadReport()
     with sessions() as session:
-        rows = session.scalars(
-            select(Recording)
-            .where(Recording.status == RecordingStatus.SPOOLED)
-            .order_by(Recording.created_at)
-            .limit(limit)
-        ).all()
-        classes = {retention_days(as_utc(r.recorded_at), as_utc(r.retain_until)) for r in rows}
-        ruled: set[str] = set()  # copies whose lifecycle rules were checked this batch
-        broken: dict[str, str] = {}  # copy name -> why the store refused
-        for row in rows:
-            path = _ready_file(spool, row)
-            if path is None:
-                row.last_error = "spool file missing: the recording cannot be uploaded"
-                report.errors.append(f"{row.id}: {row.last_error}")
-                session.commit()
+        ids = list(only) if only is not None else claimable(session, clock(), owner, limit)
+    state = _Round(owner, clock, watch or (lambda _: None))
+    for recording_id in ids:
+        with sessions() as session:
+            if not claim(session, recording_id, owner, clock()):
+                report.held.append(recording_id)
                 continue
-            for copy in copies:
-                if getattr(row, f"{copy.name}_sha256"):
-                    continue
-                reason = broken.get(copy.name)
-                if reason is None:
-                    try:
-                        if copy.name not in ruled:
-                            # Each class's expiry rule is in place before its objects arrive.
-                            ensure_lifecycle(copy.client, copy.target, classes)
-                            ruled.add(copy.name)
-                        version, sha = _put_copy(copy, row, path)
-                    except _STORAGE_FAILURES as exc:
-                        reason = _describe(exc, copy)
-                        if not isinstance(exc, RecordingError):  # the store, not this object
-                            broken[copy.name] = reason
-                            report.problem = reason
-                if reason is not None:
-                    row.upload_attempts += 1
-                    row.last_error = f"{copy.name}: {reason}"[:500]
-                    report.errors.append(f"{row.id}: {row.last_error}")
-                    session.commit()
-                    continue
-                setattr(row, f"{copy.name}_version", version)
-                setattr(row, f"{copy.name}_sha256", sha)
-                session.commit()
-            if row.primary_sha256 and row.replica_sha256:
-                row.status = RecordingStatus.STORED
-                row.stored_at = now
-                row.last_error = None
-                session.commit()
-                path.unlink(missing_ok=True)  # both copies verified: the spool may let go
-                report.stored.append(row.id)
-                log.info("recording stored twice", extra={"recording": row.id})
-        report.waiting = len(rows) - len(report.stored)
+            try:
+                _upload_one(session, recording_id, spool, copies, now, state, report)
+            except LeaseLost:
+                session.rollback()
+                report.held.append(recording_id)
+            finally:
+                state.watch(None)
+                session.rollback()  # whatever the failure left half-done is not ours to commit
+                release(session, recording_id, owner)
+    report.waiting = len(ids) - len(report.stored)
     return report
+
+
+@dataclass
+class _Round:
+    """What one call of `upload_pending` carries from one recording to the next."""
+
+    owner: str
+    clock: Clock
+    watch: Watch
+    ruled: dict[str, set[int]] = field(default_factory=dict)  # classes with lifecycle rules
+    broken: dict[str, str] = field(default_factory=dict)  # copy name -> why the store refused
+
+
+def _upload_one(
+    session: Session,
+    recording_id: str,
+    spool: Path,
+    copies: tuple[Copy, Copy],
+    now: datetime,
+    state: _Round,
+    report: UploadReport,
+) -> None:
+    row = session.get(Recording, recording_id)
+    if row is None or row.status is not RecordingStatus.SPOOLED:
+        return
+    path = _ready_file(spool, row)
+    if path is None:
+        row.last_error = "spool file missing: the recording cannot be uploaded"
+        report.errors.append(f"{row.id}: {row.last_error}")
+        session.commit()
+        return
+    days = retention_days(as_utc(row.recorded_at), as_utc(row.retain_until))
+    for copy in copies:
+        if getattr(row, f"{copy.name}_sha256"):
+            continue
+        reason = state.broken.get(copy.name)
+        if reason is None:
+            state.watch(f"upload of {row.id} to {copy.target.label}")
+            try:
+                ruled = state.ruled.setdefault(copy.name, set())
+                if days not in ruled:
+                    # Each class's expiry rule is in place before its objects arrive.
+                    ensure_lifecycle(copy.client, copy.target, {days})
+                    ruled.add(days)
+                version, sha = _put_copy(session, copy, row, path, state.owner, state.clock)
+            except _STORAGE_FAILURES as exc:  # not LeaseLost: that ends our turn
+                reason = _describe(exc, copy)
+                if not isinstance(exc, RecordingError):  # the store, not this object
+                    state.broken[copy.name] = reason
+                    report.problems[copy.target.label] = reason
+            finally:
+                state.watch(None)
+        if reason is not None:
+            row.upload_attempts += 1
+            row.last_error = f"{copy.name}: {reason}"[:500]
+            report.errors.append(f"{row.id}: {row.last_error}")
+            session.commit()
+            continue
+        setattr(row, f"{copy.name}_version", version)
+        setattr(row, f"{copy.name}_sha256", sha)
+        session.commit()
+    if row.primary_sha256 and row.replica_sha256:
+        row.status = RecordingStatus.STORED
+        row.stored_at = max(now, as_utc(row.created_at))  # another host's clock may lag ours
+        row.last_error = None
+        session.commit()
+        path.unlink(missing_ok=True)  # both copies verified: the spool may let go
+        report.stored.append(row.id)
+        log.info("recording stored twice", extra={"recording": row.id})
 
 
 def _describe(exc: Exception, copy: Copy | None = None, writing: bool = True) -> str:
@@ -419,7 +525,8 @@ def verify(
     keys: KeyWrapper,
     recording_id: str,
 ) -> list[CopyCheck]:
-    """Each copy present, its hash as recorded, and it decrypts (every chunk's tag checks)."""
+    """Each copy present, its hash as recorded, it decrypts (every chunk's tag checks), and
+    it is the only version of its key in its bucket."""
     with sessions() as session:
         row = _load(session, recording_id)
     dek = keys.unwrap(WrappedKey(row.kek_id or "", row.wrapped_dek or b""))
@@ -431,8 +538,21 @@ def verify(
         try:
             with _downloaded(copy, row) as src, open(os.devnull, "wb") as sink:
                 size = decrypt_stream(src, sink, dek)
+            extra = spares(copy, row.object_key, getattr(row, f"{copy.name}_version"))
         except (*_STORAGE_FAILURES, CryptoError) as exc:
             checks.append(CopyCheck(copy.name, False, _describe(exc, copy, writing=False)))
+            continue
+        if extra:
+            # One recording, one version per bucket: a second is a WORM-locked duplicate.
+            checks.append(
+                CopyCheck(
+                    copy.name,
+                    False,
+                    f"hash matches, {size} bytes decrypt, but the bucket holds "
+                    f"{len(extra)} extra version(s) of it: "
+                    + ", ".join(str(v.version_id) for v in extra),
+                )
+            )
             continue
         checks.append(CopyCheck(copy.name, True, f"hash matches, {size} bytes decrypt"))
     return checks
@@ -442,6 +562,7 @@ __all__ = [
     "CallInfo",
     "Copy",
     "CopyCheck",
+    "LeaseLost",
     "RecordingNotFound",
     "RecordingUnavailable",
     "UploadReport",

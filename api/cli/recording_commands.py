@@ -15,7 +15,11 @@ from api.settings import Settings
 from recording.keys import KeyWrapper
 from recording.models import Recording, RecordingStatus
 from recording.storage_rules import retention_for
-from recording.store import CallInfo, Copy, fetch, spool_call, upload_pending, verify
+from recording.store import CallInfo, Copy, fetch, spool_call, verify
+from recording.uploader import deliver
+
+#: How long `recording store` waits for both copies before leaving the rest to the uploader.
+STORE_TIMEOUT_S = 30.0
 
 
 def store(
@@ -25,6 +29,13 @@ def store(
     keys: KeyWrapper,
     args: argparse.Namespace,
 ) -> int:
+    """Import one recording: spool it, then store it (and only it) within `--timeout`.
+
+    Says where the recording is: stored in both copies, or spooled and why.
+    Either way it is safe (encrypted in the spool until both copies are
+    verified) and the exit status is 0; the uploader of `dialguard up`
+    finishes what the timeout cut short.
+    """
     now = datetime.now(UTC)
     recorded_at = args.recorded_at or now
     if recorded_at.tzinfo is None:
@@ -34,12 +45,16 @@ def store(
     )
     days = retention_for(args.client, settings.retention_days, settings.client_retention_map)
     row = spool_call(sessions, settings.spool_dir, keys, args.file, info, days, now)
-    report = upload_pending(sessions, settings.spool_dir, copies, now)
-    state = (
-        "stored in both copies"
-        if row.id in report.stored
-        else ("spooled; the uploader stores it when storage answers")
-    )
+    timeout = getattr(args, "timeout", None) or STORE_TIMEOUT_S
+    where = deliver(sessions, settings.spool_dir, copies, row.id, timeout)
+    if where.stored:
+        state = "stored in both copies"
+    else:
+        verified = f"{' and '.join(where.copies)} copy verified, " if where.copies else ""
+        state = (
+            f"spooled, not yet stored ({verified}{where.reason}); "
+            "the uploader of `dialguard up` stores it when storage answers"
+        )
     print(f"{row.id} {state} ({row.duration_s:.1f} s, retained until {row.retain_until:%Y-%m-%d})")
     return 0
 

@@ -93,6 +93,7 @@ def run_with_heartbeat(
     tick: Callable[[], str],
     interval: float = 2.0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    describe: Callable[[str], str] | None = None,
 ) -> None:
     """Call `tick` every `interval` seconds until `stop`, beating with what it last reported.
 
@@ -100,16 +101,28 @@ def run_with_heartbeat(
     being transcribed) does not make a working worker look dead. A failing
     tick or an unreachable database is logged and retried, never fatal: a
     worker that dies on a database blip would take its in-flight work with it.
+
+    `describe`, if given, makes each beat's detail from the last tick's status
+    at the moment of the beat: for a worker whose tick can hang (the uploader
+    on frozen storage), what the last finished tick said is no longer true.
     """
     instance = instance_name()
     started = clock()
     status = ["starting"]
 
+    def detail() -> str:
+        if describe is None:
+            return status[0]
+        try:
+            return describe(status[0])
+        except Exception as exc:
+            return f"{status[0]} (not measured now: {type(exc).__name__})"
+
     def beat_forever() -> None:
         while True:
             try:
                 with sessions() as session:
-                    beat(session, component, instance, status[0], clock(), started)
+                    beat(session, component, instance, detail(), clock(), started)
             except Exception:
                 log.exception("heartbeat failed", extra={"component": component})
             if stop.wait(interval):

@@ -346,7 +346,8 @@ def test_a_skewed_host_clock_is_named_and_the_spool_waits_for_the_right_time(
     side = "behind" if offset.startswith("-") else "ahead"
     plain = f"host clock differs from storage by ~20 min (host {side})"
     tick, health = skewed.stdout.splitlines()
-    assert tick.startswith(f"ALERT: {plain}") and tick.endswith("2 waiting in spool"), tick
+    assert tick.startswith(f"ALERT: {plain}") and "; 2 waiting in spool, oldest" in tick, tick
+    assert all(f"{c.target.label} refuses" in tick for c in copies), "names every bucket down"
     assert "refused our signed requests" in health and plain in health, health
     assert "NTP" in health
     assert f"ALERT storage refuses recordings: {plain}" in skewed.stderr, skewed.stderr[-2000:]
