@@ -2,7 +2,11 @@
 
 REQUIREMENTS §3: at least two years, longer where a client requires it, and
 never shortened for a stored recording (WORM: S3 COMPLIANCE mode refuses it
-anyway; this module makes Dialguard refuse before S3 has to).
+anyway; this module makes Dialguard refuse before S3 has to). Never longer
+than a maximum either (the site's, or a client's lower one): a date decades
+away would make a recording undeletable, while REQUIREMENTS §5 has a
+client's data deleted when its contract ends. After that end no retention
+of the client grows, unless the recording is under a legal hold.
 """
 
 from __future__ import annotations
@@ -47,3 +51,29 @@ def extend(current: datetime, proposed: datetime) -> datetime:
 
 def deletable(now: datetime, until: datetime, legal_hold: bool) -> bool:
     return not legal_hold and now >= until
+
+
+def extension(
+    recorded_at: datetime,
+    current: datetime,
+    proposed: datetime,
+    max_days: int,
+    contract_ended: datetime | None = None,
+    legal_hold: bool = False,
+) -> datetime:
+    """The new retention date of an extension, or RetentionError saying which rule refuses it."""
+    new = extend(current, proposed)
+    if contract_ended is not None and not legal_hold and new > current:
+        raise RetentionError(
+            f"the client's contract ended on {contract_ended:%Y-%m-%d}: its recordings are "
+            "deleted when their retention ends, which cannot be extended now",
+            hint="place a legal hold to keep this recording for a dispute or a court",
+        )
+    limit = retain_until(recorded_at, max_days)
+    if new > limit:
+        raise RetentionError(
+            f"retention may run at most {max_days} days after the recording, "
+            f"until {limit.isoformat()}",
+            hint="a legal hold keeps a recording past its retention while it is needed",
+        )
+    return new

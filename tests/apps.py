@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.accounts.users import create_user
+from api.audit.anchors import Anchorer
 from api.web.app import create_app
 from api.web.auth import issue_token
 from api.web.health import HealthChecker
@@ -18,7 +19,9 @@ from tests.helpers import free_port
 ROLES = ("agent", "qa", "supervisor", "admin", "auditor")
 
 
-def make_app(services: Services, engine: Engine) -> FastAPI:
+def make_app(
+    services: Services, engine: Engine, docs: bool = True, anchorer: Anchorer | None = None
+) -> FastAPI:
     checker = HealthChecker(
         engine,
         services.sessions,
@@ -26,7 +29,7 @@ def make_app(services: Services, engine: Engine) -> FastAPI:
         ("127.0.0.1", free_port(socket.SOCK_DGRAM)),  # no SIP here: the dialer shows as down
         {},
     )
-    return create_app(checker, services)
+    return create_app(checker, services, docs=docs, anchorer=anchorer)
 
 
 def role_tokens(services: Services, name: str) -> dict[str, str]:
@@ -34,8 +37,7 @@ def role_tokens(services: Services, name: str) -> dict[str, str]:
     tokens = {}
     with services.sessions() as session:
         for role in ROLES:
-            user = create_user(session, f"{role}1", role, "a long passphrase", T0)
-            user.client_id = "bank-a" if role == "auditor" else None
-            session.commit()
+            client = "bank-a" if role == "auditor" else None
+            user = create_user(session, f"{role}1", role, "a long passphrase", T0, client=client)
             tokens[role] = issue_token(session, user, name, T0)
     return tokens

@@ -8,7 +8,6 @@ next request: sessions and tokens look the account up every time.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,16 +15,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from api.accounts.models import LoginFailure, Role, User, WebSession
-from api.accounts.sessions import Lockout, enroll_totp
-from api.accounts.users import create_user
+from api.accounts.sessions import Limits, enroll_totp, locked_until
+from api.accounts.users import client_for, create_user
 from api.audit.chain import record
 from api.console.admin_rules import Change, Target, refused
 from api.errors import UserError
 from dialer.models import SipAccount
 from recording.db.engine import as_utc
 from recording.keys import KeyWrapper
-
-_CLIENT = r"^[A-Za-z0-9._@-]{1,64}$"
 
 
 @dataclass(frozen=True)
@@ -49,20 +46,13 @@ class Done:
     totp_secret: str | None = None
 
 
-_LOCKOUT = Lockout()
+_LIMITS = Limits()
 
 
-def accounts(session: Session, now: datetime, lockout: Lockout = _LOCKOUT) -> list[Account]:
-    since = now - lockout.period
-    failures: dict[str, list[datetime]] = {}
-    for name, at in session.execute(
-        select(LoginFailure.username, LoginFailure.at).where(LoginFailure.at >= since)
-    ):
-        failures.setdefault(name, []).append(as_utc(at))
+def accounts(session: Session, now: datetime, limits: Limits = _LIMITS) -> list[Account]:
     found = []
     for user in session.scalars(select(User).order_by(User.username)):
-        mine = failures.get(user.username, [])
-        locked = max(mine) + lockout.period if len(mine) >= lockout.failures else None
+        locked = locked_until(session, user.username, now, limits)
         enrolled = user.totp_sealed is not None
         created = as_utc(user.created_at)
         found.append(
@@ -82,14 +72,7 @@ def _active_admins(session: Session) -> int:
 
 
 def _client(role: Role, client: str | None) -> str | None:
-    if role is not Role.AUDITOR:
-        return None
-    if not client or not re.match(_CLIENT, client):
-        raise UserError(
-            "an auditor sees one client bank's calls: give the client id",
-            hint="letters, digits, '.', '_', '@' or '-', as the debtors' client ids",
-        )
-    return client
+    return client_for(role, client)
 
 
 def create(
@@ -106,10 +89,8 @@ def create(
         parsed = Role(role)
     except ValueError:
         raise UserError(f"unknown role {role!r}", hint="pick a role from the list") from None
-    client_id = _client(parsed, client)
-    user = create_user(session, username, parsed.value, password, now)
-    user.client_id = client_id
-    detail = {"role": parsed.value, "client": client_id}
+    user = create_user(session, username, parsed.value, password, now, client=client)
+    detail = {"role": parsed.value, "client": user.client_id}
     record(session, actor, "user-created", user.username, now, detail=detail)
     return Done(f"created {parsed.value} {user.username}")
 

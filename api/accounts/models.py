@@ -1,11 +1,20 @@
-"""Tables of people's accounts: users, API tokens, console sessions, login failures."""
+"""Tables of people's accounts: users, API tokens, console sessions, login failures and sources."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recording.db.engine import Base
@@ -69,10 +78,24 @@ class WebSession(Base):
 
 
 class LoginFailure(Base):
-    """One wrong password; the count in the lockout period decides."""
+    """One failed login (unknown name, wrong password or code), by the name typed and where from."""
 
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The client's address; None for failures recorded before sources were kept.
+    source: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class LoginSource(Base):
+    """An address an account has logged in from: a source in good standing for that account."""
+
+    __tablename__ = "login_sources"
+    __table_args__ = (UniqueConstraint("username", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    last_ok: Mapped[datetime] = mapped_column(DateTime(timezone=True))

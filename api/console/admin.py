@@ -1,4 +1,5 @@
-"""The admin pages of the console: accounts, do-not-call import, policy preset, rule packs, keys.
+"""The admin pages of the console: accounts, do-not-call import, policy preset, rule packs, keys,
+and ending a client's contract.
 
 Admins only; every form carries the session's CSRF token, and every change
 is written to the audit log with who made it. The policy preset and the
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from api.accounts import admin as accounts
 from api.accounts.models import Role, User
@@ -24,6 +26,8 @@ from api.console.admin_rules import Change, describe_policy
 from api.console.common import form_user, page_user, render
 from api.errors import ApiError
 from api.key_rotation import key_usage
+from api.recordings.contracts import ClientContract, end_contract
+from api.web.params import text_problem
 from api.web.services import services_of
 from dialer.dnc import Scope, add_entries, parse_csv
 from dialer.numbers import number_key
@@ -224,7 +228,9 @@ def dnc_import(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return refused(f"{name} is not UTF-8 text; save it as UTF-8 CSV", [])
-    rows, errors = parse_csv(text, services.phone_region, chosen, scope_id)
+    rows, errors = parse_csv(
+        text, services.phone_region, chosen, scope_id, allow_vanity=services.allow_vanity_numbers
+    )
     target = f"{chosen.value}:{scope_id}"
     now = services.clock()
     with services.sessions() as session:
@@ -418,3 +424,58 @@ def keys_page(request: Request) -> Response:
     return _page(
         request, "admin_keys.html", user, csrf, title="Admin: keys", section="keys", uses=uses
     )
+
+
+# --- clients' contracts -----------------------------------------------------------------------
+
+
+def _clients_page(
+    request: Request, user: User, csrf: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    services = services_of(request)
+    with services.sessions() as session:
+        ended = list(session.scalars(select(ClientContract).order_by(ClientContract.ended_at)))
+    context.setdefault("form", {})
+    return _page(
+        request,
+        "admin_clients.html",
+        user,
+        csrf,
+        status=status,
+        title="Admin: clients",
+        section="clients",
+        ended=ended,
+        **context,
+    )
+
+
+@router.get("/clients")
+def clients_page(request: Request) -> Response:
+    user, csrf = _admin(request)
+    return _clients_page(request, user, csrf)
+
+
+@router.post("/clients/end")
+def end_client_contract(
+    request: Request,
+    client: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=500)],
+    confirm: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """End a client's contract: its data goes as its retention ends; no extension after."""
+    user, token = form_user(request, csrf, Role.ADMIN)
+    client, form = client.strip(), {"client": client, "reason": reason}
+    why = text_problem(reason)
+    if why is not None:
+        return _clients_page(request, user, token, 400, form=form, error=f"The reason {why}.")
+    if confirm.strip() != client:
+        typed = "type the client id again to confirm; nothing was changed"
+        return _clients_page(request, user, token, 400, form=form, error=typed)
+    services = services_of(request)
+    try:
+        with services.sessions() as session:
+            done = end_contract(session, client, user.username, reason.strip(), services.clock())
+    except ApiError as exc:
+        return _clients_page(request, user, token, 400, form=form, error=f"{exc} - {exc.hint}")
+    return _clients_page(request, user, token, message=done.message())

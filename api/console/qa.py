@@ -10,6 +10,7 @@ client's.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,8 +21,9 @@ from sqlalchemy import select
 from api.accounts.models import Role, User
 from api.audit.chain import audit_to, record
 from api.console.common import EXPORTERS, NAME_PATTERN, READERS, form_user, page_user, render
+from api.recordings.access import may_download, may_see
 from api.routes.qa import step_flag
-from api.web.params import RowId
+from api.web.params import RowId, text_problem
 from api.web.services import services_of
 from qa_scoring.models import QaFlag
 from recording.errors import RecordingError
@@ -113,11 +115,7 @@ def _call_view(
     services = services_of(request)
     with services.sessions() as session:
         row = session.get(Recording, recording_id)
-        hidden = row is None or (
-            (user.role is Role.AGENT and row.agent != user.username)
-            or (user.role is Role.AUDITOR and row.client_id != user.client_id)
-        )
-        if hidden or row is None:
+        if row is None or not may_see(user, row):
             raise HTTPException(404, f"no recording {recording_id}")
         latest = session.scalar(
             select(TranscriptRow.id)
@@ -141,8 +139,13 @@ def _call_view(
                 select(QaFlag).where(QaFlag.recording_id == recording_id).order_by(QaFlag.start_s)
             )
         )
-    audio = f"/api/v1/recordings/{recording_id}/audio?" + urlencode({"reason": reason})
     reason = reason.strip()
+    playable = text_problem(reason) is None
+    # one playback id per page view: the player's many Range requests are audited once
+    playback = secrets.token_urlsafe(16)
+    audio = f"/api/v1/recordings/{recording_id}/audio?" + urlencode(
+        {"reason": reason, "playback": playback}
+    )
     return render(
         request,
         "call.html",
@@ -153,12 +156,14 @@ def _call_view(
         recording=row,
         segments=segments,
         t=t,
-        reason=reason if len(reason) >= 3 else "",
+        reason=reason if playable else "",
+        reason_error=text_problem(reason) if reason and not playable else None,
         audio_url=audio,
         pauses=json.loads(row.pauses_json or "[]"),
         flags=flags,
         can_review=user.role in (Role.QA, Role.SUPERVISOR),
-        can_export=user.role in EXPORTERS,
+        can_download=may_download(user),
+        can_hold=user.role in EXPORTERS,
         error=error,
     )
 
@@ -175,8 +180,9 @@ def legal_hold_form(
     """Place or lift a legal hold from the call page: the API's logic, audited the same way."""
     refusal = "change a legal hold from the console's own form"
     user, token = form_user(request, csrf, *EXPORTERS, refusal=refusal)
-    if len(reason.strip()) < 3:
-        missing = "Say why the hold is placed or lifted (3 characters or more)."
+    why = text_problem(reason)
+    if why is not None:
+        missing = f"Say why the hold is placed or lifted: the reason {why}."
         return _call_view(request, user, token, recording_id, 0.0, listening, missing, 422)
     services = services_of(request)
     audit = audit_to(services.sessions, services.clock)

@@ -55,6 +55,8 @@ class RetrievalRequest(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     fulfilled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     fulfilled_by: Mapped[str | None] = mapped_column(String(64))
+    #: The requester's client (an auditor's); its requests are answered with its recordings only.
+    client_id: Mapped[str | None] = mapped_column(String(64))
 
 
 def is_late(request: RetrievalRequest, now: datetime) -> bool:

@@ -19,7 +19,7 @@ from api.audit.chain import record
 from api.outcomes.payload import outcome_json
 from api.outcomes.store import find_outcomes, outcomes_by_id
 from api.web.auth import client_scope, require
-from api.web.params import MAX_ROW_ID
+from api.web.params import MAX_ROW_ID, Moment
 from api.web.services import services_of
 
 router = APIRouter(prefix="/api/v1/outcomes", tags=["outcomes"])
@@ -72,7 +72,7 @@ class OutcomePage(BaseModel):
 def list_outcomes(
     request: Request,
     user: Annotated[User, Depends(require(*READERS))],
-    since: Annotated[datetime | None, Query(description="attempts started at or after")] = None,
+    since: Annotated[Moment | None, Query(description="attempts started at or after")] = None,
     agent: Annotated[str | None, Query(pattern=_NAME)] = None,
     debtor: Annotated[str | None, Query(pattern=_NAME, description="the debtor's id")] = None,
     client: Annotated[str | None, Query(pattern=_NAME)] = None,

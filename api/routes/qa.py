@@ -18,14 +18,14 @@ from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
 from api.web.auth import require
-from api.web.params import MAX_ROW_ID
+from api.web.params import MAX_ROW_ID, Moment, no_control, text_problem
 from api.web.services import services_of
 from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt
@@ -61,7 +61,11 @@ _NAME = r"^[A-Za-z0-9._@-]{1,64}$"
 _WEEK = r"^[0-9]{4}-W[0-9]{2}$"
 RecordingId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="recording id")]
 FlagId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="flag id")]
-Comment = Annotated[str | None, Field(max_length=1000)]
+Comment = Annotated[
+    str | None,
+    Field(max_length=1000, description="in words; a blank comment counts as none"),
+    AfterValidator(no_control),
+]
 
 
 class EventOut(BaseModel):
@@ -249,6 +253,9 @@ def step_flag(
     services = services_of(request)
     now = services.clock().astimezone(UTC)
     comment = comment.strip() if comment and comment.strip() else None
+    why = text_problem(comment, 3, multiline=True) if comment is not None else None
+    if why is not None:
+        raise HTTPException(422, f"comment: {why}")
     with services.sessions() as session:
         flag = session.get(QaFlag, flag_id)
         if flag is None:
@@ -361,8 +368,8 @@ def scores(
     request: Request,
     user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
     agent: Annotated[str | None, Query(pattern=_NAME)] = None,
-    date_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    date_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    date_from: Annotated[Moment | None, Query(alias="from")] = None,
+    date_to: Annotated[Moment | None, Query(alias="to")] = None,
 ) -> ScoresOut:
     """Each agent's mean score per ISO week of the calls' dates: the trend a supervisor coaches on.
 

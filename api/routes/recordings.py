@@ -19,15 +19,25 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.accounts.models import Role, User
 from api.audit.chain import audit_to, record
+from api.recordings.access import (
+    PLAYBACK_PATTERN,
+    PlaybackMismatch,
+    audit_access,
+    may_download,
+    may_see,
+)
+from api.recordings.contracts import contract_end
 from api.recordings.finder import MAX_LIMIT as MAX_RECORDINGS
 from api.recordings.finder import BadCursor, Cursor, Page, RecordingQuery, find_recordings
 from api.web.auth import client_scope, require
+from api.web.params import Moment, Reason
 from api.web.services import Services, services_of
 from dialer.debtors import EXTERNAL_ID_PATTERN
 from dialer.numbers import MalformedNumber, mask, normalize, number_key
 from recording.db.engine import as_utc
 from recording.lifecycle import extend_retention, set_legal_hold
 from recording.models import Recording
+from recording.retention import extension
 from recording.store import RecordingNotFound, audio_info, read_audio_range
 
 router = APIRouter(prefix="/api/v1")
@@ -89,7 +99,9 @@ def recordings_for(
         if not secret:
             raise HTTPException(503, "the number key is not configured, so numbers cannot be found")
         try:
-            e164 = normalize(debtor, services.phone_region)
+            e164 = normalize(
+                debtor, services.phone_region, allow_vanity=services.allow_vanity_numbers
+            )
         except MalformedNumber as exc:
             raise HTTPException(422, str(exc)) from None
         key, masked = number_key(secret, e164), mask(e164)
@@ -158,8 +170,8 @@ def list_recordings(
         str | None,
         Query(pattern=EXTERNAL_ID_PATTERN, description="the account reference (external id)"),
     ] = None,
-    date_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    date_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    date_from: Annotated[Moment | None, Query(alias="from")] = None,
+    date_to: Annotated[Moment | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,200}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDINGS)] = 50,
 ) -> RecordingList:
@@ -191,12 +203,8 @@ def list_recordings(
 def _visible(services: Services, user: User, recording_id: str) -> None:
     """404 for a recording this user may not see: its existence is not theirs to learn."""
     with services.sessions() as session:
-        row = session.get(Recording, recording_id)
-        hidden = row is None or (
-            (user.role is Role.AGENT and row.agent != user.username)
-            or (user.role is Role.AUDITOR and row.client_id != user.client_id)
-        )
-    if hidden:
+        visible = may_see(user, session.get(Recording, recording_id))
+    if not visible:
         raise RecordingNotFound(f"no recording {recording_id}", hint="check the id")
 
 
@@ -228,13 +236,25 @@ def recording_audio(
     request: Request,
     recording_id: RecordingId,
     user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
-    reason: Annotated[str, Query(min_length=3, max_length=500, description="why it is pulled")],
+    reason: Annotated[Reason, Query(description="why it is played or downloaded")],
     download: bool = False,
+    playback: Annotated[
+        str | None,
+        Query(
+            pattern=PLAYBACK_PATTERN,
+            description="one id for all the Range requests of one playback: audited once",
+        ),
+    ] = None,
     range_header: Annotated[str | None, Header(alias="range")] = None,
 ) -> Response:
-    """Decrypted audio (Ogg/Opus); HTTP Range lets a browser player seek without the rest."""
-    if download and user.role is Role.AGENT:
-        raise HTTPException(403, "an agent plays their calls; exports are for supervisors")
+    """Decrypted audio (Ogg/Opus); HTTP Range lets a browser player seek without the rest.
+
+    Everyone who may see a recording may play it; only supervisors and admins
+    may download it (`download=true`, an attachment). Both are audited with
+    the reason: once per `playback` id, or once per request without one.
+    """
+    if download and not may_download(user):
+        raise HTTPException(403, "only supervisors and admins download recordings; play it instead")
     services = services_of(request)
     _visible(services, user, recording_id)
     info = audio_info(services.sessions, recording_id)
@@ -249,16 +269,19 @@ def recording_audio(
             raise HTTPException(
                 416, str(exc), headers={"Content-Range": f"bytes */{info.size}"}
             ) from None
-    with services.sessions() as session:
-        record(
-            session,
-            user.username,
-            "download" if download else "play",
+    try:
+        audit_access(
+            services.sessions,
+            user,
             recording_id,
+            "download" if download else "play",
+            reason,
             services.clock(),
-            reason=reason,
-            detail={"range": range_header} if range_header else {},
+            playback,
+            {"range": range_header[:100]} if range_header else {},
         )
+    except PlaybackMismatch as exc:
+        raise HTTPException(409, str(exc)) from None
 
     def read(start: int, end: int) -> bytes:
         return read_audio_range(
@@ -290,12 +313,12 @@ def recording_audio(
 
 class HoldIn(BaseModel):
     on: bool
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Reason
 
 
 class RetentionIn(BaseModel):
     until: AwareDatetime
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Reason
 
 
 class LifecycleOut(BaseModel):
@@ -341,13 +364,30 @@ def retention(
     body: RetentionIn,
     user: Annotated[User, Depends(require(Role.ADMIN))],
 ) -> LifecycleOut:
-    """Keep a recording longer; a date earlier than the current one is refused (409)."""
+    """Keep a recording longer: never shorter, never past the site's or the client's maximum,
+    and after the client's contract ended only under a legal hold (each refused with 409)."""
     services = services_of(request)
+    with services.sessions() as session:
+        row = session.get(Recording, recording_id)
+        if row is None:
+            raise RecordingNotFound(f"no recording {recording_id}", hint="check the id")
+        try:
+            until = body.until.astimezone(UTC)
+        except OverflowError:
+            raise HTTPException(422, "`until` must be a date between years 1 and 9999") from None
+        extension(
+            as_utc(row.recorded_at),
+            as_utc(row.retain_until),
+            until,
+            services.max_retention_days(row.client_id),
+            contract_end(session, row.client_id),
+            row.legal_hold,
+        )
     extend_retention(
         services.sessions,
         services.copies,
         recording_id,
-        body.until,
+        until,
         user.username,
         body.reason,
         audit_to(services.sessions, services.clock),

@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
+from api.recordings.access import may_see
 from api.recordings.retrieval import RetrievalRequest, is_late
 from api.web.auth import require
-from api.web.params import RowId
+from api.web.params import Reason, RowId
 from api.web.services import services_of
 from recording.db.engine import as_utc
 from recording.models import Recording
@@ -35,7 +36,7 @@ class RequestIn(BaseModel):
     subject: Annotated[
         str, Field(pattern=_REF, description="case, debtor or call reference (never a name)")
     ]
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Reason
     recording_id: Annotated[str | None, Field(pattern=_RECORDING)] = None
 
 
@@ -79,11 +80,17 @@ def _out(row: RetrievalRequest, now: datetime) -> RequestOut:
 def create_request(
     request: Request, body: RequestIn, user: Annotated[User, Depends(require(*ASKERS))]
 ) -> RequestOut:
-    """Ask for a recording; the answer is due by the end of today's working day."""
+    """Ask for a recording; the answer is due by the end of today's working day.
+
+    A recording named here must be one the requester may see: an auditor's
+    own client's. Another client's is answered as if it did not exist.
+    """
     services = services_of(request)
     now = services.clock().astimezone(UTC)  # stored in UTC: SQLite keeps no offset
+    if user.role is Role.AUDITOR and user.client_id is None:
+        raise HTTPException(403, "this auditor account is not assigned to a client")
     with services.sessions() as session:
-        if body.recording_id and session.get(Recording, body.recording_id) is None:
+        if body.recording_id and not may_see(user, session.get(Recording, body.recording_id)):
             raise HTTPException(422, f"no recording {body.recording_id}")
         row = RetrievalRequest(
             subject=body.subject,
@@ -92,6 +99,7 @@ def create_request(
             requested_by=user.username,
             requested_at=now,
             due_at=services.working_day.due(now).astimezone(UTC),
+            client_id=user.client_id if user.role is Role.AUDITOR else None,
         )
         session.add(row)
         session.commit()
@@ -149,8 +157,14 @@ def fulfil_request(
             raise HTTPException(404, f"no retrieval request {request_id}")
         if row.fulfilled_at is not None:
             raise HTTPException(409, f"request {request_id} was answered by {row.fulfilled_by}")
-        if session.get(Recording, body.recording_id) is None:
+        found = session.get(Recording, body.recording_id)
+        if found is None:
             raise HTTPException(422, f"no recording {body.recording_id}")
+        if row.client_id is not None and found.client_id != row.client_id:
+            raise HTTPException(
+                422,
+                f"recording {body.recording_id} is not of {row.client_id}, whose auditor asked",
+            )
         row.recording_id = body.recording_id
         row.fulfilled_at = now
         row.fulfilled_by = user.username

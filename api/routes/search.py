@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from api.accounts.models import Role, User
 from api.audit.chain import record
 from api.web.auth import client_scope, require
+from api.web.params import Moment, SearchText
 from api.web.services import services_of
 from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
 
@@ -48,13 +49,13 @@ class SearchOut(BaseModel):
 def search_transcripts(
     request: Request,
     user: Annotated[User, Depends(require(*READERS))],
-    q: Annotated[str, Query(max_length=200, description="phrase, any language")] = "",
+    q: Annotated[SearchText, Query(description="phrase, any language")] = "",
     agent: Annotated[str | None, Query(pattern=_NAME)] = None,
     debtor: Annotated[str | None, Query(pattern=_NAME)] = None,
     client: Annotated[str | None, Query(pattern=_NAME)] = None,
     speaker: Literal["agent", "debtor"] | None = None,
-    date_from: Annotated[datetime | None, Query(alias="from")] = None,
-    date_to: Annotated[datetime | None, Query(alias="to")] = None,
+    date_from: Annotated[Moment | None, Query(alias="from")] = None,
+    date_to: Annotated[Moment | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SearchOut:

@@ -51,7 +51,7 @@ class Console:
                 ("aud-b", "auditor", "bank-b"),
                 ("sup1", "supervisor", None),
             ):
-                user = create_user(session, name, role, PASSWORD, T0)
+                user = create_user(session, name, role, PASSWORD, T0, client=client)
                 user.client_id = client
                 session.commit()
             self.recording = add_recording(session, agent="agent7", client_id="bank-a")
@@ -79,8 +79,9 @@ class Console:
             )
             session.commit()
 
-    def browser(self) -> TestClient:
-        return TestClient(self.app, follow_redirects=False)
+    def browser(self, source: str = "testclient") -> TestClient:
+        """A browser at the address `source` (what the login limits count)."""
+        return TestClient(self.app, follow_redirects=False, client=(source, 50000))
 
     def logged_in(self, username: str, code: str = "") -> TestClient:
         client = self.browser()

@@ -35,7 +35,7 @@ class World:
                 ("aud-a", "auditor", "bank-a"),
                 ("aud-b", "auditor", "bank-b"),
             ):
-                user = create_user(session, name, role, "a long passphrase", T0)
+                user = create_user(session, name, role, "a long passphrase", T0, client=client)
                 user.client_id = client
                 session.commit()
                 self.tokens[name] = issue_token(session, user, "test", T0)

@@ -26,7 +26,7 @@ def test_admin_reads_everything_and_the_auditor_only_their_client(
             ("aud-a", "auditor", "bank-a"),
             ("qa1", "qa", None),
         ):
-            user = create_user(session, name, role, "a long passphrase", T0)
+            user = create_user(session, name, role, "a long passphrase", T0, client=bank)
             user.client_id = bank
             session.commit()
             headers[name] = {"Authorization": f"Bearer {issue_token(session, user, 't', T0)}"}

@@ -76,8 +76,10 @@ def world(services: Services, engine: Engine, tmp_path: Path) -> World:
             ("qa1", "qa", None),
             ("agent1", "agent", None),
         ):
-            user = create_user(session, username, role, "a long passphrase", T0)
-            user.client_id = client
+            user = create_user(
+                session, username, role, "a long passphrase", T0, client=client or "legacy"
+            )
+            user.client_id = client  # None: an account from before clients were required
             session.commit()
             tokens[username] = issue_token(session, user, "t", T0)
     add_debtor(desk, "bank-a", "ACC-1", "debtor:13800138000")

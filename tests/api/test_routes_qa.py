@@ -53,7 +53,7 @@ class Desk:
                 ("agent7", "agent", None),
                 ("agent8", "agent", None),
             ):
-                user = create_user(session, name, role, "a long passphrase", T0)
+                user = create_user(session, name, role, "a long passphrase", T0, client=client)
                 user.client_id = client
                 session.commit()
                 self.tokens[name] = issue_token(session, user, "test", T0)
@@ -164,7 +164,7 @@ def test_dismissal_and_overturn_raise_the_reviewed_score(desk: Desk) -> None:
         "POST",
         f"{QA}/flags/{flag2['id']}/decide",
         "admin1",
-        {"action": "overturn", "comment": "ok"},
+        {"action": "overturn", "comment": "ok, agreed"},
     )
     assert overturned.json()["state"] == "overturned"
     assert desk.call("GET", f"{QA}/calls/{other}", "sup1").json()["reviewed_score"] == (
@@ -179,7 +179,7 @@ def test_roles_and_other_peoples_calls(desk: Desk) -> None:
     for who in ("agent7", "aud-a", "admin1"):
         assert desk.call("POST", f"{url}/review", who, {"action": "confirm"}).status_code == 403
     assert desk.call("POST", f"{url}/decide", "qa1", {"action": "uphold"}).status_code == 403
-    assert desk.call("POST", f"{url}/appeal", "qa1", {"comment": "x"}).status_code == 403
+    assert desk.call("POST", f"{url}/appeal", "qa1", {"comment": "no, not so"}).status_code == 403
     assert desk.call("POST", f"{url}/review", "qa1", {"action": "confirm"}).status_code == 200
     # another agent may not appeal agent7's flag, whatever they write
     forbidden = desk.call("POST", f"{url}/appeal", "agent8", {"comment": "not fair"})
@@ -200,7 +200,9 @@ def test_invalid_transitions_are_409_and_missing_comments_422(desk: Desk) -> Non
     rid = desk.scored_call(THREAT)
     flag = desk.threat_flag(rid)
     url = f"{QA}/flags/{flag['id']}"
-    early = desk.call("POST", f"{url}/decide", "sup1", {"action": "uphold", "comment": "x"})
+    early = desk.call(
+        "POST", f"{url}/decide", "sup1", {"action": "uphold", "comment": "no, not so"}
+    )
     assert early.status_code == 409
     assert early.headers["content-type"] == "application/problem+json"
     assert early.json()["detail"] == (
@@ -209,7 +211,9 @@ def test_invalid_transitions_are_409_and_missing_comments_422(desk: Desk) -> Non
     no_reason = desk.call("POST", f"{url}/review", "qa1", {"action": "dismiss", "comment": " "})
     assert no_reason.status_code == 422 and "comment is required" in no_reason.json()["detail"]
     assert desk.call("POST", f"{url}/review", "qa1", {"action": "confirm"}).status_code == 200
-    again = desk.call("POST", f"{url}/review", "sup1", {"action": "dismiss", "comment": "x"})
+    again = desk.call(
+        "POST", f"{url}/review", "sup1", {"action": "dismiss", "comment": "no, not so"}
+    )
     assert again.status_code == 409 and "is confirmed" in again.json()["detail"]
     bad = desk.call("POST", f"{url}/review", "qa1", {"action": "approve"})
     assert bad.status_code == 422
@@ -309,7 +313,10 @@ def test_per_agent_weekly_scores(desk: Desk) -> None:
     # dismissing the flag raises agent7's week 48 trend; the machine's figure stays
     flag = desk.threat_flag(bad)
     desk.call(
-        "POST", f"{QA}/flags/{flag['id']}/review", "qa1", {"action": "dismiss", "comment": "ok"}
+        "POST",
+        f"{QA}/flags/{flag['id']}/review",
+        "qa1",
+        {"action": "dismiss", "comment": "ok, agreed"},
     )
     week48 = desk.call("GET", f"{QA}/scores?agent=agent7", "qa1").json()["weeks"][0]
     assert week48["average"] == clean and week48["machine_average"] == (threat + clean) / 2

@@ -1,10 +1,14 @@
 """Every documented API operation fed generated input from its own OpenAPI description.
 
-Schemathesis reads the app's OpenAPI document and throws valid and invalid
-requests at each operation with each role's token; whatever arrives, the
-server must answer without a 500 and with a response its own document
-describes (status, content type, body schema). This is how an integrator's
-buggy client meets the API, long before a person does.
+Schemathesis reads the app's OpenAPI document and throws requests at each
+operation with every role's token: schema-valid ones (each role; the roles
+the operation admits get the most, the others must all be refused), and
+schema-invalid ones as a role it admits. Whatever arrives, the server must
+answer without a 500 and with a response its own document describes
+(status, content type, body schema), and must refuse what the document
+rules out. This is how an integrator's buggy client meets the API, long
+before a person does. The numbers of examples keep a run to about a minute
+a database.
 
 One check is left out: "schema-valid request rejected". The document cannot
 say everything the server checks (that a phone number exists in its
@@ -22,24 +26,38 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.core.result import Err
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.engine import Engine
 
 from api.web.services import Services
-from tests.apps import make_app, role_tokens
+from tests.apps import ROLES, make_app, role_tokens
 from tests.e2e.test_role_matrix import MATRIX
 
 pytestmark = pytest.mark.slow
 
 Operation = APIOperation[Any, Any, Any, Any]
 
+#: Schema-valid examples per operation for a role it admits, and for one it refuses (403 each).
+ADMITTED, REFUSED = 12, 3
+#: Schema-invalid examples per operation, as the first role it admits.
+INVALID = 8
 
-def _fuzz(operation: Operation, token: str) -> None:
-    @given(case=operation.as_strategy())
+
+def _fuzz(
+    operation: Operation,
+    token: str,
+    examples: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
+) -> None:
+    @given(case=operation.as_strategy(mode))
     @settings(
-        max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
     )
     def run(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(
@@ -63,13 +81,22 @@ def test_every_operation_holds_to_its_schema(services: Services, engine: Engine)
         operation = result.ok()
         if not operation.path.startswith("/api/"):
             continue
-        # as a role the endpoint admits, so the input reaches the handler
         admitted = MATRIX[(operation.method.upper(), operation.path)]
-        role = "admin" if "admin" in admitted else sorted(admitted)[0]
         fuzzed += 1
-        try:
-            _fuzz(operation, tokens[role])
-        except (Exception, BaseExceptionGroup) as exc:  # every operation's failures, not the first
-            failures.append(f"{operation.label} as {role}: {type(exc).__name__}: {exc}"[:3000])
+        runs = [
+            (role, ADMITTED if role in admitted else REFUSED, GenerationMode.POSITIVE)
+            for role in ROLES
+        ]
+        first = "admin" if "admin" in admitted else sorted(admitted)[0]
+        runs.append((first, INVALID, GenerationMode.NEGATIVE))
+        for role, examples, mode in runs:
+            try:
+                _fuzz(operation, tokens[role], examples, mode)
+            except (Exception, BaseExceptionGroup) as exc:  # every failure, not the first
+                failures.append(
+                    f"{operation.label} as {role} ({mode.value}): {type(exc).__name__}: {exc}"[
+                        :3000
+                    ]
+                )
     assert fuzzed == len(MATRIX)
     assert not failures, "\n\n".join(failures)
