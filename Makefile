@@ -4,13 +4,14 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime
+APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime baresip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test apt lint clean
 
+# `make run` keeps its data in ./data (a dialguard command elsewhere uses ~/.local/share/dialguard).
 run: apt $(VENV)/.installed
-	$(BIN)/dialguard up
+	DIALGUARD_DATA_DIR="$${DIALGUARD_DATA_DIR:-./data}" $(BIN)/dialguard up
 
 test: apt $(VENV)/.installed lint
 	$(BIN)/pytest

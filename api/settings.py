@@ -7,6 +7,8 @@ documented variables are a contract with scripts outside the repository.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from datetime import time
 from pathlib import Path
 from typing import Literal
@@ -21,6 +23,25 @@ from recording.storage_rules import parse_client_retention, retention_classes
 
 #: REQUIREMENTS §3: recordings are kept at least two years; a client may only ask for more.
 MIN_RETENTION_DAYS = 730
+#: The longest any retention may run unless a setting says otherwise: ten years.
+DEFAULT_MAX_RETENTION_DAYS = 3650
+
+
+def default_data_dir() -> Path:
+    """Where a user's Dialguard keeps its data when DIALGUARD_DATA_DIR is not set.
+
+    One place per user ($XDG_DATA_HOME/dialguard, else ~/.local/share/dialguard),
+    never the directory a command happens to run in: `dialguard qa check` run
+    from anywhere must not leave a database and a model copy behind it. A site
+    sets DIALGUARD_DATA_DIR (e.g. /var/lib/dialguard); `make run` sets ./data.
+    """
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "dialguard"
+    try:
+        return Path.home() / ".local" / "share" / "dialguard"
+    except RuntimeError:  # no HOME and no passwd entry: nowhere per-user to go
+        return Path("data").resolve()
 
 
 class Settings(BaseSettings):
@@ -36,8 +57,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        default=Path("data"),
-        description="Where the SQLite database, embedded S3 data, spool and keys live.",
+        default_factory=default_data_dir,
+        description="Where the SQLite database, embedded S3 data, spool and keys live; "
+        "default $XDG_DATA_HOME/dialguard (~/.local/share/dialguard).",
     )
     database_url: str | None = Field(
         default=None,
@@ -92,11 +114,11 @@ class Settings(BaseSettings):
         "required with a trunk.",
     )
     dialer_workers: int = Field(
-        default=4,
-        ge=1,
-        le=64,
+        default=0,
+        ge=0,
+        le=256,
         description="Dialer worker processes behind the SIP front; each bridges 2 calls "
-        "(pjsua2 carries 4 legs a process).",
+        "(pjsua2 carries 4 legs a process). 0 or auto: sized to the host's cores and memory.",
     )
     sip_digest: str = Field(
         default="MD5,SHA-256",
@@ -129,6 +151,35 @@ class Settings(BaseSettings):
         description="Longer retention some clients require, in days, e.g. bank-b=1095; "
         "each length gets its own lifecycle expiry rule in both buckets.",
     )
+    retention_max_days: int = Field(
+        default=DEFAULT_MAX_RETENTION_DAYS,
+        ge=MIN_RETENTION_DAYS,
+        le=36500,
+        description="Longest retention any recording may be given, in days after it was "
+        "recorded (an admin's extension included); a legal hold is the way past it.",
+    )
+    client_retention_max: str = Field(
+        default="",
+        description="A lower maximum for some clients, in days, e.g. bank-a=1825; each at "
+        "least that client's retention.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Key of the audit log's MACs (32 bytes, mode 0600, created at first "
+        "start); empty means DATA_DIR/keys/audit-key.",
+    )
+    audit_anchor_interval: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds between anchors of the audit chain's head in WORM storage "
+        "(written only when the log has grown, and at shutdown).",
+    )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the API docs at /docs (from Dialguard's own assets); turn off in "
+        "production if they should not be browsable. /openapi.json stays.",
+    )
     timezone: str = Field(
         default="Asia/Shanghai", description="Site time zone (IANA name) for working days."
     )
@@ -138,6 +189,11 @@ class Settings(BaseSettings):
     )
     phone_region: str = Field(
         default="CN", description="Region for numbers dialed without a country code."
+    )
+    allow_vanity_numbers: bool = Field(
+        default=False,
+        description="Dial letters in a number as keypad digits (1-800-FLOWERS); off: "
+        "letters in a number are refused as a data error.",
     )
 
     whisper_model: str = Field(
@@ -198,6 +254,19 @@ class Settings(BaseSettings):
         "required with a webhook URL.",
     )
 
+    # --- a first call without a carrier (issue 14: the test carrier) ---
+    test_carrier: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="The built-in test carrier, a trunk on 127.0.0.1 that answers every call "
+        "with a short spoken debtor line: auto (on when no trunk is set and SIP listens on "
+        "loopback), on, or off (production).",
+    )
+    test_carrier_language: Literal["en", "zh"] = Field(
+        default="en",
+        description="The test carrier's line: en, on every site, or zh (espeak-ng's "
+        "Mandarin: robotic, and Whisper transcribes it as nonsense).",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -240,7 +309,7 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("announcement_phrases", mode="before")
+    @field_validator("announcement_phrases", "audit_key_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return value or None  # "" would be read as the current directory
@@ -288,6 +357,47 @@ class Settings(BaseSettings):
         parse_client_retention(value, MIN_RETENTION_DAYS)
         return value
 
+    @field_validator("retention_max_days")
+    @classmethod
+    def _max_at_least_retention(cls, value: int, info: ValidationInfo) -> int:
+        longest = max(
+            [
+                info.data.get("retention_days", MIN_RETENTION_DAYS),
+                *parse_client_retention(
+                    info.data.get("client_retention", ""), MIN_RETENTION_DAYS
+                ).values(),
+            ]
+        )
+        if value < longest:
+            raise ValueError(
+                f"the maximum retention ({value} days) is below a retention in use ({longest})"
+            )
+        return value
+
+    @field_validator("client_retention_max")
+    @classmethod
+    def _client_max(cls, value: str, info: ValidationInfo) -> str:
+        site_max = info.data.get("retention_max_days", DEFAULT_MAX_RETENTION_DAYS)
+        kept = parse_client_retention(info.data.get("client_retention", ""), MIN_RETENTION_DAYS)
+        for client, days in parse_client_retention(value, MIN_RETENTION_DAYS).items():
+            if days > site_max:
+                raise ValueError(
+                    f"{client}'s maximum ({days} days) is above DIALGUARD_RETENTION_MAX_DAYS"
+                )
+            if days < kept.get(client, info.data.get("retention_days", MIN_RETENTION_DAYS)):
+                raise ValueError(f"{client}'s maximum ({days} days) is below its retention")
+        return value
+
+    @property
+    def client_retention_max_map(self) -> dict[str, int]:
+        return parse_client_retention(self.client_retention_max, MIN_RETENTION_DAYS)
+
+    def max_retention_days(self, client_id: str | None) -> int:
+        """The longest retention a recording of `client_id` may be given."""
+        if client_id is None:
+            return self.retention_max_days
+        return self.client_retention_max_map.get(client_id, self.retention_max_days)
+
     @property
     def client_language_map(self) -> dict[str, str]:
         pairs = (part.split("=", 1) for part in self.client_languages.split(",") if part)
@@ -321,3 +431,58 @@ class Settings(BaseSettings):
     @property
     def effective_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "recording-keys.json"
+
+    @property
+    def effective_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.data_dir / "keys" / "audit-key"
+
+    @field_validator("dialer_workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and value.strip().lower() in ("auto", "") else value
+
+    @field_validator("test_carrier")
+    @classmethod
+    def _test_carrier_alone(cls, value: str, info: ValidationInfo) -> str:
+        if value == "on" and info.data.get("trunk_uri"):
+            raise ValueError(
+                "the test carrier and DIALGUARD_TRUNK_URI are both set: calls go to one "
+                "carrier; unset the trunk, or set DIALGUARD_TEST_CARRIER=off"
+            )
+        return value
+
+    @property
+    def test_carrier_on(self) -> bool:
+        """Whether `dialguard up` runs the test carrier and dials through it.
+
+        `auto` turns it on only for a first look: no trunk configured and the SIP
+        front on a loopback address, so nobody outside this machine can reach it.
+        """
+        if self.test_carrier != "auto":
+            return self.test_carrier == "on"
+        return self.trunk_uri is None and _loopback(self.sip_host)
+
+    @property
+    def test_line_language(self) -> str:
+        """The language of the test carrier's line.
+
+        English even on a Chinese site by default: the only offline Chinese voice
+        installed (espeak-ng's) is robotic, and Whisper hears nonsense in it
+        (shared/FACTS.md; tried through `dialguard up`), so a newcomer's first
+        transcript would look broken. `zh` plays it anyway.
+        """
+        return self.test_carrier_language
+
+    @property
+    def test_carrier_dir(self) -> Path:
+        """The test carrier's spoken lines, generated at its first start."""
+        return self.data_dir / "test-carrier"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -18,10 +18,19 @@ import recording.models
 import transcribe.models
 from api.audit.chain import AuditEntry
 from api.outcomes.webhooks import WebhookDelivery
+from api.recordings.access import Playback
+from api.recordings.contracts import ClientContract
 from api.recordings.retrieval import RetrievalRequest
 from recording.db.engine import Base
 
-__all__ = ["AuditEntry", "RetrievalRequest", "WebhookDelivery", "target_metadata"]
+__all__ = [
+    "AuditEntry",
+    "ClientContract",
+    "Playback",
+    "RetrievalRequest",
+    "WebhookDelivery",
+    "target_metadata",
+]
 
 _REGISTERED = (
     api.accounts.models,

@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.audit.anchors import AnchorStore
+from api.audit.chain import with_audit_key
 from api.errors import ConfigError
 from api.settings import Settings
 from dialer.numbers import load_or_create_secret
 from dialer.policy import preset
+from dialer.pool import PoolSize, cgroup_room, mem_available, size_pool
 from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Algorithm
 from dialer.sip.front import FrontConfig
@@ -85,6 +90,54 @@ def key_ring(settings: Settings) -> FileKeyRing:
     return FileKeyRing(settings.effective_key_file)
 
 
+AUDIT_KEY_SIZE = 32
+
+
+def _read_audit_key(path: Path) -> bytes:
+    key = path.read_bytes()
+    if len(key) < AUDIT_KEY_SIZE:
+        raise ConfigError(
+            f"the audit key {path} is {len(key)} bytes, not {AUDIT_KEY_SIZE}",
+            hint="restore it from backup; never edit it: the audit log's MACs depend on it",
+        )
+    return key
+
+
+def audit_key(settings: Settings, create: bool = True) -> bytes | None:
+    """The audit log's MAC key: 32 random bytes in a 0600 file outside the database.
+
+    Created at the first start (`create`); `dialguard audit verify` only reads
+    it (None when there is none: MACs are then not checked).
+    """
+    path = settings.effective_audit_key_file
+    try:
+        return _read_audit_key(path)
+    except FileNotFoundError:
+        if not create:
+            return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this start made it first
+        return _read_audit_key(path)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(AUDIT_KEY_SIZE))
+    return _read_audit_key(path)
+
+
+def audit_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the database whose audit entries carry the MAC (every writer of the log)."""
+    sessions = session_factory(make_engine(settings.effective_database_url))
+    key = audit_key(settings)
+    assert key is not None
+    return with_audit_key(sessions, key)
+
+
+def anchor_store(settings: Settings, copies: tuple[Copy, Copy]) -> AnchorStore:
+    """Where the audit chain's anchors go: the primary bucket, kept as long as any recording."""
+    return AnchorStore(copies[0], retention_days=settings.retention_max_days)
+
+
 @contextlib.contextmanager
 def storage_settings(settings: Settings) -> Iterator[Settings]:
     """Settings with a reachable S3, for commands run beside (or without) `dialguard up`.
@@ -112,17 +165,35 @@ def storage_settings(settings: Settings) -> Iterator[Settings]:
         yield ready
 
 
-def dialer_config(settings: Settings, version: str) -> B2buaConfig:
-    """The B2BUA's SIP side: where it listens, the trunk, the caller IDs."""
-    if settings.trunk_uri is None:
-        raise ConfigError("no trunk", hint="set DIALGUARD_TRUNK_URI")
-    pool = settings.caller_id_pool
-    if not pool:
-        raise ConfigError(
-            "a trunk is set but no caller ID to present",
-            hint="set DIALGUARD_CALLER_IDS, e.g. +861058000000,+861058000001",
-        )
-    trunk = settings.trunk_uri.removeprefix("sips:").removeprefix("sip:")
+#: The caller ID calls to the test carrier present when DIALGUARD_CALLER_IDS names none;
+#: it marks them in every list of calls ("My calls", outcomes) as test calls.
+TEST_CALLER_ID = "test-carrier"
+
+
+def dialer_config(
+    settings: Settings, version: str, test_carrier_port: int | None = None
+) -> B2buaConfig:
+    """The B2BUA's SIP side: where it listens, the trunk, the caller IDs.
+
+    With `test_carrier_port` the trunk is the test carrier on 127.0.0.1 (see
+    `dialer.sip.test_carrier`), with no login and `TEST_CALLER_ID` unless
+    caller IDs are set.
+    """
+    if test_carrier_port is not None:
+        trunk = f"127.0.0.1:{test_carrier_port}"
+        pool: tuple[str, ...] = settings.caller_id_pool or (TEST_CALLER_ID,)
+        username: str | None = None
+    else:
+        if settings.trunk_uri is None:
+            raise ConfigError("no trunk", hint="set DIALGUARD_TRUNK_URI")
+        pool = settings.caller_id_pool
+        if not pool:
+            raise ConfigError(
+                "a trunk is set but no caller ID to present",
+                hint="set DIALGUARD_CALLER_IDS, e.g. +861058000000,+861058000001",
+            )
+        trunk = settings.trunk_uri.removeprefix("sips:").removeprefix("sip:")
+        username = settings.trunk_username
     return B2buaConfig(
         host=settings.sip_host,
         port=settings.sip_port,
@@ -131,14 +202,49 @@ def dialer_config(settings: Settings, version: str) -> B2buaConfig:
         recording_dir=settings.calls_dir,
         secret=os.urandom(32),
         region=settings.phone_region,
+        allow_vanity=settings.allow_vanity_numbers,
         realm=settings.sip_realm,
         algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
         version=version,
-        trunk_username=settings.trunk_username,
+        trunk_username=username,
         trunk_password=(
-            settings.trunk_password.get_secret_value() if settings.trunk_password else None
+            settings.trunk_password.get_secret_value()
+            if settings.trunk_password and username
+            else None
         ),
     )
+
+
+def host_resources() -> tuple[int, int | None]:
+    """This host's cores (those this process may run on) and memory free to use, in bytes.
+
+    Memory is MemAvailable, or less where a cgroup (a container) limits it;
+    None when neither can be read.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        available = mem_available(Path("/proc/meminfo").read_text())
+    except OSError:
+        available = None
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        room = cgroup_room(
+            (cgroup / "memory.max").read_text(), (cgroup / "memory.current").read_text()
+        )
+    except OSError:
+        room = None
+    if room is not None:
+        available = room if available is None else min(available, room)
+    return max(1, cores), available
+
+
+def dialer_pool(settings: Settings) -> PoolSize:
+    """How many dialer workers `dialguard up` starts here (DIALGUARD_DIALER_WORKERS, or sized)."""
+    cores, available = host_resources()
+    return size_pool(cores, available, settings.dialer_workers)
 
 
 def dialer_site(settings: Settings) -> CallSite:

@@ -160,7 +160,7 @@ def keep_early_media(
     try:
         if record.answered or record.caller_id is None:
             return None
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         dest = directory.resolve() / f"{record.call_id}.wav"
         try:
             if not _write_head(src, dest, max_s):
@@ -362,7 +362,7 @@ def _requeue_stale(session: Session, now: datetime) -> None:
 
 def run_announcements(recogniser: Recogniser, stop: threading.Event, interval: float = 1.0) -> None:
     """Work announcement jobs until `stop`, beating as the `announcements` component."""
-    recogniser.directory.mkdir(parents=True, exist_ok=True)
+    recogniser.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     run_with_heartbeat(
         COMPONENT,
         recogniser.sessions,

@@ -3,7 +3,10 @@
 A finished call (`finish_call`) and a call a killed worker left on disk
 (`store_leftover`, fed by dialer/sip/salvage.py) end the same way: the
 recording spooled first, then one `CallAttempt` row, so a failure keeps the
-WAV for the next start's salvage.
+WAV for the next start's salvage. The row replaces the call's reservation
+(dialer/reservations.py) in the same commit, so the call policy counts the
+call once, in flight and then ended, never twice; a call whose attempt was
+booked already (settled as abandoned) has that row updated with its outcome.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dialer.learned import learn_status
 from dialer.live_calls import call_ended
 from dialer.models import CallAttempt
 from dialer.numbers import number_key
+from dialer.reservations import take
 from dialer.sip.salvage import Leftover
 from dialer.site import CallSite
 from recording.models import Recording
@@ -64,8 +68,9 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
         debtor = debtor_facts(session=session, request_id=record.request_id, number_key=key)
     recording_id = None
     if record.recording is not None:
+        answered = datetime.fromtimestamp(record.answered_at or record.started_at, UTC)
         recording_id = store_recording(
-            site, record.recording, record.call_id, record.agent, started, record.pauses, debtor
+            site, record.recording, record.call_id, record.agent, answered, record.pauses, debtor
         )
         record.recording.unlink(missing_ok=True)
         note_path(record.recording).unlink(missing_ok=True)
@@ -76,28 +81,32 @@ def finish_call(site: CallSite, record: CallRecord) -> None:
             session.add(announcement_job(record, key, early, site.clock()))
         close_request(session, record, site.clock())
         call_ended(session, record.call_id, site.clock())
-        session.add(
-            CallAttempt(
-                call_id=record.call_id,
-                sip_call_id=record.sip_call_id[:200],
-                agent=record.agent,
-                number_key=key,
-                number_masked=record.number,
-                debtor_id=debtor.debtor_id,
-                holds_json=json.dumps([list(span) for span in record.holds]),
-                started_at=started,
-                placed=record.caller_id is not None,
-                answered=record.answered,
-                duration_s=record.duration_s,
-                ring_s=record.ring_s,
-                sip_status=record.sip_status,
-                sip_reason=record.sip_reason[:200],
-                rule=record.rule,
-                ended_by=record.ended_by.value,
-                caller_id=record.caller_id,
-                recording_id=recording_id,
-            )
-        )
+        reserved = take(session, record.call_id)
+        fields = {
+            "sip_call_id": record.sip_call_id[:200],
+            "agent": record.agent,
+            "number_key": key,
+            "number_masked": record.number,
+            "debtor_id": reserved.debtor_id if reserved is not None else debtor.debtor_id,
+            "holds_json": json.dumps([list(span) for span in record.holds]),
+            "started_at": reserved.reserved_at if reserved is not None else started,
+            "placed": record.caller_id is not None,
+            "answered": record.answered,
+            "duration_s": record.duration_s,
+            "ring_s": record.ring_s,
+            "sip_status": record.sip_status,
+            "sip_reason": record.sip_reason,
+            "rule": record.rule,
+            "ended_by": record.ended_by.value,
+            "caller_id": record.caller_id,
+            "recording_id": recording_id,
+        }
+        booked = session.scalar(select(CallAttempt).where(CallAttempt.call_id == record.call_id))
+        if booked is None:
+            session.add(CallAttempt(call_id=record.call_id, **fields))
+        else:  # settled as abandoned while it ran: the real outcome replaces the guess
+            for name, value in fields.items():
+                setattr(booked, name, value)
         session.commit()
     log.info(
         "call booked: %s %s",
@@ -119,9 +128,11 @@ def store_leftover(site: CallSite) -> Callable[[Leftover], None]:
             site, leftover.recording, leftover.call_id, leftover.agent, started
         )
         with site.sessions() as session:
+            reserved = take(session, leftover.call_id)
             if session.scalar(
                 select(CallAttempt.id).where(CallAttempt.call_id == leftover.call_id)
             ):
+                session.commit()  # booked before the crash: only the reservation was left
                 return
             session.add(
                 CallAttempt(
@@ -130,7 +141,9 @@ def store_leftover(site: CallSite) -> Callable[[Leftover], None]:
                     agent=leftover.agent,
                     number_key=leftover.number_key,
                     number_masked=leftover.number_masked,
-                    started_at=started,
+                    debtor_id=reserved.debtor_id if reserved is not None else None,
+                    caller_id=reserved.caller_id if reserved is not None else None,
+                    started_at=reserved.reserved_at if reserved is not None else started,
                     placed=True,
                     answered=True,
                     duration_s=0.0,

@@ -42,16 +42,20 @@ def retired(
     recent: Sequence[Outcome | tuple[datetime, int]],
     now: datetime,
     health: Health = Health(),
+    trying: int = 0,
 ) -> bool:
     """Whether a caller ID is out of the rotation, given its placed calls' outcomes, newest first.
 
-    Out when its last `run` placed calls were all refused as blocked (by
-    code or by announcement) and the latest of them is younger than the
-    cool-off.
+    Out when its last `run` ended calls were all refused as blocked (by code
+    or by announcement) and the latest of them is younger than the cool-off.
+    After the cool-off one call tries it again: `trying` counts the calls on
+    it still in flight (their outcome unknown), and while one is, the caller
+    ID stays out for every other call, so a burst of calls cannot all be the
+    one trial.
     """
     if len(recent) < health.run:
         return False
     last = [Outcome(*item) for item in recent[: health.run]]
     if not all(outcome.blocked for outcome in last):
         return False
-    return now - last[0].at < health.cooloff
+    return now - last[0].at < health.cooloff or trying > 0

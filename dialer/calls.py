@@ -10,17 +10,25 @@ read a call, so none imports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
-Decide = Callable[[str, int | None], tuple[bool, str, str]]
-"""decide(e164, request_id) -> (allowed, rule, reason): the call policy, wired by the caller.
 
-`request_id` is the click-to-call request being placed (whose debtor it is for),
-None for a call an agent's softphone dialed.
-"""
+class Decide(Protocol):
+    """decide(e164, request_id, call_id, agent) -> (allowed, rule, reason): the call policy,
+    wired by the caller (dialer.decision.policy_decider).
+
+    `request_id` is the click-to-call request being placed (whose debtor it is for),
+    None for a call an agent's softphone dialed. Given `call_id`, an allowed call is
+    booked as in flight in the same step, and counted until its CallRecord is booked.
+    An exception (DecisionUnavailable when the database does not answer) refuses the call.
+    """
+
+    def __call__(
+        self, e164: str, request_id: int | None = None, call_id: str | None = None, agent: str = ""
+    ) -> tuple[bool, str, str]: ...
 
 
 class Ended(StrEnum):
@@ -61,6 +69,9 @@ class CallRecord:
     # Ring time: INVITE to the trunk until the carrier answered or the call ended unanswered;
     # 0 when nothing was dialed.
     ring_s: float = 0.0
+    # Epoch seconds the carrier answered (its 200 OK); None for an unanswered call. A
+    # recording's `recorded_at` is this moment, as docs/recordings.md says.
+    answered_at: float | None = None
 
 
 @dataclass(frozen=True)

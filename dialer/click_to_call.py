@@ -67,4 +67,4 @@ def close_request(session: Session, record: CallRecord, now: datetime) -> None:
         record.sip_status,
         now,
     )
-    request.detail = (f"{record.rule}: " if record.rule else "") + record.sip_reason[:250]
+    request.detail = (f"{record.rule}: " if record.rule else "") + record.sip_reason

@@ -6,27 +6,36 @@ asks `verdict`, which takes the same decision again at later moments to say
 from when a refused call will be allowed. Both decide with the debtor's
 facts from `dialer.debtors.debtor_facts`, so the page says "may call now"
 exactly when the worker will place the call.
+
+The worker's decision also books the call it allows (`reserve_number`): the
+decision and the reservation are one transaction under a lock the database
+holds (dialer/reservations.py), so calls still ringing or talking count for
+the next decision on any worker or host. A decision the database cannot
+answer refuses the call (`DecisionUnavailable`): fail closed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import false, select, true, union_all, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dialer.caller_ids import retired
+from dialer.calls import Decide
 from dialer.debtors.facts import DebtorFacts, debtor_facts
 from dialer.dnc import listed
 from dialer.learned import latest_status, recent_outcomes
-from dialer.models import CallAttempt
+from dialer.models import AttemptReservation, CallAttempt
 from dialer.number_status import NumberStatus, may_dial
-from dialer.numbers import number_key, zone_for_number
+from dialer.numbers import mask, number_key, zone_for_number
 from dialer.policy import PRESETS, Attempt, Policy, debtor_zone, decide, weekly_callbacks
+from dialer.reservations import Booking, DecisionUnavailable, in_flight_on, lock_decision, reserve
 from dialer.site import CallSite
 from dialer.workdays import WorkdayCalendar, load_calendar
 from recording.db.engine import as_utc
@@ -38,6 +47,7 @@ HISTORY = timedelta(days=31)  # longer than any rule looks back (Reg F: 7 days; 
 
 DO_NOT_CALL = "do_not_call"
 NUMBER_STATUS = "number_status"
+DECISION_UNAVAILABLE = "decision_unavailable"
 
 _HOPS = 8  # refusals chained one after another (status, then window, then a cap...)
 
@@ -45,7 +55,8 @@ _HOPS = 8  # refusals chained one after another (status, then window, then a cap
 def history(
     session: Session, key: str, since: datetime, debtor_id: str | None = None
 ) -> list[Attempt]:
-    """Calls placed to this number (or this debtor) since `since`, as the policy counts them.
+    """Calls placed to this number (or this debtor) since `since`, as the policy counts them,
+    and the calls in flight (decided and booked, not ended yet).
 
     A softphone dials a number, not a debtor, so without a debtor the number
     stands in for one. With one (click-to-call), the debtor's own calls count
@@ -53,26 +64,41 @@ def history(
     number; another debtor's calls on the same number (a shared family phone)
     count only for the per-number cap. Returned attempts name the debtor as
     `debtor_id or key` for ours and "other" for the rest.
+
+    One statement reads both tables, so it sees one snapshot: a call whose
+    reservation is being replaced by its booked attempt is seen exactly once.
     """
     mine = debtor_id or key
-    scope = CallAttempt.number_key == key
+    ended_scope = CallAttempt.number_key == key
+    flying_scope = AttemptReservation.number_key == key
     if debtor_id is not None:
-        scope = scope | (CallAttempt.debtor_id == debtor_id)
-    rows = session.scalars(
-        select(CallAttempt).where(
-            scope, CallAttempt.placed.is_(True), CallAttempt.started_at >= since
-        )
-    )
+        ended_scope = ended_scope | (CallAttempt.debtor_id == debtor_id)
+        flying_scope = flying_scope | (AttemptReservation.debtor_id == debtor_id)
+    ended = select(
+        CallAttempt.started_at.label("at"),
+        CallAttempt.number_key.label("number_key"),
+        CallAttempt.debtor_id.label("debtor_id"),
+        CallAttempt.answered.label("answered"),
+        false().label("in_flight"),
+    ).where(ended_scope, CallAttempt.placed.is_(True), CallAttempt.started_at >= since)
+    flying = select(
+        AttemptReservation.reserved_at,
+        AttemptReservation.number_key,
+        AttemptReservation.debtor_id,
+        false(),
+        true(),
+    ).where(flying_scope, AttemptReservation.reserved_at >= since)
     attempts = []
-    for row in rows:
-        ours = debtor_id is None or row.debtor_id in (debtor_id, None)
+    for at, number, debtor, answered, in_flight in session.execute(union_all(ended, flying)):
+        ours = debtor_id is None or debtor in (debtor_id, None)
         attempts.append(
             Attempt(
-                at=as_utc(row.started_at),
+                at=as_utc(at),
                 debtor_id=mine if ours else "other",
-                number=row.number_key,
-                connected=row.answered,
-                conversation=row.answered,
+                number=number,
+                connected=bool(answered) and not in_flight,
+                conversation=bool(answered) and not in_flight,
+                in_flight=bool(in_flight),
             )
         )
     return attempts
@@ -111,36 +137,83 @@ def decide_number(site: CallSite, e164: str, facts: DebtorFacts, at: datetime) -
 
     The do-not-call lists (global, the debtor's client's, the debtor's own),
     the number's learned status, then the site's call policy over the
-    number's and the debtor's history, in the debtor's zone with their agreed
-    call-back windows. The worker asks it for now; the agent's page asks it
-    for later moments too, to say from when a call will be allowed.
+    number's and the debtor's history (calls in flight included), in the
+    debtor's zone with their agreed call-back windows. The agent's page asks
+    it for now and for later moments, to say from when a call will be
+    allowed; it books nothing (a worker's call goes through `reserve_number`).
     """
     key = number_key(site.number_secret, e164)
     with site.sessions() as session:
-        for client_id, debtor_id in facts.holders or ((facts.client_id, facts.debtor_id),):
-            entry = listed(session, key, client_id, debtor_id)
-            if entry is None:
-                continue
-            whose = {
-                "client": f"of client {client_id}",
-                "debtor": "of this debtor" if facts.debtor_id else f"of debtor {debtor_id}",
-            }.get(entry.scope, "for everyone")
-            return NumberDecision(
-                False,
-                DO_NOT_CALL,
-                f"{entry.number_masked} is on the do-not-call list {whose} ({entry.reason}); "
-                "it is not called.",
-                None,
-            )
-        learned = latest_status(session, key)
-        if learned is not None:
-            ok, why, due = may_dial(
-                NumberStatus(learned.status), as_utc(learned.at), at, site.recheck
-            )
-            if not ok:
-                return NumberDecision(False, NUMBER_STATUS, f"{why} ({learned.evidence})", due)
-        attempts = history(session, key, at - HISTORY, facts.debtor_id)
-        policy, calendar = site_policy(session, site.policy, site.calendar)
+        return _decide(session, site, e164, key, facts, at)
+
+
+def decision_locks(key: str, facts: DebtorFacts) -> list[str]:
+    """What a decision about this number for this debtor counts, as lock names.
+
+    The number (its own caps, and the stand-in debtor of a keypad call) and
+    the debtor (its caps on any of its numbers); two decisions that share
+    either wait for each other, all others run side by side.
+    """
+    names = [f"number:{key}"]
+    if facts.debtor_id is not None:
+        names.append(f"debtor:{facts.debtor_id}")
+    return names
+
+
+def reserve_number(
+    site: CallSite,
+    e164: str,
+    at: datetime,
+    booking: Booking,
+    facts: DebtorFacts | None = None,
+) -> NumberDecision:
+    """The worker's decision, and the booking of the call it allows, as one atomic step.
+
+    Under the decision's lock (dialer/reservations.py) the history is read,
+    the decision taken and, when it allows the call, a reservation added in
+    the same commit, so the next decision about this number or debtor, on
+    any worker or host, counts this call from now on. The caller settles it
+    when the call ends (dialer/booking.py). Without `facts`, the debtor is
+    the booking's click-to-call request's, else whoever holds the number,
+    read in the same session just before the lock (they name what it locks).
+    """
+    key = number_key(site.number_secret, e164)
+    with site.sessions() as session:
+        if facts is None:
+            facts = debtor_facts(session=session, request_id=booking.request_id, number_key=key)
+        lock_decision(session, decision_locks(key, facts))
+        decision = _decide(session, site, e164, key, facts, at)
+        if decision.allowed:
+            reserve(session, booking, key, mask(e164), facts.debtor_id, at)
+        session.commit()
+    return decision
+
+
+def _decide(
+    session: Session, site: CallSite, e164: str, key: str, facts: DebtorFacts, at: datetime
+) -> NumberDecision:
+    for client_id, debtor_id in facts.holders or ((facts.client_id, facts.debtor_id),):
+        entry = listed(session, key, client_id, debtor_id)
+        if entry is None:
+            continue
+        whose = {
+            "client": f"of client {client_id}",
+            "debtor": "of this debtor" if facts.debtor_id else f"of debtor {debtor_id}",
+        }.get(entry.scope, "for everyone")
+        return NumberDecision(
+            False,
+            DO_NOT_CALL,
+            f"{entry.number_masked} is on the do-not-call list {whose} ({entry.reason}); "
+            "it is not called.",
+            None,
+        )
+    learned = latest_status(session, key)
+    if learned is not None:
+        ok, why, due = may_dial(NumberStatus(learned.status), as_utc(learned.at), at, site.recheck)
+        if not ok:
+            return NumberDecision(False, NUMBER_STATUS, f"{why} ({learned.evidence})", due)
+    attempts = history(session, key, at - HISTORY, facts.debtor_id)
+    policy, calendar = site_policy(session, site.policy, site.calendar)
     zone = debtor_zone(facts.zone, zone_for_number(e164), site.site_tz)
     decision = decide(
         policy,
@@ -157,17 +230,44 @@ def decide_number(site: CallSite, e164: str, facts: DebtorFacts, at: datetime) -
     )
 
 
-def policy_decider(site: CallSite) -> Callable[[str, int | None], tuple[bool, str, str]]:
-    """The worker's decision for a call: for the request's debtor, else the number's holders."""
+def policy_decider(site: CallSite, worker: str = "") -> Decide:
+    """The worker's decision for a call: for the request's debtor, else the number's holders.
 
-    def decide_call(e164: str, request_id: int | None = None) -> tuple[bool, str, str]:
-        with site.sessions() as session:
-            facts = debtor_facts(
-                session=session,
-                request_id=request_id,
-                number_key=number_key(site.number_secret, e164),
+    Given the call's id (and its agent), an allowed call is booked as in
+    flight in the decision's transaction (`reserve_number`), held by `worker`
+    ("host/index") until the call is booked; without one it only decides.
+    A database that does not answer raises `DecisionUnavailable`, with the
+    reason for the agent: the call is refused, never placed unchecked.
+    """
+
+    def decide_call(
+        e164: str, request_id: int | None = None, call_id: str | None = None, agent: str = ""
+    ) -> tuple[bool, str, str]:
+        at = site.clock()
+        try:
+            if call_id is not None:
+                booking = Booking(call_id, agent, worker, request_id)
+                decision = reserve_number(site, e164, at, booking)
+            else:
+                with site.sessions() as session:
+                    facts = debtor_facts(
+                        session=session,
+                        request_id=request_id,
+                        number_key=number_key(site.number_secret, e164),
+                    )
+                decision = decide_number(site, e164, facts, at)
+        except SQLAlchemyError as exc:
+            log.error(
+                "the call policy could not read the database; call refused: %s",
+                type(exc).__name__,
+                extra={"call_id": call_id or "", "number": mask(e164)},
             )
-        decision = decide_number(site, e164, facts, site.clock())
+            raise DecisionUnavailable(
+                f"the database did not answer ({type(exc).__name__}), so the call policy "
+                "could not count this number's calls; the call is not placed. Try again in a "
+                "minute.",
+                hint="check the database (dialguard doctor)",
+            ) from exc
         return decision.allowed, decision.rule, decision.reason
 
     return decide_call
@@ -213,14 +313,37 @@ def verdict(site: CallSite, e164: str, now: datetime, facts: DebtorFacts | None 
     return Verdict(first.allowed, first.rule, first.reason, None, zone)
 
 
-def caller_id_check(site: CallSite) -> Callable[[str], bool]:
-    """Whether a caller ID may present the next call; a retirement is logged once as an alert."""
+class CallerIdCheck(Protocol):
+    """usable(caller_id, call_id) -> may this caller ID present the call (and is it now its)."""
+
+    def __call__(self, cid: str, call_id: str | None = None) -> bool: ...
+
+
+def caller_id_check(site: CallSite) -> CallerIdCheck:
+    """Whether a caller ID may present the next call; a retirement is logged once as an alert.
+
+    Given the call's id, the check and the choice are one step under a lock
+    on the caller ID: the caller ID is written onto the call's reservation,
+    so a caller ID back from its cool-off is tried by one call at a time,
+    whichever worker places it.
+    """
     alerted: set[str] = set()
 
-    def usable(cid: str) -> bool:
+    def usable(cid: str, call_id: str | None = None) -> bool:
         with site.sessions() as session:  # SIP refusals and "blocked" announcements alike
+            if call_id is not None:
+                lock_decision(session, [f"caller-id:{cid}"])
             recent = recent_outcomes(session, cid, site.caller_id_health.run)
-        if not retired(recent, site.clock(), site.caller_id_health):
+            trying = in_flight_on(session, cid)
+            ok = not retired(recent, site.clock(), site.caller_id_health, trying)
+            if ok and call_id is not None:
+                session.execute(
+                    update(AttemptReservation)
+                    .where(AttemptReservation.call_id == call_id)
+                    .values(caller_id=cid)
+                )
+            session.commit()
+        if ok:
             alerted.discard(cid)
             return True
         if cid not in alerted:

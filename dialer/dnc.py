@@ -45,7 +45,12 @@ class RowError:
 
 
 def parse_csv(
-    text: str, region: str, scope: Scope = Scope.GLOBAL, scope_id: str = ""
+    text: str,
+    region: str,
+    scope: Scope = Scope.GLOBAL,
+    scope_id: str = "",
+    *,
+    allow_vanity: bool = False,
 ) -> tuple[list[DncRow], list[RowError]]:
     """Rows of `number[,reason]` (a header line naming `number` is allowed), each checked.
 
@@ -67,7 +72,7 @@ def parse_csv(
             errors.append(RowError(line, f"more than {MAX_ROWS} rows; split the file"))
             break
         try:
-            e164 = normalize(raw, region)
+            e164 = normalize(raw, region, allow_vanity=allow_vanity)
         except MalformedNumber as exc:
             errors.append(RowError(line, str(exc)))
             continue

@@ -55,13 +55,39 @@ class CallAttempt(Base):
     duration_s: Mapped[float] = mapped_column(Float)  # talk time
     ring_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     sip_status: Mapped[int] = mapped_column(Integer)
-    sip_reason: Mapped[str] = mapped_column(String(200))
+    # Whole, never cut: a refusal's reason ends with the next allowed time (migration 0023).
+    sip_reason: Mapped[str] = mapped_column(Text)
     rule: Mapped[str | None] = mapped_column(String(40))  # the policy rule that refused it
     ended_by: Mapped[str] = mapped_column(String(16))
     caller_id: Mapped[str | None] = mapped_column(String(32))
     recording_id: Mapped[str | None] = mapped_column(String(32))
     # Stretches either party held the call, [[start, end], ...] seconds into the recording.
     holds_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+
+
+class AttemptReservation(Base):
+    """A call decided and booked but not ended: the call policy counts it like an attempt.
+
+    Written in the same transaction as the decision that allowed the call, under
+    the decision's lock (dialer/reservations.py), so the next decision, on any
+    worker or host, sees it. When the call ends (dialer/booking.py), the row is
+    replaced by the call's `CallAttempt` in one commit: the call is counted
+    once, never twice and never not at all. A worker killed before it could
+    book its calls has them settled at its restart (or, failing that, by any
+    worker's start once they are old and have no live call).
+    """
+
+    __tablename__ = "attempt_reservations"
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    number_key: Mapped[str] = mapped_column(String(64), index=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    debtor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    worker: Mapped[str] = mapped_column(String(100), index=True)  # "host/index" that holds it
+    request_id: Mapped[int | None] = mapped_column(Integer)  # the click-to-call, if one
+    caller_id: Mapped[str | None] = mapped_column(String(32), index=True)  # once chosen
 
 
 class DncEntry(Base):
@@ -126,7 +152,7 @@ class CallRequest(Base):
     worker: Mapped[int | None] = mapped_column(Integer)
     call_id: Mapped[str | None] = mapped_column(String(32))
     sip_status: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[str | None] = mapped_column(String(300))
+    detail: Mapped[str | None] = mapped_column(Text)  # the call's rule and reason, whole
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -7,6 +7,12 @@ only the normalised form is ever compared, so "138 0013 8000",
 Where a number must be found again (call attempts, do-not-call lists, debtor
 records) it is stored as `number_key(secret, e164)`, an HMAC under the site's
 number secret (`load_or_create_secret`).
+
+A number is digits. Letters (``13800ABC000``) are a data error, not a vanity
+number to be read off a phone keypad, unless the site turns vanity numbers on
+(``DIALGUARD_ALLOW_VANITY_NUMBERS``, passed down as ``allow_vanity``). An
+extension (``;ext=12``, ``x12``, ``#12``, ``,,12``, ``转12``) is refused: the
+trunk would ring the main line and the extension would be lost silently.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,11 +50,21 @@ _PARSE_REASONS = {
 }
 
 
-def normalize(raw: str, region: str) -> str:
-    """E.164 form of `raw`, read as a number of `region` when it has no country code."""
+_URI_SCHEME = re.compile(r"^(tel|sips?):", re.IGNORECASE)
+_EXTENSION_WORDS = ("转", "分机")  # "extension" as written in Chinese records
+
+
+def normalize(raw: str, region: str, *, allow_vanity: bool = False) -> str:
+    """E.164 form of `raw`, read as a number of `region` when it has no country code.
+
+    Refused (`MalformedNumber`): anything that is not a valid number of its
+    region, a number with an extension, and letters unless `allow_vanity`.
+    """
     cleaned = raw.strip()
     if cleaned.startswith("00"):  # international prefix as dialed from China and Europe
         cleaned = "+" + cleaned[2:]
+    if any(word in cleaned for word in _EXTENSION_WORDS):
+        raise _extension(raw)
     try:
         parsed = phonenumbers.parse(cleaned, region)
     except NumberParseException as exc:
@@ -56,6 +73,15 @@ def normalize(raw: str, region: str) -> str:
             f"{mask(raw) or 'this entry'} is not a phone number ({why})",
             hint="enter digits with an optional +country code",
         ) from None
+    if parsed.extension:
+        raise _extension(raw)
+    if not allow_vanity and any(c.isalpha() for c in _URI_SCHEME.sub("", cleaned)):
+        raise MalformedNumber(
+            f"{mask(raw) or 'this entry'} has letters in it: a debtor's number is digits "
+            "only, and a keypad would dial the letters as other digits",
+            hint="correct the number in the debtor records; vanity numbers (1-800-FLOWERS) "
+            "are dialed only where DIALGUARD_ALLOW_VANITY_NUMBERS is on",
+        )
     if not phonenumbers.is_valid_number(parsed):
         why = _REASONS.get(phonenumbers.is_possible_number_with_reason(parsed), "not assigned")
         raise MalformedNumber(
@@ -63,6 +89,14 @@ def normalize(raw: str, region: str) -> str:
             hint="check the digits and the country code",
         )
     return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+
+
+def _extension(raw: str) -> MalformedNumber:
+    return MalformedNumber(
+        f"{mask(raw) or 'this entry'} has an extension; extensions are not dialed (the "
+        "trunk would ring the main line and the extension would be lost)",
+        hint="dial the main number and ask for the extension; keep the extension in the notes",
+    )
 
 
 def mask(number: str) -> str:

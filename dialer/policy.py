@@ -18,9 +18,17 @@ Rules (REQUIREMENTS §2), each with a stable id that logs and reports may key on
 - ``daily_cap``: calls to one debtor per local day [002];
 - ``streak_pause``: after calls on 3 consecutive days, 2 days without [004];
 - ``number_cap``: attempts per local day to one number, whoever the debtor [industry];
+- ``unanswered_cap``: unanswered attempts per local day to one contact (its number),
+  whoever the debtor: at most 6 (China, industry guideline reported for 2026);
 - ``regf_7in7``: more than 7 call attempts in 7 consecutive days [1006.14(b)(2)(i)(A)];
 - ``regf_after_conversation``: a call within 7 days of a telephone conversation,
   the conversation's date being day one [1006.14(b)(2)(i)(B)].
+
+Calls still in flight (decided and booked, not yet ended; ``Attempt.in_flight``)
+count as what they may still become, the worst for each rule: an attempt for
+every cap, unanswered for ``unanswered_cap``, and, under Reg F, a conversation
+for ``regf_after_conversation`` (no second call while the first may turn into
+one). Once the call ends, its real outcome replaces the guess.
 
 An allowed decision carries ``allowed``, or ``callback`` when only a call-back
 window the debtor agreed to made the time acceptable, so audits can find every
@@ -53,6 +61,7 @@ class Rule(StrEnum):
     DAILY_CAP = "daily_cap"
     STREAK_PAUSE = "streak_pause"
     NUMBER_CAP = "number_cap"
+    UNANSWERED_CAP = "unanswered_cap"
     REGF_7IN7 = "regf_7in7"
     REGF_AFTER_CONVERSATION = "regf_after_conversation"
 
@@ -66,6 +75,7 @@ _PRIORITY = (
     Rule.STREAK_PAUSE,
     Rule.DAILY_CAP,
     Rule.NUMBER_CAP,
+    Rule.UNANSWERED_CAP,
     Rule.HOLIDAY,
     Rule.WINDOW,
     Rule.QUIET_HOURS,
@@ -86,10 +96,13 @@ def _require_aware(value: datetime, what: str) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attempt:
-    """A call attempt already placed, answered or not.
+    """A call attempt already placed, answered or not, or still in flight.
 
     ``conversation`` marks a telephone conversation about the debt with the
     debtor (Reg F's trigger for the 7-day pause), not merely a connected call.
+    ``in_flight`` marks a call decided and booked that has not ended yet: its
+    ``connected`` and ``conversation`` are unknown, and each rule counts it as
+    the worst it may become.
     """
 
     at: datetime
@@ -97,6 +110,7 @@ class Attempt:
     number: str
     connected: bool = False
     conversation: bool = False
+    in_flight: bool = False
 
     def __post_init__(self) -> None:
         _require_aware(self.at, "Attempt.at")
@@ -149,6 +163,7 @@ class Policy:
     streak_days: int | None = 3
     pause_days: int = 2
     number_daily_cap: int | None = 6
+    unanswered_daily_cap: int | None = 6
     rolling_cap: int | None = None
     rolling_days: int = 7
     after_conversation_days: int | None = None
@@ -163,6 +178,7 @@ class Policy:
             ("daily_cap", self.daily_cap),
             ("streak_days", self.streak_days),
             ("number_daily_cap", self.number_daily_cap),
+            ("unanswered_daily_cap", self.unanswered_daily_cap),
             ("rolling_cap", self.rolling_cap),
             ("after_conversation_days", self.after_conversation_days),
         ):
@@ -175,7 +191,8 @@ class Policy:
 
 
 #: China, [003]/[002]: 08:00-21:00 any day, never 22:00-08:00 even on request,
-#: 3 calls a day, a 2-day pause after 3 days in a row, 6 attempts a day per number.
+#: 3 calls a day, a 2-day pause after 3 days in a row, 6 attempts a day per number,
+#: and at most 6 unanswered attempts a day per contact (industry guideline, 2026).
 CN_DEFAULT = Policy(name="cn-default")
 
 #: China, [004]: as cn-default, but 09:00-21:00 on working days only.
@@ -190,6 +207,7 @@ US_REGF = Policy(
     daily_cap=None,
     streak_days=None,
     number_daily_cap=None,
+    unanswered_daily_cap=None,
     rolling_cap=7,
     rolling_days=7,
     after_conversation_days=7,
@@ -266,8 +284,40 @@ class _Check:
     debtor_days: dict[int, int] = field(default_factory=dict)
     debtor_total: int = 0
     number_days: dict[int, int] = field(default_factory=dict)
-    conversation_days: set[int] = field(default_factory=set)
+    unanswered_days: dict[int, int] = field(default_factory=dict)  # to this number
+    conversation_days: set[int] = field(default_factory=set)  # in-flight calls included
+    talked_days: set[int] = field(default_factory=set)  # conversations that took place
+    flying_debtor: dict[int, int] = field(default_factory=dict)  # in flight, this debtor
+    flying_number: dict[int, int] = field(default_factory=dict)  # in flight, this number
     callbacks: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def count(self, attempts: Iterable[Attempt], debtor_id: str, number: str) -> None:
+        """Tally the attempts per local day; one in flight counts as the worst it may become."""
+        p = self.policy
+        need_conversations = p.after_conversation_days is not None
+        per_number = p.number_daily_cap is not None or p.unanswered_daily_cap is not None
+        for attempt in attempts:
+            mine = attempt.debtor_id == debtor_id
+            same_number = per_number and attempt.number == number
+            if not (mine or same_number):
+                continue
+            day = attempt.at.astimezone(self.tz).toordinal()
+            flying = attempt.in_flight
+            if mine:
+                self.debtor_days[day] = self.debtor_days.get(day, 0) + 1
+                self.debtor_total += 1
+                if flying:
+                    self.flying_debtor[day] = self.flying_debtor.get(day, 0) + 1
+                if need_conversations and (attempt.conversation or flying):
+                    self.conversation_days.add(day)
+                    if attempt.conversation and not flying:
+                        self.talked_days.add(day)
+            if same_number:
+                self.number_days[day] = self.number_days.get(day, 0) + 1
+                if flying or not attempt.connected:
+                    self.unanswered_days[day] = self.unanswered_days.get(day, 0) + 1
+                if flying:
+                    self.flying_number[day] = self.flying_number.get(day, 0) + 1
 
     def working(self, day: date) -> bool:
         return self.calendar is None or self.calendar.is_working_day(day)
@@ -386,6 +436,9 @@ class _Check:
             out.append((Rule.DAILY_CAP, next_day(day + 1)))
         if p.number_daily_cap is not None and self.number_days.get(day, 0) >= p.number_daily_cap:
             out.append((Rule.NUMBER_CAP, next_day(day + 1)))
+        cap = p.unanswered_daily_cap
+        if cap is not None and self.unanswered_days.get(day, 0) >= cap:
+            out.append((Rule.UNANSWERED_CAP, next_day(day + 1)))
         if (resume := self.streak_resume(day)) is not None:
             out.append((Rule.STREAK_PAUSE, next_day(resume)))
         if (resume := self.rolling_resume(day)) is not None:
@@ -395,6 +448,10 @@ class _Check:
         return out, by_callback
 
     # --- plain words -------------------------------------------------------------------
+
+    @staticmethod
+    def _flying(count: int) -> str:
+        return f", {count} of them still in progress" if count else ""
 
     def explain(self, rule: Rule, t: datetime) -> str:
         p, tz = self.policy, self.tz
@@ -425,14 +482,23 @@ class _Check:
                 "call is placed, even at the debtor's request."
             )
         if rule is Rule.DAILY_CAP:
+            flying = self._flying(self.flying_debtor.get(ordinal, 0))
             return (
                 f"The debtor has already had {self.debtor_days.get(ordinal, 0)} call attempts on "
-                f"{day} (their local date); the limit is {p.daily_cap} a day."
+                f"{day} (their local date{flying}); the limit is {p.daily_cap} a day."
             )
         if rule is Rule.NUMBER_CAP:
+            flying = self._flying(self.flying_number.get(ordinal, 0))
             return (
                 f"This number has already been called {self.number_days.get(ordinal, 0)} times "
-                f"on {day}, counting every debtor; the limit is {p.number_daily_cap} a day."
+                f"on {day}, counting every debtor{flying}; the limit is {p.number_daily_cap} a day."
+            )
+        if rule is Rule.UNANSWERED_CAP:
+            flying = self._flying(self.flying_number.get(ordinal, 0))
+            return (
+                f"This number has had {self.unanswered_days.get(ordinal, 0)} unanswered call "
+                f"attempts on {day}{flying}; the limit is {p.unanswered_daily_cap} a day per "
+                "contact."
             )
         if rule is Rule.STREAK_PAUSE:
             resume = self.streak_resume(ordinal)
@@ -454,6 +520,13 @@ class _Check:
         resume = self.conversation_resume(ordinal)
         assert resume is not None and p.after_conversation_days is not None
         talked = date.fromordinal(resume - p.after_conversation_days)
+        if talked.toordinal() not in self.talked_days:
+            return (
+                f"A call about this debt placed on {talked} is still in progress and may become "
+                "a conversation, after which Regulation F allows no call for "
+                f"{p.after_conversation_days} days (12 CFR 1006.14(b)(2)(i)(B)); none is placed "
+                "while it lasts (the time below assumes it does)."
+            )
         return (
             f"A telephone conversation about this debt took place on {talked}; Regulation F "
             f"allows no call in the {p.after_conversation_days} days counted from that day, so "
@@ -495,20 +568,7 @@ def decide(
             f"policy {policy.name!r} calls on working days only: pass calendar=load_calendar()"
         )
     check = _Check(policy, tz, calendar if policy.working_days_only else None)
-    need_conversations = policy.after_conversation_days is not None
-    for attempt in attempts:
-        mine = attempt.debtor_id == debtor_id
-        same_number = policy.number_daily_cap is not None and attempt.number == number
-        if not (mine or same_number):
-            continue
-        day = attempt.at.astimezone(tz).toordinal()
-        if mine:
-            check.debtor_days[day] = check.debtor_days.get(day, 0) + 1
-            check.debtor_total += 1
-            if need_conversations and attempt.conversation:
-                check.conversation_days.add(day)
-        if same_number:
-            check.number_days[day] = check.number_days.get(day, 0) + 1
+    check.count(attempts, debtor_id, number)
     check.callbacks = [(w.start, w.end) for w in callbacks]
 
     refused, by_callback = check.refusals(at)

@@ -21,6 +21,7 @@ from dialer.click_to_call import request_claimer
 from dialer.decision import caller_id_check, policy_decider
 from dialer.live_calls import call_ended, command_reader, event_writer, forget_live_calls
 from dialer.numbers import mask, number_key
+from dialer.reservations import settle_abandoned
 from dialer.sip.b2bua import B2bua
 from dialer.sip.config import B2buaConfig
 from dialer.sip.front import Front, FrontConfig, WorkerTable
@@ -41,15 +42,20 @@ def run(
 ) -> None:
     """Salvage what a killed dialer left, then bridge calls until `stop` is set.
 
-    `worker` names this dialer in `live_calls`; each running dialer of a site
-    needs its own.
+    `worker` names this dialer in `live_calls`, and with the host's name in
+    the reservations of the calls it carries; each running dialer of a site
+    needs its own. At the start, the calls a killed predecessor left in
+    flight are booked: with their audio by salvage, the rest as unanswered
+    attempts (`settle_abandoned`), so none is lost and none counted twice.
     """
-    config.recording_dir.mkdir(parents=True, exist_ok=True)
+    config.recording_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    label = worker_label(worker)
     saved = salvage(config.recording_dir, store_leftover(site))
     if saved:
         log.warning("stored %d recording(s) left by an interrupted dialer", saved)
     for early in config.recording_dir.glob("*-early.wav"):  # a failed call never booked
         early.unlink(missing_ok=True)
+    settle_abandoned(site.sessions, site.clock(), label)
     forget_live_calls(site.sessions, worker, site.clock())
 
     def finished(record: CallRecord) -> None:
@@ -70,7 +76,7 @@ def run(
     b2b = B2bua(
         config,
         credential_lookup(site.sessions),
-        policy_decider(site),
+        policy_decider(site, label),
         finished,
         on_load=on_load,
         note_fields=note_fields,
@@ -81,6 +87,17 @@ def run(
     )
     log.info("dialer bridging calls on %s:%d", config.host, config.port)
     b2b.run(stop)
+
+
+#: Each worker's RTP ports: RTP_SPAN from RTP_BASE + index * RTP_SPAN (4 legs need 8, RTP
+#: and RTCP); below Linux's ephemeral range, where the workers' SIP ports come from.
+RTP_BASE = 20000
+RTP_SPAN = 20
+
+
+def worker_label(worker: int) -> str:
+    """How a worker's calls in flight name it: this host and its index ("host/index")."""
+    return f"{socket.gethostname()}/{worker}"
 
 
 def free_sip_port(host: str, attempts: int = 20) -> int:
@@ -112,7 +129,13 @@ def run_worker(
     legs into `legs[index]` as it changes; the front reads both.
     """
     port = free_sip_port(config.host)
-    mine = replace(config, port=port, recording_dir=config.recording_dir / f"worker-{index}")
+    mine = replace(
+        config,
+        port=port,
+        recording_dir=config.recording_dir / f"worker-{index}",
+        rtp_port=RTP_BASE + index * RTP_SPAN,
+        rtp_port_range=RTP_SPAN,
+    )
 
     def report(n: int) -> None:
         legs[index] = n

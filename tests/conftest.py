@@ -114,6 +114,9 @@ def dialguard_env(tmp_path: Path) -> dict[str, str]:
         DIALGUARD_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
         DIALGUARD_API_PORT=str(free_port()),
         DIALGUARD_LOG_LEVEL="WARNING",
+        # `dialguard up` sizes its dialer pool to the host (24 workers on 2 cores): two
+        # carry every test's calls, and start in seconds on a loaded box.
+        DIALGUARD_DIALER_WORKERS="2",
     )
     return env
 

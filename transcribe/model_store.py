@@ -48,13 +48,13 @@ def _join_split_model(name: str, prefix: str, models_dir: Path) -> Path:
     # Assemble beside the target and rename, so a crash never leaves half a model.
     staging = models_dir / f".whisper-{name}.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging.mkdir(mode=0o700, parents=True)
     with open(staging / "model.bin", "wb") as out:
         for part in parts:
             with open(part, "rb") as src:
                 shutil.copyfileobj(src, out, 16 * 1024 * 1024)
     for file in _MODEL_FILES:
-        shutil.copy2(part2_dir / file, staging / file)
+        shutil.copyfile(part2_dir / file, staging / file)  # contents only: our mode, 0600
     try:
         staging.rename(target)
     except OSError:  # another process won the race; its copy is as good as ours

@@ -54,10 +54,11 @@ class Hit:
     speaker: str
     start: float  # where the player should seek to
     end: float
-    snippet: str  # HTML: escaped text with the match in <mark>
+    snippet: str  # HTML: escaped text with the match in <mark>, for the console and the API
     agent: str
     debtor_id: str | None
     recorded_at: datetime
+    excerpt: str = ""  # the same words as plain text, for the command line
 
 
 @dataclass(frozen=True)
@@ -118,21 +119,29 @@ def _statement(query: str, dialect: str) -> _Rows:
     )
 
 
-def snippet(text_: str, query: str) -> str:
+def excerpt(text_: str, query: str) -> tuple[str, str, str]:
+    """The words around the first match of `query` as plain text: (before, match, after).
+
+    `match` is empty when `query` is not found (the segment's start is shown);
+    an ellipsis marks where the segment's text was cut.
+    """
     at = text_.lower().find(query.lower()) if query else -1
     if at < 0:
         cut = text_[: 2 * _CONTEXT]
-        return html.escape(cut) + ("…" if len(text_) > len(cut) else "")
+        return cut + ("…" if len(text_) > len(cut) else ""), "", ""
     begin, end = max(0, at - _CONTEXT), min(len(text_), at + len(query) + _CONTEXT)
     return (
-        ("…" if begin else "")
-        + html.escape(text_[begin:at])
-        + "<mark>"
-        + html.escape(text_[at : at + len(query)])
-        + "</mark>"
-        + html.escape(text_[at + len(query) : end])
-        + ("…" if end < len(text_) else "")
+        ("…" if begin else "") + text_[begin:at],
+        text_[at : at + len(query)],
+        text_[at + len(query) : end] + ("…" if end < len(text_) else ""),
     )
+
+
+def snippet(text_: str, query: str) -> str:
+    """The excerpt as HTML: escaped, with the match in <mark> (for the console and the API)."""
+    before, match, after = excerpt(text_, query)
+    marked = f"<mark>{html.escape(match)}</mark>" if match else ""
+    return html.escape(before) + marked + html.escape(after)
 
 
 def search(session: Session, query: SearchQuery) -> SearchPage:
@@ -164,6 +173,7 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
             start=segment.start_s,
             end=segment.end_s,
             snippet=snippet(segment.text, phrase),
+            excerpt="".join(excerpt(segment.text, phrase)),
             agent=recording.agent,
             debtor_id=recording.debtor_id,
             recorded_at=as_utc(recording.recorded_at),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.cli.doctor import Status, open_database, render, run_doctor
 from api.errors import ApiError
@@ -24,6 +25,7 @@ from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_settings
 from recording.db.engine import session_factory
+from recording.errors import HintedError
 
 if TYPE_CHECKING:
     from transcribe.result import Transcript
@@ -33,6 +35,16 @@ def migrated(settings: Settings) -> Engine:
     engine = open_database(settings)
     upgrade(engine)
     return engine
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the migrated database whose audit entries carry the MAC."""
+    from api.audit.chain import with_audit_key
+    from api.wiring import audit_key
+
+    key = audit_key(settings)
+    assert key is not None
+    return with_audit_key(session_factory(migrated(settings)), key)
 
 
 def up(settings: Settings, _args: argparse.Namespace) -> int:
@@ -63,12 +75,23 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from api.accounts.models import Role
+    from api.accounts.users import client_for
     from api.accounts.users import create_user as create
+    from api.audit.chain import record
 
+    client_for(Role(args.role), args.client)  # an auditor without a client: refused before asking
     password = _read_password(args.password_stdin)
-    with session_factory(migrated(settings))() as session:
-        user = create(session, args.username, args.role, password, datetime.now(UTC))
-    print(f"created {user.role.value} {user.username}")
+    with _sessions(settings)() as session:
+        user = create(
+            session, args.username, args.role, password, datetime.now(UTC), client=args.client
+        )
+        detail = {"role": user.role.value, "client": user.client_id}
+        record(
+            session, "admin-cli", "user-created", user.username, datetime.now(UTC), detail=detail
+        )
+    shown = f" of client {user.client_id}" if user.client_id else ""
+    print(f"created {user.role.value} {user.username}{shown}")
     return 0
 
 
@@ -78,7 +101,7 @@ def create_token(settings: Settings, args: argparse.Namespace) -> int:
     from api.web.auth import issue_token
 
     now = datetime.now(UTC)
-    with session_factory(migrated(settings))() as session:
+    with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
             raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
@@ -95,7 +118,7 @@ def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
     from api.audit.chain import record
 
     now = datetime.now(UTC)
-    with session_factory(migrated(settings))() as session:
+    with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
             raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
@@ -119,7 +142,7 @@ def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
             hint="softphones keep it; choose a long random one",
         )
     now = datetime.now(UTC)
-    with session_factory(migrated(settings))() as session:
+    with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
             raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
@@ -129,15 +152,52 @@ def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
-    from api.audit.chain import verify
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """The chain's hashes, its MACs (with the audit key) and the anchors in WORM storage."""
+    from api.audit.anchors import AnchorStore
+    from api.audit.chain import check
+    from api.wiring import audit_key
 
-    with session_factory(migrated(settings))() as session:
-        problems = verify(session)
-    for problem in problems:
-        print(f"entry {problem.seq}: {problem.problem}")
-    print("audit log intact" if not problems else f"{len(problems)} problem(s) in the audit log")
-    return 1 if problems else 0
+    key = audit_key(settings, create=False)
+    sessions = session_factory(migrated(settings))
+    if args.offline:
+        with sessions() as session:
+            report = check(session, key)
+        lines = [*report.lines(), "anchors not checked (--offline)"]
+    else:
+        with storage_settings(settings) as ready:
+            store = AnchorStore(storage_copies(ready)[0])
+            anchors = store.anchors()
+            with sessions() as session:
+                report = check(session, key, anchors)
+            if report.broken_anchors:  # its body names the first entry that no longer matches
+                first = store.with_hashes(report.broken_anchors[0])
+                others = [a for a in anchors if a.name != first.name]
+                with sessions() as session:
+                    report = check(session, key, [first, *others])
+        lines = report.lines()
+        lines.insert(-1, f"anchors: {report.anchors} in {store.where}")
+    for line in lines:
+        print(line)
+    return 0 if report.intact else 1
+
+
+def clients_end_contract(settings: Settings, args: argparse.Namespace) -> int:
+    """End a client's contract: its data goes as its retention ends, no extension after."""
+    from api.recordings.contracts import end_contract
+    from api.web.params import text_problem
+
+    why = text_problem(args.reason)
+    if why is not None:
+        raise ApiError(
+            f"the reason {why}", hint="say why, e.g. --reason 'commission ended 2026-12'"
+        )
+    with _sessions(settings)() as session:
+        done = end_contract(
+            session, args.client, "admin-cli", args.reason.strip(), datetime.now(UTC)
+        )
+    print(done.message())
+    return 0
 
 
 def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -146,7 +206,7 @@ def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
     from api.key_rotation import rewrap_all
 
     ring = key_ring(settings)
-    sessions = session_factory(migrated(settings))
+    sessions = _sessions(settings)
     before = ring.current_kek_id
     kek_id = ring.rotate()
     done = rewrap_all(sessions, ring)
@@ -170,7 +230,7 @@ def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
 def recording(settings: Settings, args: argparse.Namespace) -> int:
     from api.cli import recording_commands as recordings
 
-    sessions = session_factory(migrated(settings))
+    sessions = _sessions(settings)
     with storage_settings(settings) as ready:
         copies, keys = storage_copies(ready), key_ring(ready)
         if args.recording_command == "store":
@@ -193,13 +253,19 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
         scope, scope_id = Scope.DEBTOR, args.debtor
     secret = load_or_create_secret(settings.number_key_file)
     now = datetime.now(UTC)
-    with session_factory(migrated(settings))() as session:
+    with _sessions(settings)() as session:
         if args.dnc_command == "import":
             try:
                 text = args.file.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ApiError(f"cannot read {args.file}: {exc}", hint="give a UTF-8 CSV") from None
-            rows, errors = parse_csv(text, settings.phone_region, scope, scope_id)
+            rows, errors = parse_csv(
+                text,
+                settings.phone_region,
+                scope,
+                scope_id,
+                allow_vanity=settings.allow_vanity_numbers,
+            )
             for error in errors:
                 print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
             if errors:
@@ -222,7 +288,9 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{added} number(s) added to the {scope.value} list, {known} already on it")
             return 0
         try:
-            e164 = normalize(args.number, settings.phone_region)
+            e164 = normalize(
+                args.number, settings.phone_region, allow_vanity=settings.allow_vanity_numbers
+            )
         except MalformedNumber as exc:
             raise ApiError(str(exc), hint="give the number with its country code") from None
         key = number_key(secret, e164)
@@ -256,13 +324,22 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ApiError(f"cannot read {args.file}: {exc.strerror}", hint="check the path") from None
     sealer = Sealer(key_ring(settings), load_or_create_secret(settings.number_key_file))
-    sessions = session_factory(migrated(settings))
+    sessions = _sessions(settings)
     now = datetime.now(UTC)
 
     def progress(phase: str, done: int, total: int) -> None:
         print(f"{phase} {done}/{total} rows", flush=True)
 
-    result = import_debtors(sessions, data, fmt, sealer, settings.phone_region, now, progress)
+    result = import_debtors(
+        sessions,
+        data,
+        fmt,
+        sealer,
+        settings.phone_region,
+        now,
+        progress,
+        allow_vanity=settings.allow_vanity_numbers,
+    )
     detail = {"file": args.file.name, "format": fmt.value, "rows": result.rows}
     if not result.ok:
         errors_path = args.errors or args.file.with_name(args.file.name + ".errors.csv")
@@ -285,18 +362,27 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def policy_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0: allowed; 1: refused (the rule and reason printed); 2: no answer (bad input).
+
+    Like `grep` and `dnc check`, so a script can branch on the decision itself.
+    """
     from api.cli.policy_check import policy_check as check
 
-    answer = check(
-        settings,
-        args.number,
-        args.at,
-        args.debtor,
-        args.preset or settings.policy_preset,
-        args.history,
-    )
+    try:
+        answer = check(
+            settings,
+            args.number,
+            args.at,
+            args.debtor,
+            args.preset or settings.policy_preset,
+            args.history,
+        )
+    except HintedError as exc:  # a bad history file or preset: no decision was made
+        line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
+        print(line, file=sys.stderr)
+        return 2
     print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
-    return 0
+    return 0 if answer["allowed"] else 1
 
 
 def search(settings: Settings, args: argparse.Namespace) -> int:
@@ -314,18 +400,23 @@ def search(settings: Settings, args: argparse.Namespace) -> int:
         offset=args.offset,
     )
     try:
-        with session_factory(migrated(settings))() as session:
+        with _sessions(settings)() as session:
             page = run(session, query)
     except SearchError as exc:
         raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
+    # Plain text here: the HTML snippet (escaped, <mark>ed) is the console's and the API's.
     if args.json:
-        hits = [vars(h) | {"recorded_at": h.recorded_at.isoformat()} for h in page.hits]
+        hits = [
+            {k: v for k, v in vars(h).items() if k != "excerpt"}
+            | {"snippet": h.excerpt, "recorded_at": h.recorded_at.isoformat()}
+            for h in page.hits
+        ]
         print(json.dumps({"hits": hits, "has_more": page.has_more}, ensure_ascii=False))
         return 0
     for h in page.hits:
         print(
             f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
-            f"{h.speaker:>6} {h.agent}: {h.snippet}"
+            f"{h.speaker:>6} {h.agent}: {h.excerpt}"
         )
     if page.has_more:
         print(f"... more: --offset {page.offset + page.limit}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -39,6 +40,9 @@ def _admin(top: Group) -> None:
     user.add_argument("username")
     user.add_argument(
         "--role", required=True, choices=["agent", "qa", "supervisor", "admin", "auditor"]
+    )
+    user.add_argument(
+        "--client", help="the client bank whose calls an auditor sees (required for auditors)"
     )
     user.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     user.set_defaults(handler=commands.create_user)
@@ -191,15 +195,34 @@ def _parser() -> argparse.ArgumentParser:
     _group(top, "db", "database maintenance").add_parser(
         "upgrade", help="apply pending migrations"
     ).set_defaults(handler=commands.db_upgrade)
-    _group(top, "audit", "audit log").add_parser(
-        "verify", help="detect any edited or removed audit entry"
-    ).set_defaults(handler=commands.audit_verify)
+    verify = _group(top, "audit", "audit log").add_parser(
+        "verify",
+        help="detect any edited, removed or rewritten audit entry (hashes, MACs, WORM anchors)",
+    )
+    verify.add_argument(
+        "--offline", action="store_true", help="without storage: hashes and MACs, no anchors"
+    )
+    verify.set_defaults(handler=commands.audit_verify)
+    end = _group(top, "clients", "client banks").add_parser(
+        "end-contract",
+        help="the client's data is deleted as its retention ends; no extension after",
+    )
+    end.add_argument("client")
+    end.add_argument("--reason", required=True, help="why, kept in the audit log")
+    end.set_defaults(handler=commands.clients_end_contract)
     for add in (_admin, _keys, _recording, _policy, _dnc, _debtors, _speech, _qa):
         add(top)
     return parser
 
 
+#: Every file a `dialguard` process (and each child it starts) creates is its user's
+#: alone: 0600 files, 0700 directories. The database holds SIP HA1 values and
+#: transcripts, the spool recordings, DATA_DIR/keys the keys.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = _parser().parse_args(argv)
     try:
         settings = Settings()

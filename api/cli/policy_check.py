@@ -66,7 +66,7 @@ def policy_check(
     history: Path | None,
 ) -> dict[str, Any]:
     try:
-        e164 = normalize(number, settings.phone_region)
+        e164 = normalize(number, settings.phone_region, allow_vanity=settings.allow_vanity_numbers)
     except MalformedNumber as exc:
         return {
             "allowed": False,

@@ -5,7 +5,15 @@ is configured); and one child each for the API, the dialer, the recording
 uploader and N transcription workers. Children leave the terminal's process
 group, so Ctrl-C reaches only the supervisor, which stops them in order
 (API and dialer first, S3 last). Each child also dies with its parent
-(PR_SET_PDEATHSIG), so a `kill -9` of the supervisor leaves nothing behind.
+(PR_SET_PDEATHSIG, and a watchdog thread that exits a child its supervisor
+left), and SeaweedFS gets SIGKILL when the supervisor's main thread ends,
+so a `kill -9` of the supervisor leaves nothing behind.
+
+Everything is supervised the same way: a child, or SeaweedFS, that exits
+or stops answering is restarted with backoff and a log line that counts the
+restarts. "Stops answering" is a heartbeat older than `HANG_AFTER_S` for a
+worker that beats (uploader, transcribers, QA, webhooks, announcements),
+and an S3 request unanswered for as long for SeaweedFS (frozen, wedged).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,10 +34,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
 import httpx
+from sqlalchemy import select
 
 from api.cli.doctor import (
     CheckResult,
@@ -45,19 +56,31 @@ from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import (
     dialer_config,
+    dialer_pool,
     key_ring,
     storage_copies,
     storage_targets,
     with_embedded_storage,
 )
+from dialer.pool import PoolSize
+from recording.db.engine import as_utc, make_engine, session_factory
+from recording.db.heartbeats import Heartbeat
 from recording.embedded_s3 import EmbeddedS3
-from recording.errors import HintedError
+from recording.errors import EmbeddedStorageError, HintedError
 from recording.storage import ensure_bucket, make_client
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _MAX_BACKOFF = 30.0
+#: A worker whose heartbeat, or an embedded S3 whose answer, is this old is restarted.
+HANG_AFTER_S = 10.0
+#: How often heartbeats and the embedded S3 are looked at.
+_PROBE_EVERY_S = 2.0
+#: A freshly started SeaweedFS gets this long to answer before it counts as hung.
+_S3_START_GRACE_S = 90.0
+#: A child whose supervisor is gone gets this long to stop on its own SIGTERM.
+_ORPHAN_GRACE_S = 10.0
 
 
 class PreflightFailed(Exception):
@@ -71,22 +94,44 @@ def _child_setup(name: str, settings: Settings) -> threading.Event:
     os.setpgid(0, 0)  # out of the terminal's group: the supervisor decides when we stop
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent = multiprocessing.parent_process()
+    supervisor = parent.pid if parent is not None and parent.pid else os.getppid()
+    if os.getppid() != supervisor:
+        os._exit(1)  # the supervisor died before the prctl: nobody would signal us
     configure_logging(settings.log_level, name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_when_orphaned, args=(supervisor, stop), name="orphan-watch", daemon=True
+    ).start()
     return stop
 
 
-def run_api_child(settings: Settings) -> None:
+def _exit_when_orphaned(supervisor: int, stop: threading.Event) -> None:
+    """Stop when the supervisor is gone, and exit for sure if stopping hangs.
+
+    PR_SET_PDEATHSIG delivers SIGTERM, which only asks: a child stuck in a
+    call (a database that does not answer, say) would outlive its supervisor.
+    """
+    while os.getppid() == supervisor:
+        time.sleep(1.0)
+    stop.set()
+    time.sleep(_ORPHAN_GRACE_S)
+    os._exit(1)
+
+
+def run_api_child(plan: DialerPlan, settings: Settings) -> None:
     import uvicorn
 
     from api.web.app import build_app
 
     stop = _child_setup("api", settings)
+    app = build_app(settings)
+    app.state.dialer_status = plan.status_lines()  # the console's Status page shows them
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(settings),
+            app,
             host=settings.api_host,
             port=settings.api_port,
             log_config=None,
@@ -107,9 +152,9 @@ def run_api_child(settings: Settings) -> None:
 def _follow_pause_events(settings: Settings, stop: threading.Event) -> None:
     """Recording pauses the dialer wrote go into the audit log (a thread of the API child)."""
     from api.audit.pauses import follow_pause_events
-    from recording.db.engine import make_engine, session_factory
+    from api.wiring import audit_sessions
 
-    sessions = session_factory(make_engine(settings.effective_database_url))
+    sessions = audit_sessions(settings)  # pauses are audit entries: they carry the MAC
     threading.Thread(
         target=follow_pause_events,
         args=(sessions, lambda: datetime.now(UTC), stop),
@@ -144,6 +189,7 @@ def run_worker_child(
     ports: MutableSequence[int],
     legs: MutableSequence[int],
     secret: bytes,
+    carrier_port: int | None,
     settings: Settings,
 ) -> None:
     from dataclasses import replace
@@ -153,8 +199,17 @@ def run_worker_child(
     from dialer.process import run_worker
 
     stop = _child_setup(f"dialer-{index}", settings)
-    config = replace(dialer_config(settings, __version__), front_secret=secret)
+    config = replace(dialer_config(settings, __version__, carrier_port), front_secret=secret)
     run_worker(config, dialer_site(settings), stop, index, ports, legs)
+
+
+def run_carrier_child(port: int, line: Path, settings: Settings) -> None:
+    """The built-in test carrier the workers dial when no trunk is configured."""
+    from api import __version__
+    from dialer.sip.builtin_carrier import run_builtin_carrier
+
+    stop = _child_setup("test-carrier", settings)
+    run_builtin_carrier(port, line, stop, __version__)
 
 
 def run_qa_child(settings: Settings) -> None:
@@ -168,18 +223,97 @@ def run_qa_child(settings: Settings) -> None:
     run_qa_child_loop(sessions, active_pack_source(sessions, settings.qa_pack), stop)
 
 
-def dialer_children(settings: Settings, ctx: BaseContext) -> list[Child]:
-    """The SIP side: a refusing endpoint without a trunk, else the front and its workers."""
-    if settings.trunk_uri is None:
+@dataclass(frozen=True)
+class DialerPlan:
+    """The SIP side of this start: the pool, and the test carrier when it stands in for a trunk.
+
+    `pool` None: no trunk and no test carrier, so one endpoint refuses every call.
+    """
+
+    pool: PoolSize | None
+    trunk: str | None = None  # DIALGUARD_TRUNK_URI
+    carrier_port: int | None = None  # the built-in test carrier's, when it runs
+    carrier_line: Path | None = None
+
+    def status_lines(self) -> list[tuple[str, str]]:
+        """(what, how) rows for the console's Status page."""
+        if self.pool is None:
+            return [
+                (
+                    "Carrier",
+                    "none: DIALGUARD_TRUNK_URI is not set and the test carrier is off, "
+                    "so every call is refused",
+                )
+            ]
+        if self.carrier_port is not None:
+            carrier = (
+                f"TEST CARRIER on 127.0.0.1:{self.carrier_port}: every call is answered by "
+                "Dialguard's built-in test carrier with a short spoken line "
+                f"({self.carrier_line.name if self.carrier_line else ''}), not by a phone "
+                "network. Set DIALGUARD_TRUNK_URI for real calls; DIALGUARD_TEST_CARRIER=off "
+                "in production."
+            )
+        else:
+            carrier = f"trunk {self.trunk}"
+        return [("Dialer pool", self.pool.describe()), ("Carrier", carrier)]
+
+
+def _free_loopback_port(attempts: int = 20) -> int:
+    """A port on 127.0.0.1 free for both UDP and TCP (pjsua2 binds both)."""
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise OSError("no port on 127.0.0.1 is free for both UDP and TCP")
+
+
+def plan_dialer(settings: Settings) -> DialerPlan:
+    """Size the pool, and with the test carrier make its line and pick its port."""
+    if settings.trunk_uri is not None:
+        return DialerPlan(dialer_pool(settings), trunk=settings.trunk_uri)
+    if not settings.test_carrier_on:
+        return DialerPlan(None)
+    from dialer.carrier_line import ensure_lines
+
+    lines = ensure_lines(settings.test_carrier_dir)
+    return DialerPlan(
+        dialer_pool(settings),
+        carrier_port=_free_loopback_port(),
+        carrier_line=lines[settings.test_line_language],
+    )
+
+
+def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> list[Child]:
+    """The SIP side: a refusing endpoint without a carrier, else the front and its workers
+    (with the test carrier in front of them when it stands in for the trunk)."""
+    if plan.pool is None:
         return [Child("dialer", run_dialer_child)]
-    n = settings.dialer_workers
+    n = plan.pool.workers
     ports = ctx.Array("i", n, lock=False)
     legs = ctx.Array("i", n, lock=False)
     secret = os.urandom(32)  # one per run: tokens and nonces do not outlive it
+    carrier: list[Child] = []
+    if plan.carrier_port is not None and plan.carrier_line is not None:
+        carrier = [
+            Child(
+                "test-carrier",
+                functools.partial(run_carrier_child, plan.carrier_port, plan.carrier_line),
+            )
+        ]
     return [
+        *carrier,
         Child("dialer-front", functools.partial(run_front_child, ports, legs, secret)),
         *[
-            Child(f"dialer-{i}", functools.partial(run_worker_child, i, ports, legs, secret))
+            Child(
+                f"dialer-{i}",
+                functools.partial(run_worker_child, i, ports, legs, secret, plan.carrier_port),
+            )
             for i in range(n)
         ],
     ]
@@ -224,11 +358,11 @@ def run_announcements_child(settings: Settings) -> None:
 
 def run_uploader_child(settings: Settings) -> None:
     from api.audit.chain import audit_to
-    from recording.db.engine import make_engine, session_factory
+    from api.wiring import audit_sessions
     from recording.uploader import run_uploader
 
     stop = _child_setup("uploader", settings)
-    sessions = session_factory(make_engine(settings.effective_database_url))
+    sessions = audit_sessions(settings)  # the end of retention is audited: entries carry the MAC
     audit = audit_to(sessions, lambda: datetime.now(UTC))
     run_uploader(sessions, settings.spool_dir, storage_copies(settings), audit, stop)
 
@@ -267,25 +401,47 @@ class Child:
     name: str
     target: Callable[[Settings], None]
     process: BaseProcess | None = None
-    restarts: int = 0
+    restarts: int = 0  # in a row, for the backoff; reset once the child runs a minute
+    restarted: int = 0  # since `dialguard up` began: the count the logs show
     next_start: float = 0.0
     started_at: float = field(default=0.0)
 
 
-class Supervisor:
-    """Starts children and restarts any that die, with backoff, until stopped."""
+def _backoff(streak: int) -> float:
+    return min(_MAX_BACKOFF, 2.0**streak)
 
-    def __init__(self, settings: Settings, children: list[Child]) -> None:
+
+class Supervisor:
+    """Starts children and restarts any that die or hang, with backoff, until stopped.
+
+    A hang is seen through the heartbeats workers write to the database
+    anyway (`recording.db.heartbeats`): a child that has beaten once and then
+    not for `HANG_AFTER_S` is killed, and restarted like one that died. A
+    child that never beats (the API, the dialer) is watched for exits only.
+    When every beating child is silent at once, the database is what hangs
+    (a long write holding SQLite's lock, say): nobody is killed for it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        children: list[Child],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.children = children
+        self.monotonic = monotonic
         self._ctx = multiprocessing.get_context("spawn")
+        self._sessions = session_factory(make_engine(settings.effective_database_url))
+        self._next_beat_check = 0.0
+        self._beats_failing = False
 
     def _start(self, child: Child) -> None:
         child.process = self._ctx.Process(
             target=child.target, args=(self.settings,), name=child.name, daemon=False
         )
         child.process.start()
-        child.started_at = time.monotonic()
+        child.started_at = self.monotonic()
         log.info("started", extra={"child": child.name, "pid": child.process.pid})
 
     def start_all(self) -> None:
@@ -294,7 +450,8 @@ class Supervisor:
 
     def tend(self) -> None:
         """Restart dead children; a child that ran a while gets its backoff reset."""
-        now = time.monotonic()
+        self._kill_hung()
+        now = self.monotonic()
         for child in self.children:
             process = child.process
             if process is None or process.is_alive():
@@ -302,16 +459,74 @@ class Supervisor:
             if child.next_start == 0.0:
                 if now - child.started_at > 60:
                     child.restarts = 0
-                delay = min(_MAX_BACKOFF, 2.0**child.restarts)
+                delay = _backoff(child.restarts)
                 child.restarts += 1
+                child.restarted += 1
                 child.next_start = now + delay
                 log.error(
                     "child exited; restarting",
-                    extra={"child": child.name, "exitcode": process.exitcode, "in_s": delay},
+                    extra={
+                        "child": child.name,
+                        "exitcode": process.exitcode,
+                        "in_s": delay,
+                        "restarts": child.restarted,
+                    },
                 )
             elif now >= child.next_start:
                 child.next_start = 0.0
                 self._start(child)
+
+    def _kill_hung(self) -> None:
+        """Kill each child whose heartbeat stopped (frozen, deadlocked): `tend` restarts it."""
+        now = self.monotonic()
+        if now < self._next_beat_check:
+            return
+        self._next_beat_check = now + _PROBE_EVERY_S
+        host = socket.gethostname()
+        running = {
+            f"{host}:{child.process.pid}": child
+            for child in self.children
+            if child.process is not None and child.process.is_alive()
+        }
+        try:
+            with self._sessions() as session:
+                beats = session.execute(
+                    select(Heartbeat.instance, Heartbeat.beat_at).where(
+                        Heartbeat.instance.in_(running)
+                    )
+                ).all()
+        except Exception as exc:  # the database is away: exits are still seen
+            if not self._beats_failing:
+                log.warning(
+                    "cannot read heartbeats; hung children are not detected meanwhile",
+                    extra={"reason": type(exc).__name__},
+                )
+            self._beats_failing = True
+            return
+        self._beats_failing = False
+        wall = datetime.now(UTC)
+        silence = {name: (wall - as_utc(beat_at)).total_seconds() for name, beat_at in beats}
+        if len(silence) > 1 and min(silence.values()) >= HANG_AFTER_S:
+            return  # nobody could write a beat: the database is locked or slow, not the children
+        for instance, silent in silence.items():
+            child = running[instance]
+            if silent >= HANG_AFTER_S and child.process is not None:
+                log.error(
+                    "child stopped answering (no heartbeat for %.0f s); killing it to restart",
+                    silent,
+                    extra={"child": child.name, "restarts": child.restarted + 1},
+                )
+                child.process.kill()
+                child.process.join(5)
+
+    def restart_all(self, settings: Settings) -> None:
+        """Every child again with new settings (the embedded S3 had to move to other ports)."""
+        self.stop_all()
+        self.settings = settings
+        for child in self.children:
+            child.restarted += 1
+            child.next_start = 0.0
+        self.start_all()
 
     def stop_all(self, timeout: float = 10.0) -> None:
         for child in self.children:
@@ -329,6 +544,93 @@ class Supervisor:
                 child.process.join(5)
 
 
+class S3Keeper:
+    """The embedded SeaweedFS, supervised like a child: restarted when it exits or hangs.
+
+    Probed every `_PROBE_EVERY_S` with an S3 request (list buckets, 2 s
+    timeout); unanswered for `HANG_AFTER_S` (after a start, for
+    `_S3_START_GRACE_S`) it is killed with SIGKILL, which also ends a frozen
+    one. Restarts come with the children's backoff and are counted in the
+    logs. Runs on the supervisor's main thread: SeaweedFS dies when the thread
+    that started it ends (`recording.embedded_s3._die_with_parent`).
+    """
+
+    def __init__(
+        self,
+        s3: EmbeddedS3,
+        monotonic: Callable[[], float] = time.monotonic,
+        probe_timeout: float = 2.0,
+    ) -> None:
+        self.s3 = s3
+        self.monotonic = monotonic
+        self.probe_timeout = probe_timeout
+        now = monotonic()
+        self.restarted = 0
+        self._streak = 0
+        self._started_at = now
+        self._answered_at = now
+        self._starting = False
+        self._next_probe = 0.0
+        self._next_start = 0.0
+
+    def tend(self) -> bool:
+        """One look; True when SeaweedFS came back on other ports (children need new settings)."""
+        now = self.monotonic()
+        if self._next_start:
+            return now >= self._next_start and self._launch(now)
+        if not self.s3.alive():
+            self._schedule(now, "embedded S3 exited; restarting", exitcode=self.s3.exitcode)
+            return False
+        if now < self._next_probe:
+            return False
+        self._next_probe = now + _PROBE_EVERY_S
+        if self.s3.answers(self.probe_timeout):
+            if self._starting:
+                log.warning("embedded S3 answers again", extra={"restarts": self.restarted})
+            self._starting = False
+            self._answered_at = self.monotonic()
+            return False
+        silent = self.monotonic() - self._answered_at
+        if silent >= (_S3_START_GRACE_S if self._starting else HANG_AFTER_S):
+            self.s3.kill()
+            self._schedule(
+                self.monotonic(),
+                f"embedded S3 has not answered for {silent:.0f} s; killed it to restart",
+            )
+        return False
+
+    def _schedule(self, now: float, message: str, exitcode: int | None = None) -> None:
+        if now - self._started_at > 60:
+            self._streak = 0
+        delay = _backoff(self._streak)
+        self._streak += 1
+        self.restarted += 1
+        self._next_start = now + delay
+        log.error(
+            message,
+            extra={
+                "child": "embedded-s3",
+                "exitcode": exitcode,
+                "in_s": delay,
+                "restarts": self.restarted,
+            },
+        )
+
+    def _launch(self, now: float) -> bool:
+        self._next_start = 0.0
+        endpoint = self.s3.endpoint
+        try:
+            self.s3.launch()
+        except EmbeddedStorageError as exc:
+            self._started_at = now
+            self._schedule(now, f"embedded S3 did not start: {exc}")
+            return False
+        self._started_at = self._answered_at = now
+        self._starting = True
+        log.info("embedded S3 restarted", extra={"pid": self.s3.pid, "restarts": self.restarted})
+        return self.s3.endpoint != endpoint
+
+
 def _require(result: CheckResult) -> None:
     if result.status is Status.FAIL:
         raise PreflightFailed(result.line)
@@ -336,7 +638,7 @@ def _require(result: CheckResult) -> None:
 
 def preflight(settings: Settings) -> None:
     """What must hold before anything starts: each failure is one line for the operator."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
     for check in (
         check_ffmpeg,
         lambda: check_sip_port(settings, allow_dialguard=False),
@@ -374,7 +676,9 @@ def prepare_storage(settings: Settings) -> None:
         )
 
 
-def _wait_healthy(settings: Settings, stop: threading.Event, timeout: float = 120.0) -> None:
+def _wait_healthy(
+    settings: Settings, stop: threading.Event, plan: DialerPlan, timeout: float = 120.0
+) -> None:
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
@@ -386,8 +690,48 @@ def _wait_healthy(settings: Settings, stop: threading.Event, timeout: float = 12
                     f"SIP {settings.sip_host}:{settings.sip_port} (udp, tcp). Ctrl-C stops it.",
                     flush=True,
                 )
+                if plan.carrier_port is not None:
+                    print(
+                        "No trunk set: calls go to the built-in TEST CARRIER, which answers "
+                        "any number with a short spoken line (README: First call in five "
+                        "minutes).",
+                        flush=True,
+                    )
                 return
         stop.wait(1.0)
+
+
+def _announce(plan: DialerPlan) -> None:
+    """The dialer's shape in the log, and a warning where it is not what a floor needs."""
+    if plan.pool is None:
+        log.warning("no trunk and no test carrier: every call is refused")
+        return
+    log.info("dialer pool: %s", plan.pool.describe())
+    if plan.pool.above_host:
+        log.warning(
+            "DIALGUARD_DIALER_WORKERS=%d is more than this host carries (%d): calls may fail",
+            plan.pool.workers,
+            plan.pool.sized,
+        )
+    if plan.carrier_port is not None:
+        log.warning(
+            "TEST CARRIER: no trunk is set, so calls go to the built-in test carrier on "
+            "127.0.0.1:%d, which answers with a spoken line; set DIALGUARD_TRUNK_URI for "
+            "real calls, DIALGUARD_TEST_CARRIER=off in production",
+            plan.carrier_port,
+        )
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """DATA_DIR made, or tightened, to 0700: it holds the database, keys and recordings.
+
+    With the directory closed to everyone else, a file below it that an older
+    version created 0644 cannot be read by another user either.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # not ours (a site's shared mount): left as it is
+        if data_dir.stat().st_mode & 0o077:
+            data_dir.chmod(0o700)
 
 
 def run_up(settings: Settings) -> int:
@@ -404,6 +748,7 @@ def run_up(settings: Settings) -> int:
     supervisor: Supervisor | None = None
     try:
         preflight(settings)
+        plan = plan_dialer(settings)  # the test carrier's line is made here: fails before S3
         if settings.embedded_s3:
             embedded = EmbeddedS3(settings.s3_dir).start()
             assert embedded.credentials is not None
@@ -416,8 +761,9 @@ def run_up(settings: Settings) -> int:
         prepare_storage(settings)
         if stop.is_set():
             return 0
+        _announce(plan)
         children = [
-            *dialer_children(settings, multiprocessing.get_context("spawn")),
+            *dialer_children(settings, multiprocessing.get_context("spawn"), plan),
             Child("uploader", run_uploader_child),
             *[
                 Child(f"transcriber-{i}", run_transcriber_child)
@@ -426,12 +772,23 @@ def run_up(settings: Settings) -> int:
             *([Child("announcements", run_announcements_child)] if settings.trunk_uri else []),
             Child("qa", run_qa_child),
             *([Child("webhooks", run_webhooks_child)] if settings.webhook_url else []),
-            Child("api", run_api_child),
+            Child("api", functools.partial(run_api_child, plan)),
         ]
         supervisor = Supervisor(settings, children)
         supervisor.start_all()
-        threading.Thread(target=_wait_healthy, args=(settings, stop), daemon=True).start()
+        keeper = S3Keeper(embedded) if embedded is not None else None
+        threading.Thread(target=_wait_healthy, args=(settings, stop, plan), daemon=True).start()
         while not stop.wait(0.5):
+            if keeper is not None and keeper.tend() and embedded is not None:
+                assert embedded.credentials is not None
+                log.warning("embedded S3 moved to other ports; restarting every child")
+                settings = with_embedded_storage(
+                    settings,
+                    embedded.endpoint,
+                    embedded.credentials.access_key,
+                    embedded.credentials.secret_key,
+                )
+                supervisor.restart_all(settings)
             supervisor.tend()
         return 0
     except PreflightFailed as exc:
@@ -442,7 +799,8 @@ def run_up(settings: Settings) -> int:
         return 1
     finally:
         if supervisor is not None:
-            supervisor.stop_all()
+            # pjsua2 takes a moment to shut down, and a host-sized pool stops many at once
+            supervisor.stop_all(timeout=10.0 + 0.5 * len(supervisor.children))
         if embedded is not None:
             embedded.stop()
         log.info("stopped")

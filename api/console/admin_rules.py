@@ -89,6 +89,11 @@ def describe_policy(policy: Policy) -> list[str]:
         )
     if policy.number_daily_cap is not None:
         lines.append(f"At most {policy.number_daily_cap} attempts a day to one number.")
+    if policy.unanswered_daily_cap is not None:
+        lines.append(
+            f"At most {policy.unanswered_daily_cap} unanswered attempts a day to one contact "
+            "(number)."
+        )
     if policy.rolling_cap is not None:
         lines.append(
             f"At most {policy.rolling_cap} call attempts in {policy.rolling_days} days to one "

@@ -179,7 +179,9 @@ def agent_find_number(
     services = services_of(request)
     sealer = _sealer(request)
     try:
-        key = sealer.key_of(normalize(number, services.phone_region))
+        key = sealer.key_of(
+            normalize(number, services.phone_region, allow_vanity=services.allow_vanity_numbers)
+        )
     except MalformedNumber as exc:
         return _agent_call_view(request, user, token, [], False, error=str(exc), status=422)
     with services.sessions() as session:

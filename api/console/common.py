@@ -19,10 +19,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.accounts.models import Role, User
 from api.accounts.sessions import COOKIE, LIFETIME, LoginRefused, log_in, log_out, session_user
 from api.audit.chain import record
+from api.web.headers import nonce_of
+from api.web.params import has_control
 from api.web.services import services_of
 
 router = APIRouter(include_in_schema=False)
@@ -91,6 +95,7 @@ def form_user(
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("csp_nonce", nonce_of(request))
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # transcripts are personal data
     return response
@@ -102,7 +107,37 @@ def to_login(request: Request) -> RedirectResponse:
 
 @router.get("/login")
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", title="Log in", user=None, error=None, username="")
+    return render(
+        request,
+        "login.html",
+        title="Log in",
+        user=None,
+        error=None,
+        username="",
+        no_admin=not _has_admin(request),
+    )
+
+
+def _has_admin(request: Request) -> bool:
+    """Whether any admin account exists; none on a fresh install, so the page says how."""
+    try:
+        with services_of(request).sessions() as session:
+            found = session.scalar(select(User.username).where(User.role == Role.ADMIN).limit(1))
+    except SQLAlchemyError:
+        return True  # the database is away: say nothing rather than something wrong
+    return found is not None
+
+
+def source_of(request: Request) -> str:
+    """Where a request comes from, as the login limits count it (the peer's address)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _printable_name(username: str) -> str:
+    """The typed name as the audit log may keep it: control characters escaped."""
+    if not has_control(username):
+        return username[:64] or "-"
+    return username.encode("unicode_escape").decode("ascii")[:64]
 
 
 @router.post("/login")
@@ -112,25 +147,36 @@ def login(
     password: Annotated[str, Form(max_length=200)],
     code: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
+    """Log in. Every refusal reads the same and takes as long; a wait says until when."""
     services = services_of(request)
     now = services.clock()
+    source = source_of(request)
     with services.sessions() as session:
         try:
             user, token = log_in(
                 session,
-                username,
+                _printable_name(username),
                 password,
                 now,
+                services.login_limits,
+                source=source,
                 code=code,
                 keys=services.keys,
                 require_totp=services.require_totp,
             )
         except LoginRefused as exc:
-            actor = username[:64] or "-"
-            record(session, actor, "login-failed", "console", now, detail={"locked": exc.locked})
-            refused = {"title": "Log in", "user": None, "error": str(exc), "username": username}
-            return render(request, "login.html", status=401, **refused)
-        record(session, user.username, "login", "console", now)
+            detail = {"locked": exc.locked, "why": exc.why, "source": source[:64]}
+            record(
+                session, _printable_name(username), "login-failed", "console", now, detail=detail
+            )
+            refused = {
+                "title": "Log in",
+                "user": None,
+                "error": str(exc),
+                "username": "" if has_control(username) else username[:64],
+            }
+            return render(request, "login.html", status=429 if exc.locked else 401, **refused)
+        record(session, user.username, "login", "console", now, detail={"source": source[:64]})
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,

@@ -68,6 +68,9 @@ def status_page(request: Request) -> Response:
         placed=placed,
         answered=answered,
         refused=refused,
+        # What `dialguard up` started on the SIP side (api/cli/supervisor.py DialerPlan):
+        # the pool and what it rests on, and the carrier (the test carrier, marked).
+        dialer=getattr(request.app.state, "dialer_status", None),
     )
 
 

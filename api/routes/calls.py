@@ -94,7 +94,9 @@ def click_to_call(
         raise HTTPException(403, "an agent places calls from their own softphone only")
     services = services_of(request)
     try:
-        e164 = normalize(body.number, services.phone_region)
+        e164 = normalize(
+            body.number, services.phone_region, allow_vanity=services.allow_vanity_numbers
+        )
     except MalformedNumber as exc:
         raise HTTPException(422, str(exc)) from None
     if body.client is not None and body.debtor_id is None:

@@ -148,7 +148,7 @@ def put_debtor(
     services = services_of(request)
     sealer = _sealer(request)
     raw = {**body.model_dump(), "client": client, "external_id": external_id}
-    checked = validate_row(raw, services.phone_region)
+    checked = validate_row(raw, services.phone_region, allow_vanity=services.allow_vanity_numbers)
     if isinstance(checked, list):
         return _invalid(
             "; ".join(e.message for e in checked),
@@ -311,7 +311,14 @@ async def import_file(
     now = _now(services)
     try:
         result = await run_in_threadpool(
-            import_debtors, services.sessions, data, fmt, sealer, services.phone_region, now
+            import_debtors,
+            services.sessions,
+            data,
+            fmt,
+            sealer,
+            services.phone_region,
+            now,
+            allow_vanity=services.allow_vanity_numbers,
         )
     except ImportConflict as exc:
         raise HTTPException(409, f"{exc} - {exc.hint}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -11,6 +13,9 @@ from pydantic import BaseModel
 
 import api.tables  # noqa: F401  (every table registered before any session opens)
 from api import __version__
+from api.accounts.users import burn_verify
+from api.audit.anchors import Anchorer
+from api.audit.chain import with_audit_key
 from api.console import admin as admin_console
 from api.console import agents as agent_console
 from api.console import common as console
@@ -28,10 +33,11 @@ from api.routes import retrieval as retrieval_routes
 from api.routes import search as search_routes
 from api.settings import Settings
 from api.web import problems
+from api.web.headers import SecurityHeaders, install_docs
 from api.web.health import HealthChecker
-from api.web.limits import BodyLimit
+from api.web.limits import BodyLimit, InputGuard
 from api.web.services import Services
-from api.wiring import key_ring, storage_copies, storage_targets
+from api.wiring import anchor_store, audit_key, key_ring, storage_copies, storage_targets
 from dialer.announcements import COMPONENT as ANNOUNCEMENTS
 from dialer.numbers import load_or_create_secret
 from dialer.workdays import load_calendar
@@ -52,15 +58,38 @@ class HealthReport(BaseModel):
     components: dict[str, ComponentReport]
 
 
-def create_app(health: HealthChecker, services: Services) -> FastAPI:
+def create_app(
+    health: HealthChecker,
+    services: Services,
+    *,
+    docs: bool = True,
+    anchorer: Anchorer | None = None,
+) -> FastAPI:
+    """The app; with `anchorer`, it anchors the audit chain while it runs and at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if anchorer is not None:
+            await run_in_threadpool(anchorer.start)
+        try:
+            yield
+        finally:
+            if anchorer is not None:
+                await run_in_threadpool(anchorer.stop)
+
     app = FastAPI(
         title="Dialguard",
         version=__version__,
         description="Telephony and call-recording server for debt-collection call centers.",
+        docs_url=None,  # served from our own assets below, or not at all
+        redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.services = services
     app.state.health = health
     problems.install(app)
+    if docs:
+        install_docs(app)
     # uploads have their own, larger ceilings (plus room for the multipart framing);
     # everything else is a small body
     app.add_middleware(
@@ -70,6 +99,8 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
             "/admin/dnc": admin_console.MAX_DNC_BYTES + 65536,
         },
     )
+    app.add_middleware(InputGuard)  # a control character in a query string or path: 422
+    app.add_middleware(SecurityHeaders)  # outermost: every answer carries the headers
     app.include_router(search_routes.router)
     app.include_router(recording_routes.router)
     app.include_router(retrieval_routes.router)
@@ -105,7 +136,11 @@ def create_app(health: HealthChecker, services: Services) -> FastAPI:
 def build_app(settings: Settings) -> FastAPI:
     """The app as `dialguard up` serves it, wired from settings."""
     engine = make_engine(settings.effective_database_url)
-    sessions = session_factory(engine)
+    key = audit_key(settings)
+    assert key is not None
+    sessions = with_audit_key(session_factory(engine), key)
+    copies = storage_copies(settings)
+    burn_verify("")  # the dummy hash of unknown names' logins, made before the first login
     checker = HealthChecker(
         engine=engine,
         sessions=sessions,
@@ -122,14 +157,21 @@ def build_app(settings: Settings) -> FastAPI:
     services = Services(
         sessions=sessions,
         spool=settings.spool_dir,
-        copies=storage_copies(settings),
+        copies=copies,
         keys=key_ring(settings),
         working_day=WorkingDay(ZoneInfo(settings.timezone), load_calendar(), settings.workday_end),
         phone_region=settings.phone_region,
+        allow_vanity_numbers=settings.allow_vanity_numbers,
         require_totp=settings.require_totp,
         policy_preset=settings.policy_preset,
         qa_pack=settings.qa_pack,
         # The dialer, the do-not-call lists and the debtor records hash numbers with one key.
         number_secret=load_or_create_secret(settings.number_key_file),
+        audit_key=key,
+        retention_max_days=settings.retention_max_days,
+        client_retention_max=settings.client_retention_max_map,
     )
-    return create_app(checker, services)
+    anchorer = Anchorer(
+        sessions, anchor_store(settings, copies), interval_s=settings.audit_anchor_interval
+    )
+    return create_app(checker, services, docs=settings.api_docs, anchorer=anchorer)

@@ -159,7 +159,11 @@ def read_records(data: bytes | str, fmt: Format) -> list[tuple[int, dict[str, ob
 
 
 def validate(
-    records: list[tuple[int, dict[str, object]]], region: str, progress: Progress = _no_progress
+    records: list[tuple[int, dict[str, object]]],
+    region: str,
+    progress: Progress = _no_progress,
+    *,
+    allow_vanity: bool = False,
 ) -> tuple[list[DebtorIn], list[RowError]]:
     """Every row checked, duplicates of an account included; pure."""
     good: list[DebtorIn] = []
@@ -172,7 +176,7 @@ def validate(
         elif raw.get("__extra__"):
             errors.append(RowError(line, "row", "has more cells than the header has columns"))
         else:
-            checked = validate_row(raw, region)
+            checked = validate_row(raw, region, allow_vanity=allow_vanity)
             if isinstance(checked, list):
                 errors.extend(RowError(line, e.field, e.message) for e in checked)
             else:
@@ -202,6 +206,8 @@ def import_debtors(
     now: datetime,
     progress: Progress = _no_progress,
     batch_size: int = BATCH_SIZE,
+    *,
+    allow_vanity: bool = False,
 ) -> ImportResult:
     """Validate all of `data`, then write all of it in one transaction, or nothing.
 
@@ -212,7 +218,7 @@ def import_debtors(
         records = read_records(data, fmt)
     except _FileError as exc:
         return ImportResult(0, errors=[RowError(0, "file", str(exc))])
-    debtors, errors = validate(records, region, progress)
+    debtors, errors = validate(records, region, progress, allow_vanity=allow_vanity)
     if errors:
         return ImportResult(len(records), errors=errors)
     created = updated = 0

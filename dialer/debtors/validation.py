@@ -191,7 +191,7 @@ def _number_items(value: object) -> list[tuple[object, object]]:
     raise _Bad("must be 'role:number;role:number' or a list of {role, number}")
 
 
-def _numbers(value: object, region: str) -> tuple[Number, ...]:
+def _numbers(value: object, region: str, allow_vanity: bool = False) -> tuple[Number, ...]:
     items = _number_items(value)
     if not items:
         raise _Bad("at least one number is required")
@@ -205,7 +205,7 @@ def _numbers(value: object, region: str) -> tuple[Number, ...]:
         if not text:
             raise _Bad(f"number {index} is empty")
         try:
-            e164 = normalize(text, region)
+            e164 = normalize(text, region, allow_vanity=allow_vanity)
         except MalformedNumber as exc:
             raise _Bad(f"number {index}: {exc}") from None
         if e164 in seen:
@@ -290,13 +290,17 @@ def _windows(value: object) -> tuple[Window, ...]:
     return tuple(windows)
 
 
-def validate_row(raw: Mapping[str, object], region: str) -> DebtorIn | list[FieldError]:
+def validate_row(
+    raw: Mapping[str, object], region: str, *, allow_vanity: bool = False
+) -> DebtorIn | list[FieldError]:
     """One account checked whole: every bad field is named, so one pass fixes a file.
 
     `raw` holds client, external_id, name, stage, timezone, numbers and
     callback_windows as they came from a CSV line, a JSON object or the API.
     A missing time zone is taken from the first debtor-role number when its
-    numbering plan has exactly one.
+    numbering plan has exactly one. Letters in a number are a data error
+    unless `allow_vanity` (the site's DIALGUARD_ALLOW_VANITY_NUMBERS); an
+    extension is always refused (dialer/numbers.py).
     """
     errors: list[FieldError] = []
     values: dict[str, Any] = {}
@@ -313,7 +317,7 @@ def validate_row(raw: Mapping[str, object], region: str) -> DebtorIn | list[Fiel
         except _Bad as exc:
             errors.append(FieldError(field, f"{field} {exc.message}"))
     try:
-        values["numbers"] = _numbers(raw.get("numbers"), region)
+        values["numbers"] = _numbers(raw.get("numbers"), region, allow_vanity)
     except _Bad as exc:
         errors.append(FieldError("numbers", f"numbers: {exc.message}"))
     if not errors and not values["timezone"]:

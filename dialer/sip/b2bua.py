@@ -43,6 +43,7 @@ from typing import Any
 import pjsua2 as pj
 
 from dialer.calls import CallEvent, CallRecord, Command, Decide, Ended, note_path
+from dialer.errors import DialerError
 from dialer.numbers import MalformedNumber, mask, normalize
 from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Credential, FailureThrottle, check_login
@@ -187,9 +188,46 @@ def _op(code: int, reason: str = "", headers: Sequence[tuple[str, str]] = ()) ->
     return op
 
 
-def _token(text: str) -> str:
-    """Safe inside a quoted-string header parameter (Warning, Reason)."""
-    return "".join(c if c.isprintable() and c not in '"\\' else " " for c in text)[:200]
+DECISION_UNAVAILABLE = "decision_unavailable"  # dialer.decision names the rule the same
+
+
+def _unavailable(exc: Exception, session: _Session) -> str:
+    """Why a decision that raised refused the call, as the agent and the booking read it."""
+    if isinstance(exc, DialerError):
+        log.error("b2bua: call not placed: %s", exc, extra=session.label())
+        return str(exc)
+    log.exception("b2bua: call policy failed, call not placed", extra=session.label())
+    return "the call policy failed; the call is not placed"
+
+
+def _token(text: str, limit: int = 200) -> str:
+    """Safe inside a quoted-string header parameter (Warning, Reason) or a reason phrase."""
+    return "".join(c if c.isprintable() and c not in '"\\' else " " for c in text)[:limit]
+
+
+#: A refusal's reason is whole in the Warning header up to this many characters: every
+#: reason the call policy writes fits (the longest is about 300), and a response stays
+#: one UDP datagram.
+REASON_LIMIT = 800
+# How the call policy ends a refusal (dialer/policy.py `decide`), and how a number's
+# learned status says when its re-check interval ends (dialer/number_status.py).
+_NEXT_ALLOWED = re.compile(r"Next allowed: (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) \(([^)]+)\)")
+_RECHECK_ENDS = re.compile(r"ends at (\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})\S*?(Z|[+-]\d{2}:\d{2})\b")
+
+
+def refusal_phrase(rule: str, reason: str) -> str:
+    """The 403's reason phrase, what a softphone shows: the rule and the next allowed time.
+
+    e.g. `Refused daily_cap, next allowed 2026-11-25 08:00 Asia/Shanghai`; the
+    whole reason is in the Warning header beside it.
+    """
+    when = ""
+    if found := _NEXT_ALLOWED.search(reason):
+        when = f"{found[1]} {found[2]}"
+    elif found := _RECHECK_ENDS.search(reason):
+        zone = "UTC" if found[3] in ("Z", "+00:00") else f"UTC{found[3]}"
+        when = f"{found[1]} {found[2]} {zone}"
+    return _token(f"Refused {rule}" + (f", next allowed {when}" if when else ""), 120)
 
 
 # Media states in which a leg's audio is in the conference bridge.
@@ -207,8 +245,9 @@ class B2bua:
 
     Create it, then call `poll()` from the same thread (or `run(stop)`), since
     PJSIP runs on the creating thread only. `credentials(username)` returns the
-    stored HA1s or None; `decide(e164)` is the call policy and an exception from
-    it refuses the call. `on_finished` gets one CallRecord per authenticated
+    stored HA1s or None; `decide(e164, request_id, call_id, agent)` is the call
+    policy, which books an allowed call as in flight, and an exception from it
+    refuses the call (503). `on_finished` gets one CallRecord per authenticated
     attempt, always from the one merge thread, after both legs are gone and the
     stereo file (if any) is complete: it may block without stalling SIP.
     """
@@ -224,7 +263,7 @@ class B2bua:
         clock: Callable[[], float] = time.time,
         on_load: Callable[[int], None] | None = None,
         note_fields: Callable[[str], dict[str, str]] | None = None,
-        caller_id_usable: Callable[[str], bool] | None = None,
+        caller_id_usable: Callable[[str, str], bool] | None = None,
         next_request: Callable[[], tuple[int, str, str, str] | None] | None = None,
         commands: Callable[[Sequence[str]], Sequence[Command]] | None = None,
         on_event: Callable[[CallEvent], None] | None = None,
@@ -280,6 +319,9 @@ class B2bua:
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{user}@{self.config.host}:{self.config.port}"
         cfg = self.config
+        if cfg.rtp_port:
+            acfg.mediaConfig.transportConfig.port = cfg.rtp_port
+            acfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
         if not default and cfg.trunk_username is not None and cfg.trunk_password is not None:
             # Realm "*": whatever realm the carrier challenges in (401 or 407), PJSIP
             # answers with this login once; a second challenge ends the call as refused.
@@ -396,7 +438,7 @@ class B2bua:
         sid = secrets.token_hex(8)
         dialed = uri_user(request.uri)
         try:
-            e164 = normalize(dialed, cfg.region)
+            e164 = normalize(dialed, cfg.region, allow_vanity=cfg.allow_vanity)
         except MalformedNumber as exc:
             log.info("b2bua: %s", exc, extra={"call_id": sid})
             self._refuse(
@@ -413,22 +455,30 @@ class B2bua:
             started_at=self._clock(),
             started_mono=time.monotonic(),
         )
-        try:
-            allowed, rule, reason = self._decide(e164, None)
-        except Exception:  # no answer from the policy is not a yes
-            log.exception("b2bua: call policy failed, call not placed", extra=session.label())
-            self._refuse(leg, 500, "Call Policy Unavailable")
-            self._record_refusal(leg, sid, sip_call_id, agent, e164, 500, "policy failed", None)
+        try:  # decides and, when it allows the call, books it as in flight
+            allowed, rule, reason = self._decide(e164, None, sid, agent)
+        except Exception as exc:  # no answer from the policy is not a yes
+            why = _unavailable(exc, session)
+            self._refuse(
+                leg,
+                503,
+                "Call Policy Unavailable",
+                [
+                    ("Retry-After", "30"),
+                    ("Warning", f'399 dialguard "{DECISION_UNAVAILABLE}: {_token(why)}"'),
+                ],
+            )
+            self._record_refusal(leg, sid, sip_call_id, agent, e164, 503, why, DECISION_UNAVAILABLE)
             return
         if not allowed:
             log.info("b2bua: refused by policy rule %s", rule, extra=session.label())
             self._refuse(
                 leg,
                 403,
-                "Refused By Call Policy",
+                refusal_phrase(rule, reason),
                 [
                     ("Reason", f'SIP;cause=403;text="dialguard policy {_token(rule)}"'),
-                    ("Warning", f'399 dialguard "{_token(rule)}: {_token(reason)}"'),
+                    ("Warning", f'399 dialguard "{_token(rule)}: {_token(reason, REASON_LIMIT)}"'),
                 ],
             )
             self._record_refusal(leg, sid, sip_call_id, agent, e164, 403, reason, rule)
@@ -496,10 +546,9 @@ class B2bua:
             self._report(record)
 
         try:
-            allowed, rule, reason = self._decide(e164, request_id)
-        except Exception:
-            log.exception("b2bua: call policy failed, call not placed", extra=session.label())
-            refuse(500, "policy failed", None)
+            allowed, rule, reason = self._decide(e164, request_id, sid, agent)
+        except Exception as exc:
+            refuse(503, _unavailable(exc, session), DECISION_UNAVAILABLE)
             return
         if not allowed:
             log.info("b2bua: click-to-call refused by rule %s", rule, extra=session.label())
@@ -637,16 +686,27 @@ class B2bua:
             raise
         return made
 
-    def _next_caller_id(self) -> str | None:
-        """The next caller ID of the pool still in the rotation, or None if none is."""
+    def _next_caller_id(self, session: _Session) -> str | None:
+        """The next caller ID of the pool still in the rotation, or None if none is.
+
+        The check also puts the caller ID on the call's reservation, so a caller
+        ID on trial after its cool-off carries one call at a time. A check that
+        fails (the database) takes no caller ID: nothing is dialed unchecked.
+        """
         for _ in range(len(self.config.caller_ids)):
             cid = next(self._caller_ids)
-            if self._caller_id_usable is None or self._caller_id_usable(cid):
+            if self._caller_id_usable is None:
                 return cid
+            try:
+                if self._caller_id_usable(cid, session.id):
+                    return cid
+            except Exception:
+                log.exception("b2bua: caller-ID check failed", extra=session.label())
+                return None
         return None
 
     def _place_trunk_call(self, session: _Session) -> None:
-        cid = self._next_caller_id()
+        cid = self._next_caller_id(session)
         if cid is None:
             log.error("b2bua: every caller ID is out of the rotation", extra=session.label())
             self._end_agent(session, 503, "No Caller ID Available", Ended.DIALGUARD)
@@ -1113,6 +1173,11 @@ class B2bua:
             holds=self._file_spans(session, session.holds, session.held_at, stopped),
             recorder_alerts=session.alerts,
             request_id=session.request_id,
+            answered_at=(
+                session.started_at + (session.answered_at - session.started_mono)
+                if session.answered_at is not None
+                else None
+            ),
         )
         log.info("b2bua: finished %s after %.1f s", status, duration, extra=session.label())
         out = self.config.recording_dir / f"{session.id}.wav"

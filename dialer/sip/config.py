@@ -25,6 +25,7 @@ class B2buaConfig:
     recording_dir: Path
     secret: bytes  # signs nonces; share it between processes behind one realm
     region: str = "CN"  # for numbers dialed without a country code
+    allow_vanity: bool = False  # letters in a dialed number: refused (484) unless True
     realm: str = "dialguard"
     # SIPp 3.6 and many softphones only speak MD5; list SHA-256 first where clients can.
     algorithms: tuple[Algorithm, ...] = (Algorithm.MD5,)
@@ -35,6 +36,11 @@ class B2buaConfig:
     # Behind a front (dialer/sip/front.py): the secret its redirect tokens are signed with.
     front_secret: bytes | None = None
     version: str = "0"
+    # First RTP port and how many after it this process may use; 0: pjsua2's default
+    # (4000 upward). Workers of one host each get a range of their own: two endpoints
+    # probing the same ports at once fail calls with "Address already in use".
+    rtp_port: int = 0
+    rtp_port_range: int = 0
     # The carrier's digest login, answered to its 401/407 on any realm; never logged.
     trunk_username: str | None = None
     trunk_password: str | None = field(default=None, repr=False)

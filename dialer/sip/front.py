@@ -37,6 +37,20 @@ CALLS_PER_WORKER = 2  # 4 legs per pjsua2 process, 2 legs per bridged call
 MAX_EXPIRES = 3600  # a softphone re-registers at least hourly
 RESERVE_S = 3.0  # a redirected call counts against its worker until the worker reports it
 _ANSWER_CACHE_S = 32.0  # timer B: a retransmitted request gets the same answer
+# Softphones that give up on a 401 with two WWW-Authenticate headers ("Function not
+# implemented": baresip 1.x, the one Debian 12 ships) and speak MD5 only.
+_ONE_CHALLENGE_ONLY = re.compile(r"^baresip v?[01]\.", re.IGNORECASE)
+
+
+def challenged_algorithms(
+    offered: tuple[Algorithm, ...], user_agent: str | None
+) -> tuple[Algorithm, ...]:
+    """The digest algorithms to challenge this softphone with: the site's, or MD5 alone for
+    one that cannot read two challenges and would pick MD5 anyway (no weaker than before).
+    """
+    if user_agent and _ONE_CHALLENGE_ONLY.match(user_agent) and Algorithm.MD5 in offered:
+        return (Algorithm.MD5,)
+    return offered
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,7 @@ class Front:
             source=source,
             realm=cfg.realm,
             secret=cfg.secret,
-            algorithms=cfg.algorithms,
+            algorithms=challenged_algorithms(cfg.algorithms, request.first("user-agent")),
             nonce_lifetime_s=cfg.nonce_lifetime_s,
             credentials=self.credentials,
             throttle=self.throttle,

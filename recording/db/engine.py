@@ -7,6 +7,8 @@ from lives here. Nothing here reads settings: callers pass a URL or an engine.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,27 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite file made 0600 (its folder 0700) before SQLite opens it, or tightened.
+
+    It holds SIP HA1 values (enough to log in as an agent) and transcripts.
+    SQLite gives its -wal and -shm files the database file's mode, so they
+    follow; those an older version left readable are tightened here too.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # gone, or not ours: left to its owner
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,10 +12,12 @@ from tests.helpers import dialguard
 
 
 def _check(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """The JSON answer; the exit status is the decision too (0: allowed, 1: refused)."""
     result = dialguard(["policy", "check", *args, "--json"], env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode in (0, 1), result.stderr
     answer: dict[str, Any] = json.loads(result.stdout)
     assert set(answer) == {"allowed", "rule", "reason", "next_allowed_at"}
+    assert result.returncode == (0 if answer["allowed"] else 1)
     return answer
 
 
@@ -123,7 +125,7 @@ def test_bad_history_is_one_line(
         ],
         dialguard_env,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # no decision: neither allowed (0) nor refused (1)
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
@@ -141,5 +143,15 @@ def test_unknown_preset_names_the_valid_ones(dialguard_env: dict[str, str]) -> N
         ],
         dialguard_env,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "cn-default" in result.stderr and "us-regf" in result.stderr
+
+
+def test_a_refusal_exits_1_with_its_sentence(dialguard_env: dict[str, str]) -> None:
+    """Scripts branch on the exit status: 0 allowed, 1 refused (the sentence says why)."""
+    late = ["policy", "check", "--number", "13800138000", "--at", "2026-11-24T21:30:00+08:00"]
+    refused = dialguard(late, dialguard_env)
+    assert refused.returncode == 1, refused.stderr
+    assert "Next allowed: 2026-11-25 08:00 (Asia/Shanghai)." in refused.stdout
+    allowed = dialguard([*late[:-1], "2026-11-24T10:00:00+08:00"], dialguard_env)
+    assert allowed.returncode == 0 and allowed.stdout.startswith("Allowed")

@@ -57,7 +57,7 @@ class Desk:
                 ("aud-b", "auditor", "bank-b"),
                 ("agent7", "agent", None),
             ):
-                user = create_user(session, name, role, "a long passphrase", T0)
+                user = create_user(session, name, role, "a long passphrase", T0, client=client)
                 user.client_id = client
                 session.commit()
                 self.tokens[name] = issue_token(session, user, "test", T0)

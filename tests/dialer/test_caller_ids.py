@@ -51,3 +51,20 @@ def test_blocked_announcements_count_like_blocking_codes() -> None:
     assert not retired(heard_nothing, NOW)  # a 480 alone says nothing about our caller ID
     one_got_through = [*said_blocked[:4], Outcome(NOW, 486)]
     assert not retired(one_got_through, NOW)
+
+
+@pytest.mark.parametrize(
+    ("recent", "trying", "out"),
+    [
+        (_calls(403, 403, 403, 403, 403, minutes_ago=24 * 60), 0, False),  # the one trial call
+        (_calls(403, 403, 403, 403, 403, minutes_ago=24 * 60), 1, True),  # one is trying it now
+        (_calls(403, 403, 403, 403, 403, minutes_ago=24 * 60), 3, True),
+        (_calls(200, 403, 403, 403, 403), 4, False),  # healthy: calls in flight change nothing
+        (_calls(403, 403, 403, 403, 403), 0, True),  # within the cool-off
+    ],
+)
+def test_one_call_at_a_time_tries_a_caller_id_after_its_cooloff(
+    recent: list[tuple[datetime, int]], trying: int, out: bool
+) -> None:
+    """Calls in flight count: a burst of calls cannot all be the caller ID's one trial."""
+    assert retired(recent, NOW, Health(), trying) is out

@@ -69,3 +69,56 @@ def test_mask(number: str, masked: str) -> None:
 )
 def test_zone_for_number(number: str, zone: ZoneInfo | None) -> None:
     assert zone_for_number(number) == zone
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("13800ABC000", "has letters in it"),  # a keypad would dial 13800222000
+        ("1380013800a", "has letters in it"),
+        ("+86 138 0013 800O", "has letters in it"),  # a letter O for a zero
+        ("1-800-FLOWERS", "has letters in it"),
+        ("13800138000;ext=12", "has an extension"),
+        ("13800138000 x123", "has an extension"),
+        ("+86 138 0013 8000 ext. 5", "has an extension"),
+        ("13800138000#12", "has an extension"),
+        ("13800138000,,12", "has an extension"),
+        ("13800138000转123", "has an extension"),
+        ("13800138000分机123", "has an extension"),
+    ],
+)
+def test_letters_and_extensions_are_refused(raw: str, why: str) -> None:
+    """Letters are a data error, not a vanity number; an extension would be lost silently."""
+    with pytest.raises(MalformedNumber, match=why):
+        normalize(raw, "CN")
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("1-800-FLOWERS", "US", "+18003569377"),
+        ("13800ABC000", "CN", "+8613800222000"),
+    ],
+)
+def test_vanity_numbers_only_where_the_site_turns_them_on(raw: str, region: str, e164: str) -> None:
+    assert normalize(raw, region, allow_vanity=True) == e164
+    with pytest.raises(MalformedNumber, match="has letters in it") as refused:
+        normalize(raw, region)
+    assert "DIALGUARD_ALLOW_VANITY_NUMBERS" in refused.value.hint
+    assert "ABC" not in str(refused.value) and "FLOWERS" not in str(refused.value)
+
+
+def test_an_extension_is_refused_even_with_vanity_numbers_on() -> None:
+    with pytest.raises(MalformedNumber, match="has an extension"):
+        normalize("1-800-FLOWERS x12", "US", allow_vanity=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("tel:+8613800138000", "+8613800138000"),  # a URI scheme is not a letter in the number
+        ("１３８００１３８０００", "+8613800138000"),  # full-width digits are digits
+    ],
+)
+def test_what_is_still_a_number(raw: str, e164: str) -> None:
+    assert normalize(raw, "CN") == e164

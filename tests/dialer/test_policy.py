@@ -64,8 +64,9 @@ def hist(
     number: str = NUMBER,
     connected: bool = False,
     conversation: bool = False,
+    in_flight: bool = False,
 ) -> tuple[Attempt, ...]:
-    """Attempts already placed, at wall-clock times in `tz`."""
+    """Attempts already placed (or still in flight), at wall-clock times in `tz`."""
     return tuple(
         Attempt(
             at=local(t, tz),
@@ -73,6 +74,7 @@ def hist(
             number=number,
             connected=connected or conversation,
             conversation=conversation,
+            in_flight=in_flight,
         )
         for t in times
     )
@@ -230,7 +232,7 @@ REGF_MONDAY_7 = hist(*(f"2026-03-02 {hour:02}:00" for hour in range(9, 16)), tz=
 REGF_7_TALKED_THU = (hist(*(f"2026-03-0{day} 10:00" for day in (2, 3, 4, 6, 7, 8)), tz=NY)
                      + hist("2026-03-05 10:00", tz=NY, conversation=True))
 TALKED_TUE = hist("2026-03-03 15:00", tz=NY, conversation=True)
-DC, NC, SP = Rule.DAILY_CAP, Rule.NUMBER_CAP, Rule.STREAK_PAUSE
+DC, NC, SP, UC = Rule.DAILY_CAP, Rule.NUMBER_CAP, Rule.STREAK_PAUSE, Rule.UNANSWERED_CAP
 R7, RC = Rule.REGF_7IN7, Rule.REGF_AFTER_CONVERSATION
 
 CAPS = [
@@ -251,7 +253,7 @@ CAPS = [
     ok("5 attempts on a shared number: the 6th is allowed", CN, "2026-03-02 15:00",
        attempts=SHARED_5),
     no("6 attempts on a shared number: the 7th waits", CN, "2026-03-02 15:00", NC,
-       "2026-03-03 08:00", attempts=SHARED_6,
+       "2026-03-03 08:00", attempts=SHARED_6, also=(UC,),
        says="called 6 times on 2026-03-02, counting every debtor; the limit is 6 a day"),
     ok("calls Mon and Tue: Wednesday is the 3rd day", CN, "2026-03-04 10:00",
        attempts=MON_TUE_WED[:2]),
@@ -286,6 +288,64 @@ CAPS = [
        RC, "2026-03-12 08:00", NY, attempts=REGF_7_TALKED_THU, also=(R7,)),
 ]
 
+# Calls in flight (decided and booked, not ended) count as the worst they may become:
+# an attempt for every cap, unanswered for the unanswered cap, a conversation under Reg F.
+TEN_A_NUMBER = replace(CN_DEFAULT, name="cn-ten-per-number", number_daily_cap=10)
+FLYING_3 = hist("2026-03-02 10:00", "2026-03-02 10:00", "2026-03-02 10:00", in_flight=True)
+ENDED_2_FLYING_1 = TODAY_3[:2] + hist("2026-03-02 15:00", in_flight=True)
+OTHERS_5_UNANSWERED = sum((hist(f"2026-03-02 {9 + i:02}:00", debtor=f"D{i + 2}")
+                           for i in range(5)), ())
+OTHERS_6_ANSWERED = sum((hist(f"2026-03-02 {9 + i:02}:00", debtor=f"D{i + 2}", connected=True)
+                         for i in range(6)), ())
+REGF_6_FLYING_1 = REGF_6 + hist("2026-03-08 10:00", tz=NY, in_flight=True)
+MON_TUE_FLYING_WED = MON_TUE_WED[:2] + hist("2026-03-04 10:00", in_flight=True)
+FLYING = Rule.REGF_AFTER_CONVERSATION
+
+IN_FLIGHT = [
+    no("3 calls in flight at once: the 4th waits", CN, "2026-03-02 10:00", DC, "2026-03-03 08:00",
+       attempts=FLYING_3,
+       says="already had 3 call attempts on 2026-03-02 (their local date, 3 of them still in "
+       "progress); the limit is 3 a day"),
+    no("2 ended and 1 in flight: the 4th waits", CN, "2026-03-02 15:00", DC, "2026-03-03 08:00",
+       attempts=ENDED_2_FLYING_1, says="1 of them still in progress"),
+    ok("2 in flight: the 3rd is allowed", CN, "2026-03-02 10:00", attempts=FLYING_3[:2]),
+    ok("another debtor's call in flight on another number does not count", CN,
+       "2026-03-02 10:00", attempts=hist(*(a.at for a in FLYING_3), debtor="D2",
+                                         number="+8613900000002", in_flight=True)),
+    no("6 attempts in flight on one number, any debtors: the 7th waits", CN, "2026-03-02 10:00",
+       NC, "2026-03-03 08:00", also=(UC,),
+       attempts=sum((hist("2026-03-02 10:00", debtor=f"D{i + 2}", in_flight=True)
+                     for i in range(6)), ())),
+    no("unanswered cap: 5 unanswered and 1 in flight", TEN_A_NUMBER, "2026-03-02 15:00", UC,
+       "2026-03-03 08:00",
+       attempts=OTHERS_5_UNANSWERED + hist("2026-03-02 14:00", debtor="D9", in_flight=True),
+       says="This number has had 6 unanswered call attempts on 2026-03-02, 1 of them still in "
+       "progress; the limit is 6 a day per contact."),
+    ok("unanswered cap: 5 unanswered, the 6th is allowed", TEN_A_NUMBER, "2026-03-02 15:00",
+       attempts=OTHERS_5_UNANSWERED),
+    ok("unanswered cap: answered calls do not count", TEN_A_NUMBER, "2026-03-02 15:00",
+       attempts=OTHERS_6_ANSWERED),
+    no("unanswered cap holds in cn-default beside the number cap", CN, "2026-03-02 15:00", NC,
+       "2026-03-03 08:00", also=(UC,),
+       attempts=OTHERS_5_UNANSWERED + hist("2026-03-02 14:00", debtor="D9", in_flight=True)),
+    no("Mon and Tue ended, Wed in flight: Thursday pauses", CN, "2026-03-05 10:00", SP,
+       "2026-03-07 08:00", attempts=MON_TUE_FLYING_WED),
+    no("Reg F: 6 ended and 1 in flight: the 8th waits", RF, "2026-03-08 15:00", FLYING,
+       "2026-03-15 08:00", NY, attempts=REGF_6_FLYING_1, also=(R7,),
+       says="placed on 2026-03-08 is still in progress and may become a conversation"),
+    no("Reg F: a call in flight bars a second one (it may become a conversation)", RF,
+       "2026-03-03 10:05", FLYING, "2026-03-10 08:00", NY,
+       attempts=hist("2026-03-03 10:00", tz=NY, in_flight=True),
+       says="none is placed while it lasts"),
+    ok("Reg F: that call ended unanswered: the next is allowed", RF, "2026-03-03 10:05", NY,
+       attempts=hist("2026-03-03 10:00", tz=NY)),
+    no("Reg F: a real conversation is named as such, beside a call in flight", RF,
+       "2026-03-03 15:00", FLYING, "2026-03-10 08:00", NY,
+       attempts=hist("2026-03-03 10:00", tz=NY, conversation=True)
+       + hist("2026-03-03 14:00", tz=NY, in_flight=True),
+       says="conversation about this debt took place on 2026-03-03"),
+]
+
 LATE = agreed("2026-03-02 21:15", "2026-03-02 21:45")
 
 CALLBACKS = [
@@ -314,7 +374,7 @@ CALLBACKS = [
        "2026-03-03 08:00", callbacks=agreed("2026-03-01 21:15", "2026-03-01 21:45")),
 ]
 
-ALL = HOURS + ZONES + CAPS + CALLBACKS
+ALL = HOURS + ZONES + CAPS + IN_FLIGHT + CALLBACKS
 # fmt: on
 
 
@@ -352,6 +412,7 @@ def random_case(seed: int) -> Case:
             debtor_id=rng.choice([DEBTOR, DEBTOR, "D2"]),
             number=rng.choice([NUMBER, "+8613900000002"]),
             conversation=rng.random() < 0.1,
+            in_flight=rng.random() < 0.1,
         )
         for _ in range(rng.randint(0, 30))
     ]
@@ -398,9 +459,9 @@ def test_a_site_calendar_with_a_local_holiday() -> None:
 @pytest.mark.parametrize(
     ("name", "window", "working_days_only", "caps"),
     [
-        ("cn-default", (time(8), time(21)), False, (3, 3, 6, None, None)),
-        ("cn-workdays", (time(9), time(21)), True, (3, 3, 6, None, None)),
-        ("us-regf", (time(8), time(21)), False, (None, None, None, 7, 7)),
+        ("cn-default", (time(8), time(21)), False, (3, 3, 6, 6, None, None)),
+        ("cn-workdays", (time(9), time(21)), True, (3, 3, 6, 6, None, None)),
+        ("us-regf", (time(8), time(21)), False, (None, None, None, None, 7, 7)),
     ],
 )
 def test_presets(
@@ -417,6 +478,7 @@ def test_presets(
         policy.daily_cap,
         policy.streak_days,
         policy.number_daily_cap,
+        policy.unanswered_daily_cap,
         policy.rolling_cap,
         policy.after_conversation_days,
     ) == caps

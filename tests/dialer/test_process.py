@@ -302,6 +302,7 @@ def test_api_pause_mutes_the_recording_and_is_audited_once(
             assert talk.result().returncode == 0
         assert carrier.result()[0] == 0
         [rec] = wait_for(lambda: recordings(engine))
+        wait_for(lambda: attempts(engine))  # booked: the recording is spooled just before
         assert command(live.call_id, "pause").status_code == 404  # the call has ended
     assert _live_calls(engine) == []
     [(start, end)] = json.loads(rec.pauses_json)

@@ -124,3 +124,15 @@ def test_hostile_queries_are_just_text(session: Session, hostile: str) -> None:
 def test_markup_in_transcripts_is_escaped(session: Session) -> None:
     (hit,) = search(session, SearchQuery(text="alert")).hits
     assert "<script>" not in hit.snippet and "&lt;script&gt;" in hit.snippet
+
+
+def test_the_plain_excerpt_and_the_html_snippet_hold_the_same_words() -> None:
+    from transcribe.search import excerpt, snippet
+
+    text = "a" * 50 + " pay <now> & later " + "b" * 50
+    before, match, after = excerpt(text, "PAY")
+    assert (before[0], match, after[-1]) == ("…", "pay", "…")
+    assert snippet(text, "PAY") == (
+        f"{before}<mark>pay</mark>{after}".replace("&", "&amp;").replace("<now>", "&lt;now&gt;")
+    )
+    assert excerpt("short", "absent") == ("short", "", "")

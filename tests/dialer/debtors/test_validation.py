@@ -97,3 +97,19 @@ def test_every_bad_field_of_a_row_is_reported_at_once_without_personal_data() ->
     assert [e.field for e in checked] == ["name", "stage", "numbers"]
     assert all(isinstance(e, FieldError) for e in checked)
     assert "138001380" not in checked[2].message  # masked, not the digits
+
+
+def test_letters_in_a_number_are_a_data_error_unless_vanity_numbers_are_on() -> None:
+    """`13800ABC000` is a typo in the collection system, not a number to read off a keypad."""
+    row = {**GOOD, "numbers": "debtor:13800ABC000"}
+    errors = validate_row(row, "CN")
+    assert isinstance(errors, list)
+    assert [(e.field, "has letters in it" in e.message) for e in errors] == [("numbers", True)]
+    assert "ABC" not in errors[0].message
+    allowed = validate_row(row, "CN", allow_vanity=True)
+    assert isinstance(allowed, DebtorIn) and allowed.numbers[0].e164 == "+8613800222000"
+
+
+def test_an_extension_is_refused_with_its_reason() -> None:
+    errors = validate_row({**GOOD, "numbers": "employer:010 6552 9988 x204"}, "CN")
+    assert isinstance(errors, list) and "has an extension" in errors[0].message

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from dialer.calls import CallRecord, Ended
+from dialer.reservations import DecisionUnavailable
 from dialer.sip.b2bua import B2bua
 from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import (
@@ -45,6 +46,7 @@ REALM = "dialguard"
 NUMBER = "13800138000"  # dialed as an agent would, no country code
 E164 = "+8613800138000"
 REFUSED = "13900139000"  # the test policy refuses this one
+UNDECIDED = "8613700137000"  # the test policy cannot decide this one (its database is down)
 COOLOFF_S = 4.0
 PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 
@@ -57,9 +59,13 @@ def _credentials(username: str) -> Credential | None:
     return None
 
 
-def _decide(e164: str, request_id: int | None = None) -> tuple[bool, str, str]:
+def _decide(
+    e164: str, request_id: int | None = None, call_id: str | None = None, agent: str = ""
+) -> tuple[bool, str, str]:
     if e164 == "+8613900139000":
         return False, "quiet_hours", "22:30 falls in 22:00-08:00, when no call is placed."
+    if e164 == "+" + UNDECIDED:
+        raise DecisionUnavailable("the database did not answer; the call is not placed")
     return True, "allowed", "Allowed"
 
 
@@ -629,6 +635,17 @@ def test_policy_refusal_names_the_rule(server: Server, tmp_path: Path) -> None:
     assert (record.sip_status, record.rule, record.number) == (403, "quiet_hours", "+86139****9000")
     assert record.ring_s == 0.0, "nothing was dialed"
     assert live == 0
+
+
+def test_a_decision_that_cannot_be_taken_refuses_the_call(server: Server, tmp_path: Path) -> None:
+    """Fail closed: no answer from the call policy (its database is down) is not a yes."""
+    with SilentTrunk(server.trunk_port):
+        status, line = refused(server, tmp_path, number="+" + UNDECIDED)
+    assert status == 503
+    assert "decision_unavailable: the database did not answer" in line
+    record, _ = server.record()
+    assert (record.sip_status, record.rule, record.caller_id) == (503, "decision_unavailable", None)
+    assert "the call is not placed" in record.sip_reason
 
 
 def test_fails_closed_without_a_writable_recording_directory(
