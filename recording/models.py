@@ -30,10 +30,14 @@ class Recording(Base):
     channels: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str] = mapped_column(String(64))
     status: Mapped[RecordingStatus] = mapped_column(
-        Enum(RecordingStatus, native_enum=False, length=16,
-             values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            RecordingStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         index=True,
-    )  # fmt: skip
+    )
     object_key: Mapped[str] = mapped_column(String(255))
     plaintext_size: Mapped[int] = mapped_column(Integer)
     ciphertext_size: Mapped[int] = mapped_column(Integer)

@@ -13,7 +13,10 @@ Everything is supervised the same way: a child, or SeaweedFS, that exits
 or stops answering is restarted with backoff and a log line that counts the
 restarts. "Stops answering" is a heartbeat older than `HANG_AFTER_S` for a
 worker that beats (uploader, transcribers, QA, webhooks, announcements),
-and an S3 request unanswered for as long for SeaweedFS (frozen, wedged).
+its own protocol unanswered for as long for a child that answers requests
+(the API over HTTP, the SIP front or the refusing dialer with OPTIONS), once
+it has answered since its start, and an S3 request unanswered for as long
+for SeaweedFS (frozen, wedged).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ _PR_SET_PDEATHSIG = 1
 _MAX_BACKOFF = 30.0
 #: A worker whose heartbeat, or an embedded S3 whose answer, is this old is restarted.
 HANG_AFTER_S = 10.0
+_ANSWER_TIMEOUT_S = 2.0  # one probe of a child that answers requests
 #: How often heartbeats and the embedded S3 are looked at.
 _PROBE_EVERY_S = 2.0
 #: A freshly started SeaweedFS gets this long to answer before it counts as hung.
@@ -293,7 +297,7 @@ def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> l
     """The SIP side: a refusing endpoint without a carrier, else the front and its workers
     (with the test carrier in front of them when it stands in for the trunk)."""
     if plan.pool is None:
-        return [Child("dialer", run_dialer_child)]
+        return [Child("dialer", run_dialer_child, probe=sip_answers)]
     n = plan.pool.workers
     ports = ctx.Array("i", n, lock=False)
     legs = ctx.Array("i", n, lock=False)
@@ -308,7 +312,11 @@ def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> l
         ]
     return [
         *carrier,
-        Child("dialer-front", functools.partial(run_front_child, ports, legs, secret)),
+        Child(
+            "dialer-front",
+            functools.partial(run_front_child, ports, legs, secret),
+            probe=sip_answers,
+        ),
         *[
             Child(
                 f"dialer-{i}",
@@ -405,6 +413,41 @@ class Child:
     restarted: int = 0  # since `dialguard up` began: the count the logs show
     next_start: float = 0.0
     started_at: float = field(default=0.0)
+    #: Asks the child itself whether it answers, for a child that writes no heartbeat: a
+    #: beating thread proves nothing about the loop that serves requests.
+    probe: Callable[[Settings], bool] | None = None
+    answered: bool = False  # since its last start: a slow start is never taken for a hang
+    failing_since: float | None = None
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a wildcard bind
+
+
+def api_answers(settings: Settings) -> bool:
+    """Any HTTP answer counts: the question is whether the server loop serves at all.
+
+    Not `/healthz`, which asks the database, storage and the dialer and may take
+    its time on a loaded host; a path nothing serves is answered 404 at once.
+    """
+    url = f"http://{_local(settings.api_host)}:{settings.api_port}/.well-known/dialguard-alive"
+    try:
+        httpx.get(url, timeout=_ANSWER_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def sip_answers(settings: Settings) -> bool:
+    """Any final reply to OPTIONS counts."""
+    from dialer.errors import SipUnreachable
+    from dialer.sip.probe import sip_ping
+
+    try:
+        sip_ping(_local(settings.sip_host), settings.sip_port, timeout=_ANSWER_TIMEOUT_S)
+    except (SipUnreachable, OSError):
+        return False
+    return True
 
 
 def _backoff(streak: int) -> float:
@@ -417,7 +460,8 @@ class Supervisor:
     A hang is seen through the heartbeats workers write to the database
     anyway (`recording.db.heartbeats`): a child that has beaten once and then
     not for `HANG_AFTER_S` is killed, and restarted like one that died. A
-    child that never beats (the API, the dialer) is watched for exits only.
+    child that never beats (the API, the SIP front) is asked instead (`Child.probe`),
+    and killed when it has not answered for `HANG_AFTER_S` after answering once.
     When every beating child is silent at once, the database is what hangs
     (a long write holding SQLite's lock, say): nobody is killed for it.
     """
@@ -434,6 +478,7 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._sessions = session_factory(make_engine(settings.effective_database_url))
         self._next_beat_check = 0.0
+        self._next_answer_check = 0.0
         self._beats_failing = False
 
     def _start(self, child: Child) -> None:
@@ -442,6 +487,8 @@ class Supervisor:
         )
         child.process.start()
         child.started_at = self.monotonic()
+        child.answered = False
+        child.failing_since = None
         log.info("started", extra={"child": child.name, "pid": child.process.pid})
 
     def start_all(self) -> None:
@@ -451,6 +498,7 @@ class Supervisor:
     def tend(self) -> None:
         """Restart dead children; a child that ran a while gets its backoff reset."""
         self._kill_hung()
+        self._kill_unanswering()
         now = self.monotonic()
         for child in self.children:
             process = child.process
@@ -518,6 +566,35 @@ class Supervisor:
                 )
                 child.process.kill()
                 child.process.join(5)
+
+    def _kill_unanswering(self) -> None:
+        """Kill each probed child that answered once and then not for `HANG_AFTER_S`."""
+        now = self.monotonic()
+        if now < self._next_answer_check:
+            return
+        self._next_answer_check = now + _PROBE_EVERY_S
+        for child in self.children:
+            process = child.process
+            if child.probe is None or process is None or not process.is_alive():
+                continue
+            if child.probe(self.settings):
+                child.answered = True
+                child.failing_since = None
+                continue
+            if not child.answered:
+                continue  # still starting (a loaded host takes its time to import)
+            now = self.monotonic()
+            if child.failing_since is None:
+                child.failing_since = now
+            elif now - child.failing_since >= HANG_AFTER_S:
+                log.error(
+                    "child stopped answering (no answer for %.0f s); killing it to restart",
+                    now - child.failing_since,
+                    extra={"child": child.name, "restarts": child.restarted + 1},
+                )
+                child.failing_since = None
+                process.kill()
+                process.join(5)
 
     def restart_all(self, settings: Settings) -> None:
         """Every child again with new settings (the embedded S3 had to move to other ports)."""
@@ -772,7 +849,7 @@ def run_up(settings: Settings) -> int:
             *([Child("announcements", run_announcements_child)] if settings.trunk_uri else []),
             Child("qa", run_qa_child),
             *([Child("webhooks", run_webhooks_child)] if settings.webhook_url else []),
-            Child("api", functools.partial(run_api_child, plan)),
+            Child("api", functools.partial(run_api_child, plan), probe=api_answers),
         ]
         supervisor = Supervisor(settings, children)
         supervisor.start_all()

@@ -286,10 +286,16 @@ def test_click_to_call_and_softphone_calls_mixed_get_exactly_the_cap(
     registered = run_sipp(
         "agent_register.xml",
         f"127.0.0.1:{product.sip}",
-        "-au", "agent1", "-ap", PASSWORD,
-        "-auth_uri", f"127.0.0.1:{product.sip}",
-        "-key", "contact_port", str(phone_port),
-    )  # fmt: skip
+        "-au",
+        "agent1",
+        "-ap",
+        PASSWORD,
+        "-auth_uri",
+        f"127.0.0.1:{product.sip}",
+        "-key",
+        "contact_port",
+        str(phone_port),
+    )
     assert registered.returncode == 0, registered.stdout[-2000:]
     carrier = _carrier(product.trunk_port, tmp_path / "carrier.log")
     headers = {"Authorization": f"Bearer {product.token}"}

@@ -71,9 +71,18 @@ def _speaking_agent(work: Path) -> Path:
             body = rtp + alaw[i * 160 : (i + 1) * 160]
             udp = struct.pack("!HHHH", 6000, 6002, 8 + len(body), 0) + body
             ip = struct.pack(
-                "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
-                bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]),
-            )  # fmt: skip
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(udp),
+                0,
+                0x4000,
+                64,
+                17,
+                0,
+                bytes([10, 0, 0, 1]),
+                bytes([10, 0, 0, 2]),
+            )
             frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
             usec = i * 20_000
             out.write(struct.pack("<IIII", usec // 10**6, usec % 10**6, len(frame), len(frame)))
@@ -194,11 +203,20 @@ def test_first_call_with_the_test_carrier(
         call = run_sipp(
             str(_speaking_agent(tmp_path)),
             f"127.0.0.1:{sip}",
-            "-s", number, "-au", "agent1", "-ap", PASSWORD,
-            "-auth_uri", f"{number}@127.0.0.1:{sip}",
-            "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-s",
+            number,
+            "-au",
+            "agent1",
+            "-ap",
+            PASSWORD,
+            "-auth_uri",
+            f"{number}@127.0.0.1:{sip}",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
             timeout=60,
-        )  # fmt: skip
+        )
         assert call.returncode == 0, call.stdout[-3000:] + product.log.read_text()[-3000:]
 
         attempt, rec, job, qa, said = _wait_for_the_call(database_url)

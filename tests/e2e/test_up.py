@@ -200,11 +200,21 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         talk = run_sipp(
             "front_agent_talk.xml",  # the front redirects it to a dialer worker
             f"127.0.0.1:{sip}",
-            "-s", number, "-au", "agent1", "-ap", "softphone-secret-77",
-            "-auth_uri", f"{number}@127.0.0.1:{sip}",
-            "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
-            "-d", "4000",
-        )  # fmt: skip
+            "-s",
+            number,
+            "-au",
+            "agent1",
+            "-ap",
+            "softphone-secret-77",
+            "-auth_uri",
+            f"{number}@127.0.0.1:{sip}",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-d",
+            "4000",
+        )
         assert talk.returncode == 0, talk.stdout[-3000:] + product.log.read_text()[-3000:]
         rc, out = carrier.result()
         assert rc == 0, out

@@ -10,6 +10,7 @@ at that moment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -95,8 +96,9 @@ def test_embedded_s3_is_restarted_when_it_dies_or_hangs_and_dies_with_the_superv
 
     killed = _weed(product)
     killed.kill()
-    took = _until("a killed S3 is started again", lambda: _restarted(product, killed.pid), 30,
-                  product)  # fmt: skip
+    took = _until(
+        "a killed S3 is started again", lambda: _restarted(product, killed.pid), 30, product
+    )
     exited = _log_lines(product, "embedded S3 exited; restarting")
     assert exited and exited[0]["restarts"] == 1, exited
     product.wait_green(90)
@@ -104,14 +106,19 @@ def test_embedded_s3_is_restarted_when_it_dies_or_hangs_and_dies_with_the_superv
 
     # Recordings flow again, through the restarted store, without restarting the product.
     capture = write_wav(tmp_path / "c.wav", [noise(3.0, 0.2), noise(3.0, 0.2, seed=2)])
-    stored = dialguard(["recording", "store", str(capture), "--call-id", "after-restart"],
-                       product.env)  # fmt: skip
+    stored = dialguard(
+        ["recording", "store", str(capture), "--call-id", "after-restart"], product.env
+    )
     assert re.match(r"[0-9a-f]{32} stored in both copies", stored.stdout), stored.stdout
 
     frozen = _weed(product)
     frozen.suspend()
-    took = _until("a frozen S3 is killed and started again",
-                  lambda: _restarted(product, frozen.pid), 45, product)  # fmt: skip
+    took = _until(
+        "a frozen S3 is killed and started again",
+        lambda: _restarted(product, frozen.pid),
+        45,
+        product,
+    )
     hung = _log_lines(product, "embedded S3 has not answered for")
     assert hung and hung[0]["restarts"] == 2, hung
     assert not psutil.pid_exists(frozen.pid) or frozen.status() == psutil.STATUS_ZOMBIE
@@ -128,14 +135,37 @@ def test_embedded_s3_is_restarted_when_it_dies_or_hangs_and_dies_with_the_superv
 
     (hanging,) = uploaders() & {p.pid for p in product.tree()}
     psutil.Process(hanging).suspend()
-    took = _until("a hung uploader is replaced",
-                  lambda: bool(uploaders() - {hanging} & {p.pid for p in product.tree()}), 45,
-                  product)  # fmt: skip
+    took = _until(
+        "a hung uploader is replaced",
+        lambda: bool(uploaders() - {hanging} & {p.pid for p in product.tree()}),
+        45,
+        product,
+    )
     stopped = _log_lines(product, "child stopped answering")
     assert stopped and stopped[0]["child"] == "uploader", stopped
     engine.dispose()
     product.wait_green(90)
     print(f"hung uploader replaced after {took:.1f} s")
+
+    # The API writes no heartbeat: it is asked over HTTP instead, and a frozen one is replaced.
+    port = int(product.env["DIALGUARD_API_PORT"])
+
+    def serving() -> set[int]:
+        found = set()
+        for process in product.tree():
+            with contextlib.suppress(psutil.Error):
+                sockets = process.net_connections("tcp")
+                if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+                    found.add(process.pid)
+        return found
+
+    (api,) = serving()
+    psutil.Process(api).suspend()
+    took = _until("a hung API is replaced", lambda: bool(serving() - {api}), 60, product)
+    stopped = _log_lines(product, "child stopped answering")
+    assert [line["child"] for line in stopped] == ["uploader", "api"], stopped
+    product.wait_green(90)
+    print(f"hung API replaced after {took:.1f} s")
 
     # The worst moment to lose the supervisor: its store frozen, so a SIGTERM would wait.
     tree = product.tree()

@@ -130,8 +130,10 @@ def test_freezes_and_kills_leave_exactly_one_verified_version_of_every_recording
     targets = (store.target(name), store.target(name + "-r"))
     for target in targets:
         ensure_bucket(make_client(target), target, 730)
-    pair = (Copy("primary", targets[0], make_client(targets[0])),
-            Copy("replica", targets[1], make_client(targets[1])))  # fmt: skip
+    pair = (
+        Copy("primary", targets[0], make_client(targets[0])),
+        Copy("replica", targets[1], make_client(targets[1])),
+    )
     data = tmp_path / "data"
     spool = data / "spool"
     keys = FileKeyRing(data / "keys" / "recording-keys.json")
@@ -162,10 +164,22 @@ def test_freezes_and_kills_leave_exactly_one_verified_version_of_every_recording
     def one_store(i: int) -> None:
         started = time.monotonic()
         done = subprocess.run(
-            [str(DIALGUARD), "recording", "store", str(capture), "--call-id", f"store-{i}",
-             "--timeout", str(STORE_TIMEOUT)],
-            env=env, capture_output=True, text=True, timeout=180, check=False,
-        )  # fmt: skip
+            [
+                str(DIALGUARD),
+                "recording",
+                "store",
+                str(capture),
+                "--call-id",
+                f"store-{i}",
+                "--timeout",
+                str(STORE_TIMEOUT),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         said.append((done.returncode, done.stdout + done.stderr, time.monotonic() - started))
 
     def stores() -> None:  # an operator importing recordings, three at a time

@@ -80,8 +80,12 @@ def test_a_lease_holds_until_it_expires_then_another_takes_it_over(engine: Engin
 def test_the_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(engine: Engine) -> None:
     sessions = session_factory(engine)
     recording_id = _spooled(sessions)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = lease_owner("uploader").rsplit(":", 1)[0] + f":{gone.stdout.strip()}"
     with sessions() as session:
         assert claim(session, recording_id, dead, T0)

@@ -322,11 +322,18 @@ def test_a_skewed_host_clock_is_named_and_the_spool_waits_for_the_right_time(
         "database": database_url,
         "spool": str(spool),
         "copies": [
-            [c.name, {"endpoint": c.target.endpoint, "access_key": c.target.access_key,
-                      "secret_key": c.target.secret_key, "bucket": c.target.bucket}]
+            [
+                c.name,
+                {
+                    "endpoint": c.target.endpoint,
+                    "access_key": c.target.access_key,
+                    "secret_key": c.target.secret_key,
+                    "bucket": c.target.bucket,
+                },
+            ]
             for c in copies
         ],
-    }  # fmt: skip
+    }
     env = dict(
         os.environ,
         LD_PRELOAD=_libfaketime(),

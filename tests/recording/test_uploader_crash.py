@@ -66,8 +66,9 @@ def test_uploader_killed_mid_upload_loses_and_doubles_nothing(
     rows = []
     for i in range(CALLS):
         info = CallInfo(f"crash-{i}", "agent7", now)
-        rows.append(spool_call(services.sessions, services.spool, services.keys, capture,
-                               info, 730, now))  # fmt: skip
+        rows.append(
+            spool_call(services.sessions, services.spool, services.keys, capture, info, 730, now)
+        )
 
     first = _start(database_url, services)
     deadline = time.monotonic() + 120

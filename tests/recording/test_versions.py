@@ -58,8 +58,15 @@ def _row(sessions: sessionmaker[Session], recording_id: str) -> Recording:
 
 def _spool(services: Services, capture: Path, call_id: str) -> Recording:
     now = datetime.now(UTC)
-    return spool_call(services.sessions, services.spool, services.keys, capture,
-                      CallInfo(call_id, "agent7", now), 730, now)  # fmt: skip
+    return spool_call(
+        services.sessions,
+        services.spool,
+        services.keys,
+        capture,
+        CallInfo(call_id, "agent7", now),
+        730,
+        now,
+    )
 
 
 # --- what the store does ----------------------------------------------------------------------
@@ -236,8 +243,9 @@ def test_a_spare_version_fails_verify_and_the_end_of_retention_deletes_every_ver
 
     time.sleep(5)
     caplog.set_level(logging.WARNING)
-    done = expire(services.sessions, services.copies, datetime.now(UTC),
-                  lambda *a: audit_log.append(a))  # fmt: skip
+    done = expire(
+        services.sessions, services.copies, datetime.now(UTC), lambda *a: audit_log.append(a)
+    )
     assert [d.recording_id for d in done] == [ids[0]]
     short, long = _row(services.sessions, ids[0]), _row(services.sessions, ids[1])
     for copy in services.copies:

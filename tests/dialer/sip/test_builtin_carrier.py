@@ -68,10 +68,14 @@ def test_it_answers_says_its_line_and_hangs_up(carrier: tuple[int, Path]) -> Non
     call = run_sipp(
         "test_carrier_call.xml",
         f"127.0.0.1:{port}",
-        "-s", "+8613800138000",
-        "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+        "-s",
+        "+8613800138000",
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_port(socket.SOCK_DGRAM)),
         timeout=40,
-    )  # fmt: skip
+    )
     took = time.monotonic() - started
     assert call.returncode == 0, call.stdout[-3000:] + call.stderr[-2000:]
     # 0.5 s of ringing, the line, 0.5 s more, then its BYE
@@ -85,10 +89,14 @@ def test_it_carries_calls_side_by_side(carrier: tuple[int, Path]) -> None:
         return run_sipp(
             "test_carrier_call.xml",
             f"127.0.0.1:{port}",
-            "-s", "+8613800138000",
-            "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-s",
+            "+8613800138000",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
             timeout=40,
-        ).returncode  # fmt: skip
+        ).returncode
 
     with ThreadPoolExecutor(3) as pool:
         assert list(pool.map(call, range(3))) == [0, 0, 0]
