@@ -275,15 +275,28 @@ class Front:
             conn.close()
             return
         buffers[conn] += chunk
-        while True:
-            message, rest = _split_stream(buffers[conn])
-            if message is None:
-                return
-            buffers[conn] = rest
+        try:
             peer = conn.getpeername()
-            answer = self.respond(message.decode("utf-8", "replace"), f"{peer[0]}:{peer[1]}", "tcp")
-            if answer is not None:
-                conn.sendall(answer)
+            while True:
+                message, rest = _split_stream(buffers[conn])
+                if message is None:
+                    return
+                buffers[conn] = rest
+                text = message.decode("utf-8", "replace")
+                answer = self.respond(text, f"{peer[0]}:{peer[1]}", "tcp")
+                if answer is not None:
+                    conn.sendall(answer)
+        except (OSError, Unframeable) as exc:
+            # A peer already gone, or a stream no message boundary can be found in (a
+            # negative Content-Length): that connection goes, and the front serves on.
+            log.info("front: TCP connection dropped (%s)", type(exc).__name__)
+            selector.unregister(conn)
+            buffers.pop(conn, None)
+            conn.close()
+
+
+class Unframeable(ValueError):
+    """A TCP stream whose next message has no end: RFC 3261 §18.3 frames by Content-Length."""
 
 
 def _split_stream(buffer: bytes) -> tuple[bytes | None, bytes]:
@@ -300,6 +313,8 @@ def _split_stream(buffer: bytes) -> tuple[bytes | None, bytes]:
                 length = int(value.strip())
             except ValueError:
                 length = 0
+            if length < 0:
+                raise Unframeable("negative Content-Length")
     total = end + 4 + length
     if len(buffer) < total:
         return None, buffer

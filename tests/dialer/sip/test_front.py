@@ -487,3 +487,41 @@ def test_register_keeps_where_the_softphone_is() -> None:
     assert seen == [("agent1", "sip:agent1@127.0.0.1:6001", 3600)]
     code, _ = _answer(front, _register(auth, contact="*").replace("r2", "r3"))
     assert code == 200 and seen[-1] == ("agent1", None, 0)
+
+
+def test_a_stream_that_cannot_be_framed_or_a_vanished_peer_does_not_stop_the_front() -> None:
+    """One TCP message with a negative Content-Length used to spin the front forever, and a
+    peer that hung up before its message was read used to kill it: every agent's next call
+    failed. Now that connection goes and everyone else is served."""
+    from dialer.errors import SipUnreachable
+    from dialer.sip.probe import sip_ping
+
+    port = free_port(socket.SOCK_DGRAM)
+    throttle = FailureThrottle(time.monotonic, max_failures=2, window_s=60, cooloff_s=60)
+    config = FrontConfig("127.0.0.1", port, SECRET, algorithms=(Algorithm.MD5,))
+    front = Front(config, WorkerTable([7001], [0]), lambda _user: None, throttle)
+    stop = threading.Event()
+    serving = threading.Thread(target=front.serve, args=(stop,), daemon=True)
+    serving.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # until it listens
+            with contextlib.suppress(OSError, SipUnreachable):
+                sip_ping("127.0.0.1", port, timeout=0.5)
+                break
+            assert time.monotonic() < deadline, "the front never answered"
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as hostile:
+            hostile.sendall(sip_bytes("options_negative_length.txt"))
+            with contextlib.suppress(ConnectionResetError):
+                assert hostile.recv(4096) == b"", "the unframeable stream is closed, unanswered"
+        linger_then_reset = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+        for _ in range(20):  # peers that send a whole message and reset at once
+            peer = socket.create_connection(("127.0.0.1", port), timeout=2)
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_then_reset)
+            peer.sendall(sip_bytes("options_request.txt"))
+            peer.close()
+        assert sip_ping("127.0.0.1", port, timeout=2).status == 200
+        assert serving.is_alive()
+    finally:
+        stop.set()
+        serving.join(5)
