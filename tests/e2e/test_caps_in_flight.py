@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from dialer.models import AttemptReservation, CallAttempt
 from recording.db.engine import make_engine, session_factory
+from tests.dialer.sip.test_b2bua import _wait_bound
 from tests.e2e.test_up import GREEN_WITHIN, Running, _number_in_daytime
 from tests.helpers import DATA, dialguard, free_port, run_sipp
 
@@ -123,15 +124,8 @@ def _carrier(port: int, log: Path) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the agents must not dial before it listens
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return proc
-        time.sleep(0.05)
-    raise AssertionError("the carrier did not bind")
+    _wait_bound(port, proc, limit_s=10)  # the agents must not dial before it listens
+    return proc
 
 
 def _agents(product: Product, calls: int, log: Path) -> subprocess.CompletedProcess[str]:
