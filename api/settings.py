@@ -18,6 +18,7 @@ import phonenumbers
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.web.proxies import Network, parse_networks
 from dialer.policy import PRESETS
 from recording.storage_rules import parse_client_retention, retention_classes
 
@@ -174,6 +175,12 @@ class Settings(BaseSettings):
         le=3600.0,
         description="Seconds between anchors of the audit chain's head in WORM storage "
         "(written only when the log has grown, and at shutdown).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-For (and X-Forwarded-Proto) is "
+        "believed, comma-separated addresses or CIDR blocks, e.g. 10.0.0.5,10.1.0.0/16; "
+        "empty: the peer's address is the source the login limits and the audit log count.",
     )
     api_docs: bool = Field(
         default=True,
@@ -387,6 +394,16 @@ class Settings(BaseSettings):
             if days < kept.get(client, info.data.get("retention_days", MIN_RETENTION_DAYS)):
                 raise ValueError(f"{client}'s maximum ({days} days) is below its retention")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def client_retention_max_map(self) -> dict[str, int]:

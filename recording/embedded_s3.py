@@ -143,6 +143,8 @@ class EmbeddedS3:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        #: Why the last `answers` said no (an exception's class name), for the supervisor's log.
+        self.last_probe_error: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -208,11 +210,15 @@ class EmbeddedS3:
     def answers(self, timeout: float = 2.0) -> bool:
         """S3 answers a request within `timeout` (a frozen or wedged store does not)."""
         if self.credentials is None or not self.ports:
+            self.last_probe_error = "not started"
             return False
         try:
             make_client(self.target("probe"), timeout=timeout, retries=0).list_buckets()
-        except Exception:  # refused, timed out, 5xx: all mean "not answering"
+        except Exception as exc:  # refused, timed out, 5xx: all mean "not answering"
+            reason = getattr(exc, "reason", None)  # urllib3 wraps the socket error
+            self.last_probe_error = type(reason or exc).__name__
             return False
+        self.last_probe_error = None
         return True
 
     def kill(self) -> None:

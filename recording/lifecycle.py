@@ -6,7 +6,11 @@ past its retention date until a supervisor lifts it. When both are over, the
 expiry job deletes every version of both copies' keys (the recorded one
 and any spare a twice-completed PUT left), destroys the wrapped data
 key (crypto-erasure: any copy that survives somewhere is unreadable), and
-leaves a proof (id, ciphertext hash, time) in the audit log.
+leaves a proof (id, ciphertext hash, time) in the audit log. What other
+packages derived from the recording (its transcript, search rows, QA
+results) must not outlive it, but `recording` cannot know their tables:
+the caller hands `expire` a `Forget` that deletes them in the same
+transaction that marks the recording deleted.
 
 Each object's lifecycle tag follows its hold and retention (see
 `recording.storage_rules`): storage's own expiry backstop must never hide a
@@ -16,7 +20,7 @@ held recording, or one whose retention was lengthened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +44,11 @@ _GONE = {"NoSuchKey", "NoSuchVersion"}
 
 #: (actor, action, target, reason, detail): the audit log, injected by the caller.
 Audit = Callable[[str, str, str, str | None, dict[str, Any]], None]
+
+#: Deletes, in the session given and without committing, what was derived from these
+#: recordings (transcripts, their search rows, QA results); returns how many rows of each
+#: kind went, for the audit entry. Injected by the caller: its tables are above `recording`.
+Forget = Callable[[Session, Sequence[str]], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -151,9 +160,17 @@ def expire(
     copies: tuple[Copy, Copy],
     now: datetime,
     audit: Audit,
+    forget: Forget,
     limit: int = 100,
 ) -> list[Expired]:
-    """Delete recordings whose retention and holds are over, with a proof for each."""
+    """Delete recordings whose retention and holds are over, with a proof for each.
+
+    `forget` is required, not optional: a caller that left it out would erase
+    the audio and keep its words. It runs in the transaction that marks the
+    recording deleted, so neither is committed without the other; if it
+    fails, the recording stays as it was (its copies already gone) and the
+    next run finishes it.
+    """
     done = []
     with sessions() as session:
         rows = session.scalars(
@@ -183,19 +200,30 @@ def expire(
                     extra={"recording": row.id, "versions": kept},
                 )
                 continue
+            proof = Expired(row.id, row.ciphertext_sha256)
+            retained_until = as_utc(row.retain_until).isoformat()
             row.status = RecordingStatus.DELETED
             row.wrapped_dek = None  # crypto-erasure: no copy anywhere can be decrypted now
             row.kek_id = None
-            session.commit()
-            proof = Expired(row.id, row.ciphertext_sha256)
+            try:
+                derived = forget(session, [row.id])
+                session.commit()
+            except Exception as exc:  # the database refused: nothing of this one is committed
+                session.rollback()
+                log.warning(
+                    "expiry could not delete what was derived from the recording; will retry",
+                    extra={"recording": proof.recording_id, "reason": type(exc).__name__},
+                )
+                continue
             audit(
                 "retention-job",
                 "recording-deleted",
-                row.id,
+                proof.recording_id,
                 "retention ended",
                 {
-                    "ciphertext_sha256": row.ciphertext_sha256,
-                    "retained_until": as_utc(row.retain_until).isoformat(),
+                    "ciphertext_sha256": proof.ciphertext_sha256,
+                    "retained_until": retained_until,
+                    "derived_deleted": derived,
                 },
             )
             done.append(proof)

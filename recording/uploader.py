@@ -2,7 +2,9 @@
 
 It owns the local spool: finished recordings wait there, encrypted, until
 both stored copies are verified, however long storage is away. Each tick
-uploads what it can; once an hour it also runs the end-of-retention job.
+uploads what it can; once an hour it also runs the end-of-retention job,
+and after it the jobs the caller adds (`dialguard up` adds the deletion of
+ended contracts' client data, which `recording` knows nothing of).
 
 Its heartbeat detail is measured at every beat, not copied from the last
 finished tick (a tick stuck in a request to frozen storage never finishes):
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recording.db.engine import as_utc
 from recording.db.heartbeats import alert_detail, run_with_heartbeat
 from recording.leases import lease_owner
-from recording.lifecycle import Audit, expire
+from recording.lifecycle import Audit, Forget, expire
 from recording.models import Recording, RecordingStatus
 from recording.storage import make_client
 from recording.store import Copy, UploadReport, upload_pending
@@ -193,9 +195,16 @@ def run_uploader(
     copies: tuple[Copy, Copy],
     audit: Audit,
     stop: threading.Event,
+    forget: Forget,
+    hourly: Sequence[Callable[[datetime], object]] = (),
     expire_every: float = 3600.0,
 ) -> None:
-    """Upload what waits, and once an hour end the recordings whose retention is over."""
+    """Upload what waits, and once an hour end the recordings whose retention is over.
+
+    `forget` goes to `expire`; each of `hourly` runs after it, on its own: one
+    that fails is logged and tried again an hour later, and neither stops
+    uploads nor the others.
+    """
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     last_expiry = [0.0]
     alarm = StorageAlarm()
@@ -206,9 +215,14 @@ def run_uploader(
         status = upload_tick(sessions, spool, copies, alarm=alarm, progress=progress, owner=owner)
         if time.monotonic() - last_expiry[0] >= expire_every:
             last_expiry[0] = time.monotonic()
-            ended = expire(sessions, copies, datetime.now(UTC), audit)
+            ended = expire(sessions, copies, datetime.now(UTC), audit, forget)
             if ended:
                 log.info("retention ended", extra={"deleted": len(ended)})
+            for job in hourly:
+                try:
+                    job(datetime.now(UTC))
+                except Exception:
+                    log.exception("retention job failed; will retry", extra={"job": _name(job)})
         return status
 
     def describe(last: str) -> str:
@@ -217,6 +231,10 @@ def run_uploader(
         return f"{detail}; {last}" if last.startswith("last tick failed") else detail
 
     run_with_heartbeat(COMPONENT, sessions, stop, tick, describe=describe)
+
+
+def _name(job: Callable[..., object]) -> str:
+    return str(getattr(job, "__name__", type(job).__name__))
 
 
 @dataclass(frozen=True)

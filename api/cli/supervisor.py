@@ -81,8 +81,11 @@ HANG_AFTER_S = 10.0
 _ANSWER_TIMEOUT_S = 2.0  # one probe of a child that answers requests
 #: How often heartbeats and the embedded S3 are looked at.
 _PROBE_EVERY_S = 2.0
-#: A freshly started SeaweedFS gets this long to answer before it counts as hung.
-_S3_START_GRACE_S = 90.0
+#: A restarted SeaweedFS gets this long to answer before it counts as hung, doubled
+#: for each restart in a row (a large store loads its volumes slowly; a wedged
+#: start is retried soon), up to `_S3_MAX_START_GRACE_S`.
+_S3_START_GRACE_S = 30.0
+_S3_MAX_START_GRACE_S = 240.0
 #: A child whose supervisor is gone gets this long to stop on its own SIGTERM.
 _ORPHAN_GRACE_S = 10.0
 
@@ -140,6 +143,9 @@ def run_api_child(plan: DialerPlan, settings: Settings) -> None:
             port=settings.api_port,
             log_config=None,
             access_log=False,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does it
+            # itself, from DIALGUARD_TRUSTED_PROXIES only (`api.web.proxies`)
+            proxy_headers=False,
         )
     )
 
@@ -366,13 +372,23 @@ def run_announcements_child(settings: Settings) -> None:
 
 def run_uploader_child(settings: Settings) -> None:
     from api.audit.chain import audit_to
+    from api.recordings.erasure import forget_derived, retention_jobs
     from api.wiring import audit_sessions
     from recording.uploader import run_uploader
 
     stop = _child_setup("uploader", settings)
     sessions = audit_sessions(settings)  # the end of retention is audited: entries carry the MAC
     audit = audit_to(sessions, lambda: datetime.now(UTC))
-    run_uploader(sessions, settings.spool_dir, storage_copies(settings), audit, stop)
+    run_uploader(
+        sessions,
+        settings.spool_dir,
+        storage_copies(settings),
+        audit,
+        stop,
+        # a recording's transcript and QA results go with it; ended contracts' data after it
+        forget=forget_derived,
+        hourly=retention_jobs(sessions),
+    )
 
 
 def run_transcriber_child(settings: Settings) -> None:
@@ -625,11 +641,12 @@ class S3Keeper:
     """The embedded SeaweedFS, supervised like a child: restarted when it exits or hangs.
 
     Probed every `_PROBE_EVERY_S` with an S3 request (list buckets, 2 s
-    timeout); unanswered for `HANG_AFTER_S` (after a start, for
-    `_S3_START_GRACE_S`) it is killed with SIGKILL, which also ends a frozen
-    one. Restarts come with the children's backoff and are counted in the
-    logs. Runs on the supervisor's main thread: SeaweedFS dies when the thread
-    that started it ends (`recording.embedded_s3._die_with_parent`).
+    timeout); unanswered for `HANG_AFTER_S` (after a restart, for
+    `_S3_START_GRACE_S`, doubled for each restart in a row) it is killed with
+    SIGKILL, which also ends a frozen one. Restarts come with the children's
+    backoff and are counted in the logs, with why the last probe failed. Runs
+    on the supervisor's main thread: SeaweedFS dies when the thread that
+    started it ends (`recording.embedded_s3._die_with_parent`).
     """
 
     def __init__(
@@ -668,15 +685,21 @@ class S3Keeper:
             self._answered_at = self.monotonic()
             return False
         silent = self.monotonic() - self._answered_at
-        if silent >= (_S3_START_GRACE_S if self._starting else HANG_AFTER_S):
+        if silent >= (self._start_grace() if self._starting else HANG_AFTER_S):
             self.s3.kill()
             self._schedule(
                 self.monotonic(),
                 f"embedded S3 has not answered for {silent:.0f} s; killed it to restart",
+                reason=self.s3.last_probe_error,
             )
         return False
 
-    def _schedule(self, now: float, message: str, exitcode: int | None = None) -> None:
+    def _start_grace(self) -> float:
+        return min(_S3_MAX_START_GRACE_S, _S3_START_GRACE_S * 2.0 ** max(0, self._streak - 1))
+
+    def _schedule(
+        self, now: float, message: str, exitcode: int | None = None, reason: str | None = None
+    ) -> None:
         if now - self._started_at > 60:
             self._streak = 0
         delay = _backoff(self._streak)
@@ -688,6 +711,7 @@ class S3Keeper:
             extra={
                 "child": "embedded-s3",
                 "exitcode": exitcode,
+                "reason": reason,
                 "in_s": delay,
                 "restarts": self.restarted,
             },

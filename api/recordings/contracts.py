@@ -6,7 +6,9 @@ the deletion: every recording of the client goes when its own retention
 ends (the expiry job does it, as for any recording), and from then on no
 retention of that client may be extended, unless the recording is under a
 legal hold (a dispute or a court order). The contract's row says when the
-last of them will be gone.
+last of them will be gone; once that date has passed, the retention job
+(`api.recordings.erasure.end_contracts`) deletes the client's debtors and
+what was derived from its calls, and notes when in `data_deleted_at`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class ClientContract(Base):
     reason: Mapped[str] = mapped_column(String(500))
     #: When the last of the client's recordings will have been deleted (its latest retention).
     delete_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When the retention job deleted the client's debtors and its calls' transcripts and QA
+    #: results (`api.recordings.erasure`); empty until `delete_after` has passed.
+    data_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from api.web import problems
 from api.web.headers import SecurityHeaders, install_docs
 from api.web.health import HealthChecker
 from api.web.limits import BodyLimit, InputGuard
+from api.web.proxies import ForwardedFor
 from api.web.services import Services
 from api.wiring import anchor_store, audit_key, key_ring, storage_copies, storage_targets
 from dialer.announcements import COMPONENT as ANNOUNCEMENTS
@@ -100,7 +101,9 @@ def create_app(
         },
     )
     app.add_middleware(InputGuard)  # a control character in a query string or path: 422
-    app.add_middleware(SecurityHeaders)  # outermost: every answer carries the headers
+    app.add_middleware(SecurityHeaders)  # every answer carries the headers
+    if services.trusted_proxies:  # outermost: every layer sees the client the proxy names
+        app.add_middleware(ForwardedFor, trusted=services.trusted_proxies)
     app.include_router(search_routes.router)
     app.include_router(recording_routes.router)
     app.include_router(retrieval_routes.router)
@@ -170,6 +173,7 @@ def build_app(settings: Settings) -> FastAPI:
         audit_key=key,
         retention_max_days=settings.retention_max_days,
         client_retention_max=settings.client_retention_max_map,
+        trusted_proxies=settings.trusted_proxy_networks,
     )
     anchorer = Anchorer(
         sessions, anchor_store(settings, copies), interval_s=settings.audit_anchor_interval

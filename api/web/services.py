@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from api.accounts.sessions import Limits
 from api.recordings.retrieval import WorkingDay
+from api.web.proxies import Network
 from recording.keys import KeyWrapper
 from recording.store import Copy
 
@@ -43,6 +44,8 @@ class Services:
     # DIALGUARD_RETENTION_MAX_DAYS and DIALGUARD_CLIENT_RETENTION_MAX
     retention_max_days: int = 3650
     client_retention_max: dict[str, int] = field(default_factory=dict)
+    # DIALGUARD_TRUSTED_PROXIES: whose X-Forwarded-For names the client (`api.web.proxies`)
+    trusted_proxies: tuple[Network, ...] = ()
 
     def max_retention_days(self, client_id: str | None) -> int:
         if client_id is None:

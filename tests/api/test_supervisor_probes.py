@@ -1,17 +1,23 @@
 """The supervisor asks the children that write no heartbeat (the API, the SIP front)
-whether they answer, and restarts one that stopped: never one that is still starting."""
+whether they answer, and restarts one that stopped: never one that is still starting.
+The embedded SeaweedFS is asked with an S3 request; a restart that comes back wedged
+is replaced soon, not after the long grace a slow first start would need."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from api.cli.supervisor import HANG_AFTER_S, Child, Supervisor
+from api.cli.supervisor import _S3_START_GRACE_S, HANG_AFTER_S, Child, S3Keeper, Supervisor
 from api.settings import Settings
+from recording.embedded_s3 import EmbeddedS3
 
 
 class Clock:
@@ -82,3 +88,43 @@ def test_a_child_that_answers_again_in_time_is_left_alone(
     for _ in range(3):
         _look(supervisor, clock, False, answers)
     assert child.process is not None and child.process.is_alive()
+
+
+def _tend_until(keeper: S3Keeper, clock: Clock, done: Callable[[], bool], limit_s: float) -> None:
+    """Tend as the supervisor's loop does, the clock running as fast as the probes allow."""
+    start = clock.now
+    while not done():
+        assert clock.now - start < limit_s, f"not within {limit_s:.0f} s (on the keeper's clock)"
+        keeper.tend()
+        clock.now += 2.0
+        time.sleep(0.05)
+
+
+def test_a_restarted_s3_that_never_answers_is_replaced_long_before_the_first_start_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SeaweedFS that comes back wedged (frozen here) is not given a minute and a half:
+    the first restart gets `_S3_START_GRACE_S`, and each one after it twice as long."""
+    s3 = EmbeddedS3(tmp_path / "s3").start()
+    clock = Clock()
+    keeper = S3Keeper(s3, monotonic=clock)
+    try:
+        os.killpg(s3.pid or 0, signal.SIGKILL)
+        died = s3.pid
+        _tend_until(keeper, clock, lambda: s3.pid != died and s3.alive(), 10)
+        wedged = psutil.Process(s3.pid or 0)
+        wedged.suspend()  # it never answers after this start
+        started = clock.now
+        with caplog.at_level(logging.ERROR, logger="api.cli.supervisor"):
+            _tend_until(keeper, clock, lambda: not psutil.pid_exists(wedged.pid), 60)
+        took = clock.now - started
+        assert _S3_START_GRACE_S <= took < _S3_START_GRACE_S + 10, took
+        (killed,) = [r for r in caplog.records if "has not answered for" in r.getMessage()]
+        # Why the last probe failed (refused while frozen before listening, or timed out).
+        assert killed.__dict__["reason"] in {"NewConnectionError", "ReadTimeoutError"}
+        assert killed.__dict__["restarts"] == 2
+        # The next start in a row gets twice as long before it counts as hung.
+        assert keeper._start_grace() == 2 * _S3_START_GRACE_S
+        _tend_until(keeper, clock, lambda: s3.alive() and s3.answers(), 30)
+    finally:
+        s3.stop()

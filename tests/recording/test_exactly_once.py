@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from api.recordings.erasure import forget_derived
 from recording.db.engine import as_utc, make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3
 from recording.keys import FileKeyRing
@@ -70,7 +71,9 @@ def _upload(database_url: str, spool: Path, targets: tuple[S3Target, S3Target]) 
         for name, target in zip(("primary", "replica"), targets, strict=True)
     )
     sessions = session_factory(make_engine(database_url))
-    run_uploader(sessions, spool, (copies[0], copies[1]), lambda *a, **k: None, stop)
+    run_uploader(
+        sessions, spool, (copies[0], copies[1]), lambda *a, **k: None, stop, forget_derived
+    )
 
 
 class Uploader:

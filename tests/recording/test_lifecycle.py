@@ -14,6 +14,7 @@ from minio.retention import Retention
 from sqlalchemy import select, update
 
 from api.audit.chain import AuditEntry, audit_to, verify
+from api.recordings.erasure import forget_derived as forget
 from api.web.services import Services
 from recording.lifecycle import expire, extend_retention, set_legal_hold
 from recording.models import Recording, RecordingStatus
@@ -66,9 +67,9 @@ def test_expiry_deletes_both_copies_erases_the_key_and_leaves_proof(
     held = _stored(services, capture, "held", lock_seconds=3)
     kept = _stored(services, capture, "kept", lock_seconds=None)
     set_legal_hold(services.sessions, services.copies, held, True, "sup1", "court order 7", audit)
-    assert expire(services.sessions, services.copies, datetime.now(UTC), audit) == []
+    assert expire(services.sessions, services.copies, datetime.now(UTC), audit, forget) == []
     time.sleep(4)
-    done = expire(services.sessions, services.copies, datetime.now(UTC), audit)
+    done = expire(services.sessions, services.copies, datetime.now(UTC), audit, forget)
     assert [d.recording_id for d in done] == [ending]
     row = _row(services, ending)
     assert row.status is RecordingStatus.DELETED and row.wrapped_dek is None

@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.recordings.erasure import forget_derived
 from recording.db.engine import session_factory
 from recording.db.heartbeats import is_alert, live_instances
 from recording.embedded_s3 import EmbeddedS3
@@ -162,7 +163,7 @@ def test_read_only_store_keeps_recordings_spooled_and_alerts_until_writes_return
     audited: list[Any] = []
     uploader = threading.Thread(
         target=run_uploader,
-        args=(sessions, spool, copies, lambda *a: audited.append(a), stop),
+        args=(sessions, spool, copies, lambda *a: audited.append(a), stop, forget_derived),
         daemon=True,
     )
     uploader.start()

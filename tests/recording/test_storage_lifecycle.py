@@ -16,6 +16,7 @@ import pytest
 from minio import Minio
 
 from api.audit.chain import audit_to
+from api.recordings.erasure import forget_derived
 from api.web.services import Services
 from recording.lifecycle import expire, extend_retention, set_legal_hold
 from recording.models import Recording
@@ -149,6 +150,6 @@ def test_expiry_job_finishes_a_recording_storage_already_removed(
     time.sleep(3)
     primary = services.copies[0]
     primary.client.remove_object(primary.target.bucket, row.object_key, row.primary_version)
-    done = expire(services.sessions, services.copies, datetime.now(UTC), audit)
+    done = expire(services.sessions, services.copies, datetime.now(UTC), audit, forget_derived)
     assert [d.recording_id for d in done] == [row.id]
     assert _row(services, row.id).wrapped_dek is None

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.recordings.erasure import forget_derived
 from recording.db.engine import session_factory
 from recording.db.heartbeats import is_alert, live_instances
 from recording.embedded_s3 import EmbeddedS3
@@ -115,7 +116,8 @@ def test_frozen_storage_is_an_alert_within_30_s_with_the_real_backlog(
     stop = threading.Event()
     audited: list[Any] = []
     uploader = threading.Thread(
-        target=run_uploader, args=(sessions, spool, copies, lambda *a: audited.append(a), stop)
+        target=run_uploader,
+        args=(sessions, spool, copies, lambda *a: audited.append(a), stop, forget_derived),
     )
 
     def detail() -> str:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from api.recordings.erasure import forget_derived
 from api.web.services import Services
 from recording.db.engine import make_engine, session_factory
 from recording.models import Recording, RecordingStatus
@@ -36,7 +37,7 @@ def _upload(database_url: str, spool: Path, targets: tuple[S3Target, S3Target]) 
         Copy("replica", targets[1], make_client(targets[1])),
     )
     sessions = session_factory(make_engine(database_url))
-    run_uploader(sessions, spool, copies, lambda *a, **k: None, stop)
+    run_uploader(sessions, spool, copies, lambda *a, **k: None, stop, forget_derived)
 
 
 def _stored(engine: Engine) -> int:

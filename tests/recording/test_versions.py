@@ -30,6 +30,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.recordings.erasure import forget_derived
 from api.web.services import Services
 from recording.db.engine import as_utc, session_factory
 from recording.embedded_s3 import EmbeddedS3
@@ -244,7 +245,11 @@ def test_a_spare_version_fails_verify_and_the_end_of_retention_deletes_every_ver
     time.sleep(5)
     caplog.set_level(logging.WARNING)
     done = expire(
-        services.sessions, services.copies, datetime.now(UTC), lambda *a: audit_log.append(a)
+        services.sessions,
+        services.copies,
+        datetime.now(UTC),
+        lambda *a: audit_log.append(a),
+        forget_derived,
     )
     assert [d.recording_id for d in done] == [ids[0]]
     short, long = _row(services.sessions, ids[0]), _row(services.sessions, ids[1])
