@@ -1,7 +1,11 @@
 """Structured logging: one JSON object per line, with the process's component.
 
 Extra fields given to a log call (`extra={"call_id": ...}`) become keys of the
-line. Phone numbers never reach here whole: callers mask them first.
+line. Callers mask phone numbers first; the formatter masks again
+(`transcribe.redact.mask_personal`: phone, card and resident ID numbers, also
+spoken in Chinese numerals) in the message, every text field and tracebacks,
+because one forgotten call site, or a library's exception that quotes a
+bad row, would otherwise put a debtor's number into log storage for good.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from transcribe.redact import mask_personal
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -29,13 +35,16 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "component": self.component,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_personal(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+                if isinstance(value, (int, float, bool)):
+                    line[key] = value
+                else:
+                    line[key] = mask_personal(value if isinstance(value, str) else str(value))
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+            line["error"] = mask_personal(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False)
 
 

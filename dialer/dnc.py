@@ -1,25 +1,31 @@
-"""Do-not-call lists: read from CSV, checked before the call policy.
+"""Do-not-call lists: read from CSV or Excel, checked before the call policy.
 
 A number is on the list for everyone (global: the person asked never to be
 called, a regulator's list), for one client's debts, or for one debtor (a
 debtor who asked to be reached in writing only). Entries hold the keyed
 hash of the number and a masked form, like call attempts.
+
+A list file is ``number[,reason]`` with or without a header; a header may
+name its columns in Chinese or English (号码/手机号/number, 原因/备注/reason,
+the table in `dialer.columns`), in any order, and other columns are named in
+a warning and left out. CSV may be UTF-8, UTF-8 with a BOM or GBK, and .xlsx
+is read as `dialer.sheets` reads any bank's file.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from dialer.columns import is_chinese, map_dnc_headers
 from dialer.models import DncEntry
 from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.sheets import Kind, Sheet, read_sheet
 
 MAX_ROWS = 1_000_000
 
@@ -44,6 +50,16 @@ class RowError:
     message: str
 
 
+@dataclass(frozen=True)
+class DncFile:
+    """A list file read and checked: the rows to add, every bad row, and what was left out."""
+
+    rows: list[DncRow]
+    errors: list[RowError]
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = ""
+
+
 def parse_csv(
     text: str,
     region: str,
@@ -52,25 +68,98 @@ def parse_csv(
     *,
     allow_vanity: bool = False,
 ) -> tuple[list[DncRow], list[RowError]]:
-    """Rows of `number[,reason]` (a header line naming `number` is allowed), each checked.
+    """Rows of `number[,reason]` (a header line naming its columns is allowed), each checked.
 
     Pure: every bad row is reported with its line number and nothing is
     dropped silently, so the operator can fix the file and import it again.
     """
+    read = check_rows(
+        read_sheet(text, Kind.CSV, max_rows=MAX_ROWS + 1),
+        region,
+        scope,
+        scope_id,
+        allow_vanity=allow_vanity,
+    )
+    return read.rows, read.errors
+
+
+def parse_file(
+    data: bytes,
+    region: str,
+    scope: Scope = Scope.GLOBAL,
+    scope_id: str = "",
+    *,
+    kind: Kind = Kind.CSV,
+    encoding: str = "auto",
+    allow_vanity: bool = False,
+) -> DncFile:
+    """A CSV (UTF-8, UTF-8 with BOM, GBK) or .xlsx list; raises `SheetError` when unreadable."""
+    sheet = read_sheet(data, kind, encoding, max_rows=MAX_ROWS + 1)
+    return check_rows(sheet, region, scope, scope_id, allow_vanity=allow_vanity)
+
+
+def _columns(
+    records: list[tuple[int, list[object]]], warnings: list[str]
+) -> tuple[list[tuple[int, list[object]]], int, int, RowError | None]:
+    """(data rows, number column, reason column, refusal): the header read when there is one."""
+    if not records:
+        return records, 0, 1, None
+    first = [str(c) for c in records[0][1]]
+    header = map_dnc_headers(first)
+    if header is None:
+        return records, 0, 1, None
+    line = records[0][0]
+    number_at, reason_at, unknown = header
+    chinese = is_chinese(first)
+    if number_at < 0:
+        message = (
+            f"第 {line} 行表头没有号码列（号码、手机号）：{', '.join(unknown)}"
+            if chinese
+            else f"the header on line {line} has no number column (number, phone, 号码): "
+            f"{', '.join(repr(u[:30]) for u in unknown)}"
+        )
+        return [], 0, 1, RowError(line, message)
+    if unknown:
+        warnings.append(
+            f"未识别的列 {', '.join(unknown)} 未导入"
+            if chinese
+            else f"column(s) {', '.join(repr(u[:30]) for u in unknown)} were not imported"
+        )
+    return records[1:], number_at, -1 if reason_at is None else reason_at, None
+
+
+def check_rows(
+    sheet: Sheet,
+    region: str,
+    scope: Scope = Scope.GLOBAL,
+    scope_id: str = "",
+    *,
+    allow_vanity: bool = False,
+) -> DncFile:
     if (scope is Scope.GLOBAL) != (scope_id == ""):
         raise ValueError("a client or debtor list needs its id; a global list takes none")
     rows: list[DncRow] = []
-    errors: list[RowError] = []
+    warnings = list(sheet.notes)
     seen: set[str] = set()
-    for line, record in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not record or not "".join(record).strip():
-            continue
-        raw = record[0].strip()
-        if line == 1 and raw.lower() in ("number", "phone", "号码"):
-            continue
-        if line > MAX_ROWS:
+    records, number_at, reason_at, refused = _columns(sheet.rows, warnings)
+    if refused is not None:
+        return DncFile([], [refused], warnings, sheet.encoding)
+    errors = [
+        RowError(problem.line, problem.message)
+        for problem in sheet.problems
+        if problem.column in (number_at, reason_at)
+    ]
+    unreadable = {e.line for e in errors}
+    for count, (line, cells) in enumerate(records, start=1):
+        if count > MAX_ROWS:
             errors.append(RowError(line, f"more than {MAX_ROWS} rows; split the file"))
             break
+        if line in unreadable:
+            continue
+        raw = str(cells[number_at]).strip() if number_at < len(cells) else ""
+        if not raw:
+            errors.append(RowError(line, "the row has no number"))
+            continue
         try:
             e164 = normalize(raw, region, allow_vanity=allow_vanity)
         except MalformedNumber as exc:
@@ -79,9 +168,10 @@ def parse_csv(
         if e164 in seen:
             continue
         seen.add(e164)
-        reason = record[1].strip()[:200] if len(record) > 1 else ""
+        reason = str(cells[reason_at]).strip()[:200] if 0 <= reason_at < len(cells) else ""
         rows.append(DncRow(e164, scope, scope_id, reason or "listed"))
-    return rows, errors
+    errors.sort(key=lambda e: e.line)
+    return DncFile(rows, errors, warnings, sheet.encoding)
 
 
 def add_entries(

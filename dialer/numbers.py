@@ -13,6 +13,10 @@ number to be read off a phone keypad, unless the site turns vanity numbers on
 (``DIALGUARD_ALLOW_VANITY_NUMBERS``, passed down as ``allow_vanity``). An
 extension (``;ext=12``, ``x12``, ``#12``, ``,,12``, ``转12``) is refused: the
 trunk would ring the main line and the extension would be lost silently.
+
+Full-width digits and signs (``１３８ ００１３ ８０００``, ``＋８６``), which
+Chinese input methods and bank exports produce, are folded (NFKC) before
+anything else, so they are the same number as their ASCII twins.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,7 +65,7 @@ def normalize(raw: str, region: str, *, allow_vanity: bool = False) -> str:
     Refused (`MalformedNumber`): anything that is not a valid number of its
     region, a number with an extension, and letters unless `allow_vanity`.
     """
-    cleaned = raw.strip()
+    cleaned = unicodedata.normalize("NFKC", raw).strip()
     if cleaned.startswith("00"):  # international prefix as dialed from China and Europe
         cleaned = "+" + cleaned[2:]
     if any(word in cleaned for word in _EXTENSION_WORDS):
@@ -101,6 +106,7 @@ def _extension(raw: str) -> MalformedNumber:
 
 def mask(number: str) -> str:
     """Enough to tell numbers apart in a log, not enough to dial: +86138****8000."""
+    number = unicodedata.normalize("NFKC", number)
     digits = [c for c in number if c.isdigit()]
     if len(digits) < 8:  # not a real number; show almost nothing of it
         return "*" * max(0, len(digits) - 2) + "".join(digits[-2:])

@@ -6,6 +6,10 @@ trigrams cannot answer (还款, 威胁), go to the unigram/bigram token index.
 Results come newest first (segments are stored as calls are transcribed).
 Every query is bounded (`limit` at most 100, `offset` at most 10,000), so no
 request scans two years of calls.
+
+Snippets are masked again (`transcribe.redact.mask_numbers`) as they are
+shown: transcripts stored before a masking rule was added (full-width digits,
+numbers spoken in groups split by Chinese commas) get it too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy.orm import Session
 from recording.db.engine import as_utc
 from recording.models import Recording
 from transcribe.models import SegmentRow
+from transcribe.redact import mask_numbers
 
 # SQLAlchemy 2.0 and 2.1 spell the generic row type differently; the builder needs neither.
 _Rows = Any
@@ -172,8 +177,8 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
             speaker=segment.speaker,
             start=segment.start_s,
             end=segment.end_s,
-            snippet=snippet(segment.text, phrase),
-            excerpt="".join(excerpt(segment.text, phrase)),
+            snippet=snippet(mask_numbers(segment.text), phrase),
+            excerpt="".join(excerpt(mask_numbers(segment.text), phrase)),
             agent=recording.agent,
             debtor_id=recording.debtor_id,
             recorded_at=as_utc(recording.recorded_at),

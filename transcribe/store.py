@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from transcribe.models import SegmentRow, TranscriptRow
 from transcribe.phrases import HAN, has_han
-from transcribe.redact import has_masked, mask_numbers
+from transcribe.redact import has_masked, mask_numbers, mask_words
 from transcribe.result import Transcript
 
 _TOKENS = re.compile(rf"[{HAN}]+|[^\W_]+")
@@ -67,9 +67,11 @@ def save_transcript(
     for segment in transcript.segments:
         text = mask_numbers(segment.text)
         words = [asdict(w) for w in segment.words]
-        if has_masked(text):  # a number spoken across words: mask every digit in them
-            for word in words:
-                word["word"] = re.sub(r"[0-9]", "*", mask_numbers(str(word["word"])))
+        if has_masked(text):  # a number spoken across words: masked as the words' joined text
+            for word, masked in zip(
+                words, mask_words([str(w["word"]) for w in words]), strict=True
+            ):
+                word["word"] = masked
         session.add(
             SegmentRow(
                 transcript_id=row.id,

@@ -243,8 +243,9 @@ def recording(settings: Settings, args: argparse.Namespace) -> int:
 def dnc(settings: Settings, args: argparse.Namespace) -> int:
     """Import, check or remove do-not-call numbers; imports land whole or not at all."""
     from api.audit.chain import record
-    from dialer.dnc import Scope, add_entries, listed, parse_csv, remove
+    from dialer.dnc import Scope, add_entries, listed, parse_file, remove
     from dialer.numbers import MalformedNumber, load_or_create_secret, mask, normalize, number_key
+    from dialer.sheets import Kind, SheetError
 
     scope, scope_id = Scope.GLOBAL, ""
     if args.client:
@@ -256,16 +257,27 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
     with _sessions(settings)() as session:
         if args.dnc_command == "import":
             try:
-                text = args.file.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ApiError(f"cannot read {args.file}: {exc}", hint="give a UTF-8 CSV") from None
-            rows, errors = parse_csv(
-                text,
-                settings.phone_region,
-                scope,
-                scope_id,
-                allow_vanity=settings.allow_vanity_numbers,
-            )
+                data = args.file.read_bytes()
+            except OSError as exc:
+                raise ApiError(
+                    f"cannot read {args.file}: {exc.strerror}", hint="check the path"
+                ) from None
+            kind = Kind.XLSX if args.file.suffix.lower() == ".xlsx" else Kind.CSV
+            try:
+                read = parse_file(
+                    data,
+                    settings.phone_region,
+                    scope,
+                    scope_id,
+                    kind=kind,
+                    encoding=args.encoding,
+                    allow_vanity=settings.allow_vanity_numbers,
+                )
+            except SheetError as exc:
+                raise ApiError(f"{args.file}: {exc}", hint=exc.hint) from None
+            rows, errors = read.rows, read.errors
+            for warning in read.warnings:
+                print(f"{args.file}: {warning}", file=sys.stderr)
             for error in errors:
                 print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
             if errors:
@@ -281,7 +293,12 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                 "admin-cli",
                 now,
             )
-            detail = {"file": args.file.name, "added": added, "already": known}
+            detail = {
+                "file": args.file.name,
+                "added": added,
+                "already": known,
+                "encoding": read.encoding,
+            }
             record(
                 session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now, detail=detail
             )
@@ -318,7 +335,7 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
 
     fmt = Format(args.format) if args.format else guess_format(args.file.name, None)
     if fmt is None:
-        raise ApiError(f"cannot tell the format of {args.file}", hint="pass --format csv|json")
+        raise ApiError(f"cannot tell the format of {args.file}", hint="pass --format csv|json|xlsx")
     try:
         data = args.file.read_bytes()
     except OSError as exc:
@@ -339,8 +356,16 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
         now,
         progress,
         allow_vanity=settings.allow_vanity_numbers,
+        encoding=args.encoding,
     )
-    detail = {"file": args.file.name, "format": fmt.value, "rows": result.rows}
+    for warning in result.warnings:
+        print(f"{args.file}: {warning}", file=sys.stderr)
+    detail = {
+        "file": args.file.name,
+        "format": fmt.value,
+        "rows": result.rows,
+        "encoding": result.encoding,
+    }
     if not result.ok:
         errors_path = args.errors or args.file.with_name(args.file.name + ".errors.csv")
         write_error_file(result.errors, errors_path)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -95,10 +95,21 @@ def _recording(top: Group) -> None:
         parser.set_defaults(handler=commands.recording)
 
 
+#: How a CSV's bytes are read; banks' CSVs are GBK as often as UTF-8 (dialer/sheets.py).
+ENCODING_OPTION: dict[str, Any] = {
+    "choices": ["auto", "utf-8", "gbk", "gb18030"],
+    "default": "auto",
+    "help": "a CSV's encoding (default: auto, UTF-8 or GBK detected)",
+}
+
+
 def _dnc(top: Group) -> None:
     dnc = _group(top, "dnc", "do-not-call lists")
-    load = dnc.add_parser("import", help="add the numbers of a CSV file (number[,reason])")
+    load = dnc.add_parser(
+        "import", help="add the numbers of a CSV or .xlsx file (number[,reason], 号码[,原因])"
+    )
     load.add_argument("file", type=Path)
+    load.add_argument("--encoding", **ENCODING_OPTION)
     check = dnc.add_parser("check", help="is this number on a do-not-call list?")
     check.add_argument("number")
     drop = dnc.add_parser("remove", help="take a number off a list")
@@ -115,7 +126,10 @@ def _debtors(top: Group) -> None:
         "import", help="upsert the debtors of a CSV or JSON file: all rows or none"
     )
     load.add_argument("file", type=Path)
-    load.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    load.add_argument(
+        "--format", choices=["csv", "json", "xlsx"], help="default: from the file name"
+    )
+    load.add_argument("--encoding", **ENCODING_OPTION)
     load.add_argument(
         "--errors", type=Path, help="where the bad rows go (default: FILE.errors.csv)"
     )

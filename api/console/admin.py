@@ -29,9 +29,10 @@ from api.key_rotation import key_usage
 from api.recordings.contracts import ClientContract, end_contract
 from api.web.params import text_problem
 from api.web.services import services_of
-from dialer.dnc import Scope, add_entries, parse_csv
+from dialer.dnc import Scope, add_entries, parse_file
 from dialer.numbers import number_key
 from dialer.policy import PRESETS
+from dialer.sheets import Kind, SheetError
 from qa_scoring import pack_store as rule_packs
 from qa_scoring.errors import QaError
 from recording.db.site_settings import (
@@ -225,12 +226,17 @@ def dnc_import(
     if len(data) > MAX_DNC_BYTES:
         return refused(f"{name} is larger than {MAX_DNC_BYTES // (1024 * 1024)} MiB; split it", [])
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return refused(f"{name} is not UTF-8 text; save it as UTF-8 CSV", [])
-    rows, errors = parse_csv(
-        text, services.phone_region, chosen, scope_id, allow_vanity=services.allow_vanity_numbers
-    )
+        read = parse_file(
+            data,
+            services.phone_region,
+            chosen,
+            scope_id,
+            kind=Kind.XLSX if name.lower().endswith(".xlsx") else Kind.CSV,
+            allow_vanity=services.allow_vanity_numbers,
+        )
+    except SheetError as exc:
+        return refused(f"{name}: {exc}", [])
+    rows, errors = read.rows, read.errors
     target = f"{chosen.value}:{scope_id}"
     now = services.clock()
     with services.sessions() as session:
@@ -249,9 +255,21 @@ def dnc_import(
         added, known = add_entries(
             session, rows, lambda e164: number_key(secret, e164), name, user.username, now
         )
-        detail = {"file": name, "added": added, "already": known, "via": "console"}
+        detail = {
+            "file": name,
+            "added": added,
+            "already": known,
+            "via": "console",
+            "encoding": read.encoding,
+        }
         record(session, user.username, "dnc-import", target, now, detail=detail)
-    result = {"added": added, "already": known, "scope": chosen.value, "scope_id": scope_id}
+    result = {
+        "added": added,
+        "already": known,
+        "scope": chosen.value,
+        "scope_id": scope_id,
+        "warnings": read.warnings,
+    }
     return _page(
         request,
         "admin_dnc.html",

@@ -31,6 +31,7 @@ from recording.lifecycle import set_legal_hold
 from recording.models import Recording
 from recording.store import RecordingNotFound
 from transcribe.models import SegmentRow, TranscriptRow
+from transcribe.redact import mask_numbers
 from transcribe.search import SearchError, SearchQuery, search
 
 router = APIRouter(include_in_schema=False)
@@ -79,7 +80,8 @@ def search_page(
                 context["error"] = str(exc)
             else:
                 detail = {"agent": agent, "speaker": speaker, "via": "console"}
-                record(session, user.username, "search", q, services.clock(), detail=detail)
+                shown = mask_numbers(q)  # a number searched for stays masked in the audit log
+                record(session, user.username, "search", shown, services.clock(), detail=detail)
                 context["hits"] = page.hits
                 context["searched"] = True
                 if page.has_more:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -39,6 +39,7 @@ from dialer.debtors import (
     windows_of,
 )
 from dialer.debtors.bulk_import import (
+    XLSX_MEDIA_TYPE,
     Format,
     ImportConflict,
     error_csv,
@@ -101,6 +102,10 @@ class ImportOut(BaseModel):
     rows: int
     created: int
     updated: int
+    warnings: list[str] = Field(
+        default_factory=list, description="columns not stored, formulas read as their values"
+    )
+    encoding: str = Field("", description="how the file was read: utf-8, gb18030, xlsx, ...")
 
 
 ClientPath = Annotated[str, Path(pattern=CLIENT_PATTERN)]
@@ -258,12 +263,16 @@ async def _upload(request: Request, fmt: Format | None) -> tuple[bytes, Format, 
         data = await part.read()
         fmt = fmt or guess_format(part.filename, part.content_type)
         if fmt is None:
-            raise HTTPException(415, "name the file .csv or .json, or pass ?format=csv|json")
+            raise HTTPException(
+                415, "name the file .csv, .xlsx or .json, or pass ?format=csv|xlsx|json"
+            )
         return data, fmt, (part.filename or "upload")[:100]
     fmt = fmt or guess_format(None, media)
     if fmt is None:
         raise HTTPException(
-            415, "send text/csv, application/json or a multipart form with a 'file' field"
+            415,
+            "send text/csv, an .xlsx workbook, application/json or a multipart form with a "
+            "'file' field",
         )
     return body, fmt, "request body"
 
@@ -280,6 +289,7 @@ _IMPORT_BODY = {
                 }
             },
             "text/csv": {"schema": {"type": "string"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
         },
     }
@@ -299,8 +309,14 @@ async def import_file(
     request: Request,
     user: Annotated[User, Depends(require(*WRITERS))],
     fmt: Annotated[Format | None, Query(alias="format")] = None,
+    encoding: Annotated[
+        Literal["auto", "utf-8", "gbk", "gb18030"],
+        Query(description="a CSV's encoding; auto detects UTF-8 (with or without BOM) or GBK"),
+    ] = "auto",
 ) -> ImportOut | Response:
-    """Import a whole CSV or JSON file, or nothing of it.
+    """Import a whole CSV, .xlsx or JSON file, or nothing of it.
+
+    Column headers may be the bank's own, in Chinese or English (docs/imports.md).
 
     On bad rows the answer is 422 with every error (`Accept: text/csv` gets
     the error file itself: line, field, message).
@@ -319,10 +335,16 @@ async def import_file(
             services.phone_region,
             now,
             allow_vanity=services.allow_vanity_numbers,
+            encoding=encoding,
         )
     except ImportConflict as exc:
         raise HTTPException(409, f"{exc} - {exc.hint}") from None
-    detail = {"file": name, "format": fmt.value, "rows": result.rows}
+    detail = {
+        "file": name,
+        "format": fmt.value,
+        "rows": result.rows,
+        "encoding": result.encoding,
+    }
     if not result.ok:
         with services.sessions() as session:
             refused = {**detail, "errors": len(result.errors)}
@@ -338,4 +360,10 @@ async def import_file(
     with services.sessions() as session:
         done = {**detail, "created": result.created, "updated": result.updated}
         record(session, user.username, "debtor-import", "debtors", now, detail=done)
-    return ImportOut(rows=result.rows, created=result.created, updated=result.updated)
+    return ImportOut(
+        rows=result.rows,
+        created=result.created,
+        updated=result.updated,
+        warnings=result.warnings,
+        encoding=result.encoding,
+    )

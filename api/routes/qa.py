@@ -18,15 +18,17 @@ from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
+from api.exports import FILE_RESPONSES, ExportFormat, file_response
 from api.web.auth import require
 from api.web.params import MAX_ROW_ID, Moment, no_control, text_problem
-from api.web.services import services_of
+from api.web.services import Services, services_of
 from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt
 from qa_scoring.errors import PackError
@@ -85,7 +87,11 @@ class FlagOut(BaseModel):
     start: float
     end: float
     text: str
-    needs_listening: bool
+    needs_listening: bool = Field(description="the flag rests on a word the ASR was unsure of")
+    listen_first: bool = Field(
+        description="listen before judging: uncertain words and nobody has confirmed it yet; "
+        "it does not count in reviewed_score until a reviewer confirms it"
+    )
     state: str
     updated_at: datetime
     history: list[EventOut]
@@ -171,6 +177,7 @@ def _flag_out(session: Session, flag: QaFlag, pack: str) -> FlagOut:
         end=flag.end_s,
         text=flag.text,
         needs_listening=flag.needs_listening,
+        listen_first=flag.needs_listening and flag.state is FlagState.OPEN,
         state=flag.state.value,
         updated_at=as_utc(flag.updated_at),
         history=[
@@ -363,24 +370,77 @@ def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-@router.get("/scores", response_model=ScoresOut)
+SCORE_HEADERS = ("agent", "week", "calls", "average", "machine_average")
+
+
+def _own_scores(user: User, agent: str | None, fmt: ExportFormat) -> str | None:
+    """The agent whose scores are asked: an agent sees only their own, and exports none."""
+    if user.role is not Role.AGENT:
+        return agent
+    if fmt is not ExportFormat.JSON:
+        raise HTTPException(403, "agents may not export QA results")
+    if agent not in (None, user.username):
+        raise HTTPException(403, "an agent sees only their own scores")
+    return user.username
+
+
+def _scores_file(
+    services: Services,
+    user: User,
+    fmt: ExportFormat,
+    weeks: list[WeekScore],
+    agent: str | None,
+    date_from: datetime | None,
+    date_to: datetime | None,
+) -> ScoresOut | Response:
+    """The weeks as JSON, or as a file audited with the filters that chose them."""
+    if fmt is ExportFormat.JSON:
+        return ScoresOut(weeks=weeks)
+    tz = services.working_day.tz
+    filters = {
+        k: v
+        for k, v in (
+            ("agent", agent),
+            ("client", user.client_id if user.role is Role.AUDITOR else None),
+            ("from", date_from.isoformat() if date_from else None),
+            ("to", date_to.isoformat() if date_to else None),
+        )
+        if v
+    }
+    with services.sessions() as session:
+        record(
+            session,
+            user.username,
+            "qa-export",
+            (" ".join(f"{k}={v}" for k, v in filters.items()) or "all")[:255],
+            services.clock(),
+            detail={**filters, "format": fmt.value, "results": len(weeks), "what": "scores"},
+        )
+    rows = [[getattr(week, name) for name in SCORE_HEADERS] for week in weeks]
+    return file_response(fmt, "qa-scores", SCORE_HEADERS, rows, tz)
+
+
+@router.get("/scores", response_model=ScoresOut, responses=FILE_RESPONSES)
 def scores(
     request: Request,
     user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
     agent: Annotated[str | None, Query(pattern=_NAME)] = None,
     date_from: Annotated[Moment | None, Query(alias="from")] = None,
     date_to: Annotated[Moment | None, Query(alias="to")] = None,
-) -> ScoresOut:
+    fmt: Annotated[
+        ExportFormat,
+        Query(alias="format", description="csv or xlsx: the weeks as a file, audited as qa-export"),
+    ] = ExportFormat.JSON,
+) -> ScoresOut | Response:
     """Each agent's mean score per ISO week of the calls' dates: the trend a supervisor coaches on.
 
     One result per call (the latest); calls that could not be checked are
     left out. An agent sees only their own trend, an auditor their client's calls.
+    `format=csv|xlsx` gives the same weeks as a file for Excel, and the export
+    is audited (`qa-export`); agents, whose pages allow no export, get 403.
     """
     services = services_of(request)
-    if user.role is Role.AGENT:
-        if agent not in (None, user.username):
-            raise HTTPException(403, "an agent sees only their own scores")
-        agent = user.username
+    agent = _own_scores(user, agent, fmt)
     query = (
         select(QaResult, Recording)
         .join(Recording, Recording.id == QaResult.recording_id)
@@ -416,18 +476,17 @@ def scores(
                 continue
             key = (recording.agent, iso_week(recording.recorded_at, tz))
             buckets[key].append((reviewed, result.score))
-    return ScoresOut(
-        weeks=[
-            WeekScore(
-                agent=agent_,
-                week=week,
-                calls=len(values),
-                average=round(sum(v for v, _ in values) / len(values), 1),
-                machine_average=round(sum(m for _, m in values) / len(values), 1),
-            )
-            for (agent_, week), values in sorted(buckets.items())
-        ]
-    )
+    weeks = [
+        WeekScore(
+            agent=agent_,
+            week=week,
+            calls=len(values),
+            average=round(sum(v for v, _ in values) / len(values), 1),
+            machine_average=round(sum(m for _, m in values) / len(values), 1),
+        )
+        for (agent_, week), values in sorted(buckets.items())
+    ]
+    return _scores_file(services, user, fmt, weeks, agent, date_from, date_to)
 
 
 def _sample_out(rows: list[QaSample]) -> SampleOut:

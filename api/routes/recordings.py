@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.accounts.models import Role, User
 from api.audit.chain import audit_to, record
+from api.exports import FILE_RESPONSES, ExportFormat, file_response
 from api.recordings.access import (
     PLAYBACK_PATTERN,
     PlaybackMismatch,
@@ -79,13 +80,16 @@ def recordings_for(
     cursor: str | None = None,
     limit: int = 50,
     via: str = "api",
+    export: ExportFormat = ExportFormat.JSON,
 ) -> Page:
     """One page of the recordings `user` may see that match; the search is audited.
 
     The API and the console's Recordings page both come here, so they scope
     and audit alike: an agent sees their own calls, an auditor their client's.
     The debtor's number is hashed with the site's number key and only its
-    masked form is written to the audit log.
+    masked form is written to the audit log. An export (the page as a CSV or
+    .xlsx file) is audited as `recording-export` instead, with its format, so
+    an auditor can find every list that left Dialguard.
     """
     services = services_of(request)
     if user.role is Role.AGENT:
@@ -141,14 +145,16 @@ def recordings_for(
     }
     with services.sessions() as session:
         page = find_recordings(session, query)
+        exported = {} if export is ExportFormat.JSON else {"format": export.value}
         record(
             session,
             user.username,
-            "recording-search",
+            "recording-search" if export is ExportFormat.JSON else "recording-export",
             (" ".join(f"{k}={v}" for k, v in filters.items()) or "all")[:255],
             services.clock(),
             detail={
                 **filters,
+                **exported,
                 "results": len(page.recordings),
                 "next_page": bool(cursor),
                 "via": via,
@@ -157,7 +163,20 @@ def recordings_for(
     return page
 
 
-@router.get("/recordings", response_model=RecordingList)
+EXPORT_HEADERS = (
+    "id",
+    "call_id",
+    "agent",
+    "client_id",
+    "debtor_id",
+    "recorded_at",
+    "duration_s",
+    "status",
+    "legal_hold",
+)
+
+
+@router.get("/recordings", response_model=RecordingList, responses=FILE_RESPONSES)
 def list_recordings(
     request: Request,
     user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
@@ -174,14 +193,22 @@ def list_recordings(
     date_to: Annotated[Moment | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,200}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDINGS)] = 50,
-) -> RecordingList:
+    fmt: Annotated[
+        ExportFormat,
+        Query(alias="format", description="csv or xlsx: the page as a file, audited as an export"),
+    ] = ExportFormat.JSON,
+) -> RecordingList | Response:
     """Recordings newest first, by case, debtor's number, agent, client and time.
 
     A case finds the recordings tagged with it and the calls to any number
     on that account; a debtor's number finds the calls to it and every
     recording of the accounts that list it. Supervisors, admins and QA see
     all; an auditor sees their client's, an agent their own. Audited.
+    `format=csv|xlsx` gives the same page as a file to open in Excel (not to
+    agents, whose pages allow no export); `next_cursor` pages on as before.
     """
+    if fmt is not ExportFormat.JSON and user.role is Role.AGENT:
+        raise HTTPException(403, "agents may not export call lists")
     page = recordings_for(
         request,
         user,
@@ -193,7 +220,13 @@ def list_recordings(
         date_to=date_to,
         cursor=cursor,
         limit=limit,
+        export=fmt,
     )
+    if fmt is not ExportFormat.JSON:
+        rows = [[getattr(found, name) for name in EXPORT_HEADERS] for found in page.recordings]
+        tz = services_of(request).working_day.tz
+        headers = [*EXPORT_HEADERS[:5], f"recorded_at ({tz.key})", *EXPORT_HEADERS[6:]]
+        return file_response(fmt, "recordings", headers, rows, tz)
     return RecordingList(
         recordings=[RecordingOut(**vars(found)) for found in page.recordings],
         next_cursor=page.next_cursor,

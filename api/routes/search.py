@@ -19,6 +19,7 @@ from api.audit.chain import record
 from api.web.auth import client_scope, require
 from api.web.params import Moment, SearchText
 from api.web.services import services_of
+from transcribe.redact import mask_numbers
 from transcribe.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search
 
 router = APIRouter(prefix="/api/v1")
@@ -84,7 +85,8 @@ def search_transcripts(
             )
             if v
         }
-        record(session, user.username, "search", q, services.clock(), detail=filters)
+        # a number searched for is personal data: the audit log keeps it masked, as stored
+        record(session, user.username, "search", mask_numbers(q), services.clock(), detail=filters)
     return SearchOut(
         hits=[HitOut(**vars(hit)) for hit in page.hits],
         limit=page.limit,

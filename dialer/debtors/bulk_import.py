@@ -8,14 +8,20 @@ batches of bulk statements so that 50,000 accounts take seconds, and a
 failure half way (a lost connection, a concurrent writer) rolls all of it
 back.
 
-CSV has a header naming its columns: ``client, external_id, name, stage,
-timezone, numbers, callback_windows`` (``timezone`` and
-``callback_windows`` may be left out). ``numbers`` is
+CSV and Excel (.xlsx) files have a header naming their columns: ``client,
+external_id, name, stage, timezone, numbers, callback_windows``
+(``timezone`` and ``callback_windows`` may be left out), or the Chinese and
+English names banks use (姓名, 手机号, 账号, 逾期天数, ...), each mapped by
+the one table in `dialer.columns` (docs/imports.md). A CSV may be UTF-8,
+UTF-8 with a BOM or GBK/GB18030, detected or declared (`dialer.sheets`).
+``numbers`` is
 ``role:number;role:number``; ``callback_windows`` is
 ``Mon-Fri 18:00-20:00; Sat 10:00-12:00`` or the JSON list. JSON is a list of
 objects with the same keys (or ``{"debtors": [...]}``), where ``numbers``
 may also be a list of ``{"role", "number"}``. Lines are physical lines of
-the CSV (the header is line 1) or 1-based positions in the JSON list.
+the CSV (the header is line 1), rows of the worksheet, or 1-based positions
+in the JSON list. Errors name the column as the file's own header does (and
+its letter in a workbook), so the operator finds the cell.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -33,10 +39,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dialer import columns
+from dialer.columns import HeaderMap, debtor_row, map_debtor_headers
 from dialer.debtors.sealing import Sealer
 from dialer.debtors.store import upsert
 from dialer.debtors.validation import DebtorIn, validate_row
 from dialer.errors import DialerError
+from dialer.sheets import Kind, SheetError, read_sheet
 
 MAX_ROWS = 500_000
 BATCH_SIZE = 2_000
@@ -51,6 +60,10 @@ Progress = Callable[[str, int, int], None]
 class Format(StrEnum):
     CSV = "csv"
     JSON = "json"
+    XLSX = "xlsx"
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ImportConflict(DialerError):
@@ -74,6 +87,10 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
+    #: What the operator should know though nothing was refused (columns not stored, ...).
+    warnings: list[str] = field(default_factory=list)
+    #: The encoding the file was read in ("utf-8", "gb18030", "xlsx", ...).
+    encoding: str = ""
 
     @property
     def ok(self) -> bool:
@@ -84,55 +101,74 @@ def _no_progress(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _FileError(f"the file is not UTF-8 text (bad byte at offset {exc.start})") from None
-
-
 class _FileError(ValueError):
     """The file as a whole cannot be read: reported as line 0, field "file"."""
 
 
-def _csv_records(text: str) -> list[tuple[int, dict[str, object]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+@dataclass(frozen=True)
+class Records:
+    """(line, raw row) pairs and what the file told about itself."""
+
+    rows: list[tuple[int, dict[str, object]]]
+    #: canonical field -> how the file names that column (its header, and letter in a workbook)
+    columns: dict[str, str] = field(default_factory=dict)
+    problems: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = ""
+    chinese: bool = False
+
+
+def _labels(header: HeaderMap, letters: list[str] | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for target in (*columns.DEBTOR_REQUIRED, columns.STAGE, columns.NUMBERS, columns.TIMEZONE):
+        name = header.column_of(target)
+        if letters is not None and name in header.names:
+            name = f"{name} ({letters[header.names.index(name)]})"
+        labels[target] = name
+    labels[columns.CALLBACK_WINDOWS] = header.column_of(columns.CALLBACK_WINDOWS)
+    return labels
+
+
+def _table_records(data: bytes | str, fmt: Format, encoding: str) -> Records:
     try:
-        header = next(reader)
-    except StopIteration:
-        raise _FileError("the file is empty; it needs a header line") from None
-    except csv.Error as exc:
-        raise _FileError(f"line 1 is not CSV ({exc})") from None
-    names = [h.strip().lower() for h in header]
-    unknown = [n for n in names if n not in COLUMNS]
-    if unknown:
-        raise _FileError(
-            f"unknown column(s) {', '.join(repr(n[:30]) for n in unknown)} in the header; "
-            f"use {', '.join(COLUMNS)}"
+        sheet = read_sheet(data, Kind(fmt.value), encoding, max_rows=MAX_ROWS)
+    except SheetError as exc:
+        raise _FileError(str(exc)) from None
+    if not sheet.rows:
+        raise _FileError("the file is empty; it needs a header line")
+    _, header_cells = sheet.rows[0]
+    names = [str(c) for c in header_cells]
+    while names and not names[-1].strip():
+        names.pop()
+    letters = [sheet.column_name(i) for i in range(len(names))]
+    header = map_debtor_headers(names, letters)
+    if header.problems:
+        raise _FileError("; ".join(header.problems))
+    labels = _labels(header, letters if sheet.kind is Kind.XLSX else None)
+    problems = [
+        RowError(
+            p.line,
+            _cell_label(header.names, letters, p.column, sheet.column_name(p.column)),
+            p.message_zh if header.chinese else p.message,
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        raise _FileError(f"the header lacks column(s) {', '.join(missing)}")
-    if len(set(names)) != len(names):
-        raise _FileError("the header names a column twice")
-    records: list[tuple[int, dict[str, object]]] = []
-    start = reader.line_num + 1
-    try:
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not any(c.strip() for c in cells):
-                continue
-            if len(records) >= MAX_ROWS:
-                raise _FileError(f"more than {MAX_ROWS} rows; split the file")
-            row: dict[str, object] = dict(zip(names, cells, strict=False))
-            if len(cells) > len(names):
-                row["__extra__"] = True
-            records.append((line, row))
-    except csv.Error as exc:
-        raise _FileError(f"line {reader.line_num} is not CSV ({exc})") from None
-    return records
+        for p in sheet.problems
+        if p.column >= len(header.fields) or header.fields[p.column] != columns.NOT_STORED
+    ]
+    rows: list[tuple[int, dict[str, object]]] = []
+    for line, cells in sheet.rows[1:]:
+        row = debtor_row(header, cells)
+        if any(str(c).strip() for c in cells[len(names) :]):
+            row["__extra__"] = True
+        rows.append((line, row))
+    return Records(
+        rows, labels, problems, [*sheet.notes, *header.notes], sheet.encoding, header.chinese
+    )
+
+
+def _cell_label(names: tuple[str, ...], letters: list[str], column: int, fallback: str) -> str:
+    if column >= len(names):
+        return fallback
+    return f"{names[column]} ({letters[column]})" if letters[column] != names[column] else fallback
 
 
 def _json_records(text: str) -> list[tuple[int, dict[str, object]]]:
@@ -152,10 +188,18 @@ def _json_records(text: str) -> list[tuple[int, dict[str, object]]]:
     ]
 
 
-def read_records(data: bytes | str, fmt: Format) -> list[tuple[int, dict[str, object]]]:
-    """(line, raw row) pairs; raises `_FileError` when the file as a whole is unreadable."""
-    text = _decode(data)
-    return _csv_records(text) if fmt is Format.CSV else _json_records(text)
+def read_records(data: bytes | str, fmt: Format, encoding: str = "auto") -> Records:
+    """The file's rows; raises `_FileError` when the file as a whole is unreadable."""
+    if fmt is Format.JSON:
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise _FileError(
+                    f"the file is not UTF-8 text (bad byte at offset {exc.start}); JSON is UTF-8"
+                ) from None
+        return Records(_json_records(data), encoding="utf-8")
+    return _table_records(data, fmt, encoding)
 
 
 def validate(
@@ -164,8 +208,14 @@ def validate(
     progress: Progress = _no_progress,
     *,
     allow_vanity: bool = False,
+    named: Mapping[str, str] | None = None,
 ) -> tuple[list[DebtorIn], list[RowError]]:
-    """Every row checked, duplicates of an account included; pure."""
+    """Every row checked, duplicates of an account included; pure.
+
+    `named` gives the file's own name of each field's column, so an error
+    says 手机号 (C) where the bank's file says so.
+    """
+    label = dict(named or {})
     good: list[DebtorIn] = []
     errors: list[RowError] = []
     first_seen: dict[tuple[str, str], int] = {}
@@ -176,16 +226,26 @@ def validate(
         elif raw.get("__extra__"):
             errors.append(RowError(line, "row", "has more cells than the header has columns"))
         else:
-            checked = validate_row(raw, region, allow_vanity=allow_vanity)
+            bad_overdue = bool(raw.get(columns.BAD_OVERDUE))
+            if bad_overdue:
+                stage = label.get(columns.STAGE, columns.STAGE)
+                errors.append(RowError(line, stage, f"{stage} must be a whole number of days"))
+            # with a bad day count, the row's other fields are still checked
+            row = {**raw, columns.STAGE: "m0"} if bad_overdue else raw
+            checked = validate_row(row, region, allow_vanity=allow_vanity)
             if isinstance(checked, list):
-                errors.extend(RowError(line, e.field, e.message) for e in checked)
+                errors.extend(
+                    RowError(line, label.get(e.field, e.field), e.message) for e in checked
+                )
+            elif bad_overdue:
+                pass
             else:
                 account = (checked.client_id, checked.external_id)
                 if account in first_seen:
                     errors.append(
                         RowError(
                             line,
-                            "external_id",
+                            label.get("external_id", "external_id"),
                             f"external_id repeats the account on line {first_seen[account]}",
                         )
                     )
@@ -208,19 +268,31 @@ def import_debtors(
     batch_size: int = BATCH_SIZE,
     *,
     allow_vanity: bool = False,
+    encoding: str = "auto",
 ) -> ImportResult:
     """Validate all of `data`, then write all of it in one transaction, or nothing.
 
     Returns the counts, or the row errors (with nothing written). Raises
     `ImportConflict` when the database refuses the write as a whole.
+    `encoding` is how a CSV's bytes are read: auto, utf-8 or gbk.
     """
     try:
-        records = read_records(data, fmt)
+        read = read_records(data, fmt, encoding)
     except _FileError as exc:
         return ImportResult(0, errors=[RowError(0, "file", str(exc))])
-    debtors, errors = validate(records, region, progress, allow_vanity=allow_vanity)
+    records = read.rows
+    debtors, errors = validate(
+        records, region, progress, allow_vanity=allow_vanity, named=read.columns
+    )
+    unreadable = {(p.line, p.field) for p in read.problems}  # said once, by the cell's problem
+    errors = sorted(
+        [*read.problems, *(e for e in errors if (e.line, e.field) not in unreadable)],
+        key=lambda e: e.line,
+    )
     if errors:
-        return ImportResult(len(records), errors=errors)
+        return ImportResult(
+            len(records), errors=errors, warnings=read.warnings, encoding=read.encoding
+        )
     created = updated = 0
     with sessions() as session:
         try:
@@ -236,7 +308,9 @@ def import_debtors(
                 "another import or update wrote some of the same accounts at the same time; "
                 "nothing was imported"
             ) from None
-    return ImportResult(len(records), created, updated)
+    return ImportResult(
+        len(records), created, updated, warnings=read.warnings, encoding=read.encoding
+    )
 
 
 def error_csv(errors: list[RowError]) -> str:
@@ -249,7 +323,8 @@ def error_csv(errors: list[RowError]) -> str:
 
 
 def write_error_file(errors: list[RowError], path: Path) -> None:
-    path.write_text(error_csv(errors), encoding="utf-8")
+    """With a BOM, so Excel on a Chinese desktop opens the messages and column names readable."""
+    path.write_text(error_csv(errors), encoding="utf-8-sig")
 
 
 def guess_format(name: str | None, content_type: str | None) -> Format | None:
@@ -259,5 +334,7 @@ def guess_format(name: str | None, content_type: str | None) -> Format | None:
         return Format.CSV
     if media == "application/json":
         return Format.JSON
+    if media == XLSX_MEDIA_TYPE:
+        return Format.XLSX
     suffix = Path(name or "").suffix.lower()
-    return {".csv": Format.CSV, ".json": Format.JSON}.get(suffix)
+    return {".csv": Format.CSV, ".json": Format.JSON, ".xlsx": Format.XLSX}.get(suffix)

@@ -130,18 +130,19 @@ def test_import_by_upload_and_by_raw_body(desk: Desk) -> None:
     files = {"file": ("accounts.csv", CSV, "text/csv")}
     done = desk.call("POST", f"{URL}/import", "sup1", files=files)
     assert done.status_code == 200, done.text
-    assert done.json() == {"rows": 2, "created": 2, "updated": 0}
+    read = {"warnings": [], "encoding": "utf-8"}  # how the file was read
+    assert done.json() == {"rows": 2, "created": 2, "updated": 0, **read}
     raw = desk.call(
         "POST", f"{URL}/import", "admin1", content=CSV, headers={"Content-Type": "text/csv"}
     )
-    assert raw.json() == {"rows": 2, "created": 0, "updated": 2}
+    assert raw.json() == {"rows": 2, "created": 0, "updated": 2, **read}
     as_json = desk.call(
         "POST",
         f"{URL}/import",
         "admin1",
         json=[{**BODY, "client": "bank-a", "external_id": "J1"}],
     )
-    assert as_json.json() == {"rows": 1, "created": 1, "updated": 0}
+    assert as_json.json() == {"rows": 1, "created": 1, "updated": 0, **read}
     assert desk.call("GET", f"{URL}/bank-b/C2", "aud-b").json()["stage"] == "late"
     assert desk.actions() == ["debtor-import"] * 3 + ["debtor-view"]
 

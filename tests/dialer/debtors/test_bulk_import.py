@@ -218,7 +218,9 @@ def test_cli_imports_and_writes_the_error_file(
     failed = dialguard(["debtors", "import", str(bad), "--errors", str(errors)], dialguard_env)
     assert failed.returncode == 1
     assert "nothing was imported" in failed.stderr and str(errors) in failed.stderr
-    rows = list(csv.DictReader(errors.open(encoding="utf-8")))
+    # with a BOM, so Excel opens Chinese messages readable
+    assert errors.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(errors.open(encoding="utf-8-sig")))
     assert {(r["line"], r["field"]) for r in rows} == {("1", "stage"), ("1", "numbers")}
 
     again = dialguard(["debtors", "import", str(good), "--format", "csv"], dialguard_env)
