@@ -40,6 +40,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from transcribe.normalise import normalise_text
 from transcribe.phrases import HAN, fold, levenshtein, locate
 
 Key = frozenset[str]
@@ -240,7 +241,13 @@ class Phrase:
 
 
 def compile_phrase(text: str, language: str) -> Phrase:
-    keys = tuple(k for k in tokenize(text, language, phrase=True).keys if k is not BREAK)
+    """A rule's phrase, tokenised in the form transcripts are (`transcribe.normalise`).
+
+    `text` stays as the author wrote it, for the flag to show; 逾期六十二天 is
+    matched as 逾期62天, and a phrase typed in traditional characters as simplified.
+    """
+    normal = normalise_text(text).text
+    keys = tuple(k for k in tokenize(normal, language, phrase=True).keys if k is not BREAK)
     if not keys:
         raise ValueError(f"phrase {text!r} has no words or characters to match")
     return Phrase(text, language, keys)
@@ -397,6 +404,86 @@ def contains(tokens: Tokens, phrase: Phrase) -> bool:
     )
 
 
+# --- sound-alike text: patterns that tolerate homophones ------------------------------
+#
+# Phrases meet the ASR's homophones through pinyin; patterns match characters. For a
+# banned rule that is on purpose (the pack moves 你妈 and 畜生 to patterns so 是你吗
+# and 出生 are not insults). For wording the agent must say, and for the debtor's
+# "对，是我", a misheard character would cost the agent instead: "逾期" said but
+# 千款 written, the overdue facts reported missing. So those patterns are also
+# tried on sound-alike text, where every Chinese character is replaced by one
+# stand-in per reading, and the pattern's characters by the stand-ins of theirs:
+# 千款 and 欠款 become the same two characters, one for one, so spans still hold.
+
+_STAND_INS: dict[str, str] = {}
+
+
+def _stand_in(reading: str) -> str:
+    """One Chinese character per tone-less reading, so `[\\u4e00-\\u9fff]` still matches it."""
+    found = _STAND_INS.get(reading)
+    if found is None:
+        found = _STAND_INS.setdefault(reading, chr(0x4E00 + len(_STAND_INS)))
+    return found
+
+
+@cache
+def _sound_of(char: str) -> str:
+    readings = _readings(char)
+    return char if readings == (char,) else _stand_in(readings[0])
+
+
+def _sounds_of_pattern_char(char: str) -> list[str]:
+    readings = _readings(char)
+    if readings == (char,):
+        return [char]
+    wanted = readings[:2] if char in _EVERYDAY_POLYPHONES else readings[:1]
+    return list(dict.fromkeys(_stand_in(r) for r in wanted))
+
+
+_HAN_CHAR = re.compile(f"[{HAN}]")
+
+
+def sound_alike(text: str) -> str:
+    """`text` with each Chinese character as the stand-in of its most common reading."""
+    return _HAN_CHAR.sub(lambda m: _sound_of(m.group()), text)
+
+
+@lru_cache(maxsize=4096)
+def sound_alike_pattern(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """`pattern` for `sound_alike` text: each Chinese literal as the stand-ins of its readings.
+
+    Only characters change: outside a class a polyphone becomes (?:A|B), inside a
+    class its stand-ins are listed; escapes and the ends of a range stay as written.
+    """
+    source, out, i = pattern.pattern, [], 0
+    in_class = False
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            out.append(source[i : i + 2])
+            i += 2
+            continue
+        if not in_class and char == "[":
+            in_class = True
+            j = i + 1 + (source[i + 1 : i + 2] == "^")
+            j += source[j : j + 1] == "]"  # a ] first in a class is a literal
+            out.append(source[i:j])
+            i = j
+            continue
+        if in_class and char == "]":
+            in_class = False
+        elif _HAN_CHAR.fullmatch(char):
+            sounds = _sounds_of_pattern_char(char)
+            if in_class:
+                in_range = source[i - 1 : i] == "-" or source[i + 1 : i + 2] == "-"
+                char = char + "".join(sounds) if in_range else "".join(sounds)
+            else:
+                char = sounds[0] if len(sounds) == 1 else f"(?:{'|'.join(sounds)})"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out), pattern.flags)
+
+
 # --- context: negation and reported speech --------------------------------------------
 
 _CLAUSE_END = re.compile(r"[,.;:!?，。；：！？、…\n]|--|—|–")
@@ -540,7 +627,7 @@ def is_negated(tokens: Tokens, hit: Hit, phrase: Phrase) -> bool:
     start, end = hit.char_span(tokens)
     text = tokens.text
     if phrase.language == "zh":
-        if _zh_negators(text[start:end]) > _zh_negators(phrase.text):
+        if _zh_negators(text[start:end]) > _zh_negators(normalise_text(phrase.text).text):
             return True
         if text.startswith(_ZH_CLAUSE_WORDS, start):  # the match opens its own clause
             return False

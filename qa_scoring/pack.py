@@ -55,6 +55,7 @@ import yaml
 
 from qa_scoring.errors import PackError
 from qa_scoring.matching import LANGUAGES, Phrase, compile_phrase
+from transcribe.normalise import normalise_pattern
 
 PACKS_DIR = Path(__file__).parent / "packs"
 SEVERITIES = (1, 2, 3, 4)
@@ -504,7 +505,8 @@ def _wording(
         data.get("patterns", []), (*path, "patterns"), "patterns", rule_id
     ):
         try:
-            patterns.append(re.compile(text, re.IGNORECASE | re.MULTILINE))
+            # In the transcript's form (simplified, ASCII digits): transcribe.normalise.
+            patterns.append(re.compile(normalise_pattern(text), re.IGNORECASE | re.MULTILINE))
         except re.error as exc:
             check.fail(where, f"pattern {text!r} is not a valid regular expression: {exc}", rule_id)
     return Wording(phrases, tuple(patterns))

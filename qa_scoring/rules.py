@@ -6,17 +6,24 @@ What a QA reviewer expects from a flag, and why it is built this way:
   the match rests on when the transcript has them (a 30-second segment is no
   pointer), else from the segment;
 - it says how sure it is: the confidence is the mean probability of those
-  words, and a flag below the pack's threshold is marked `needs_listening`:
-  a misheard word must not cost an agent points until a person has listened;
+  words, and a flag that rests on any word below the pack's threshold is marked
+  "listen first" (`needs_listening`): a misheard word must not cost an agent
+  points until a person has listened;
+- it reads what was said, in whatever form the ASR wrote it: rules see the
+  segment normalised (還款 as 还款, 六十二天 as 62天: `transcribe.normalise`),
+  while the flag quotes and times the segment's own words;
 - it is the agent's: a rule for the agent never looks at debtor segments, so a
   debtor swearing at the agent is not the agent swearing;
 - one flag per rule per segment: the same insult matched by two overlapping
   phrases is one thing the agent said.
 
 Required wording is checked within its time scope (identity in the first 30 s)
-and reported as missing, not flagged. The right-party-verification order rule
-walks the call in time order: the debt may only be mentioned after the agent
-asked who is on the line and the debtor confirmed it is them.
+and reported as missing, not flagged; like the debtor's confirmation, its
+patterns also match homophones (`CallText.search`'s `sounds`), so a misheard
+character counts against the agent no more than it does in banned wording.
+The right-party-verification order rule walks the call in time order: the
+debt may only be mentioned after the agent asked who is on the line and the
+debtor confirmed it is them.
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ from qa_scoring.matching import (
     contains,
     is_negated,
     is_reported,
+    sound_alike,
+    sound_alike_pattern,
     tokenize,
 )
 from qa_scoring.pack import Pack, Rule, RuleKind, SpeakerScope, Wording
+from transcribe.normalise import normalise_text
 
 AGENT = "agent"
 DEBTOR = "debtor"
@@ -74,10 +84,11 @@ class Flag:
     text: str
     matched: str  # the rule's phrase (or what a pattern matched)
     confidence: float
-    needs_listening: bool
+    needs_listening: bool  # "listen first": rests on a word below the pack's bar
     heard: str = ""  # the words in the transcript, 环款 where the phrase says 还款
     description: str = ""
     consequence: str = ""
+    weakest: float | None = None  # the lowest probability among the words it rests on
 
     @property
     def proven(self) -> bool:
@@ -95,7 +106,9 @@ class Flag:
             "matched": self.matched,
             "heard": self.heard,
             "confidence": round(self.confidence, 3),
+            "weakest_word": None if self.weakest is None else round(self.weakest, 3),
             "needs_listening": self.needs_listening,
+            "listen_first": self.needs_listening,
             "description": self.description,
             "consequence": self.consequence,
         }
@@ -135,8 +148,12 @@ class CallText:
     def __init__(self, utterances: Sequence[Utterance], language: str) -> None:
         self.utterances = tuple(sorted(utterances, key=lambda u: (u.start, u.end)))
         self.language = language
-        # Newlines inside a segment would end `$` early; a space keeps offsets unchanged.
-        self.tokens = tuple(tokenize(u.text.replace("\n", " "), language) for u in self.utterances)
+        # Rules see the normalised text (simplified, digits, half-width letters:
+        # transcribe.normalise); `normalised` maps each match back to the segment's
+        # own text, whose words carry the times. Newlines inside a segment would end
+        # `$` early; a space keeps offsets unchanged.
+        self.normalised = tuple(normalise_text(u.text.replace("\n", " ")) for u in self.utterances)
+        self.tokens = tuple(tokenize(n.text, language) for n in self.normalised)
         self.index = TextIndex(self.tokens)
         self._joined = "\n".join(t.text for t in self.tokens)
         self._offsets: list[int] = []
@@ -146,6 +163,18 @@ class CallText:
             offset += len(t.text) + 1
         self._scopes: dict[tuple[SpeakerScope, float | None], frozenset[int]] = {}
         self._word_spans: dict[int, list[tuple[int, int]]] = {}
+        self._sounds: tuple[str, tuple[str, ...]] | None = None
+
+    def _texts(self, sounds: bool) -> tuple[str, tuple[str, ...]]:
+        """The joined text and each segment's text, as written or sound-alike (same offsets)."""
+        if not sounds:
+            return self._joined, tuple(t.text for t in self.tokens)
+        if self._sounds is None:
+            self._sounds = (
+                sound_alike(self._joined),
+                tuple(sound_alike(t.text) for t in self.tokens),
+            )
+        return self._sounds
 
     def docs(self, speaker: SpeakerScope, within: float | None = None) -> frozenset[int]:
         key = (speaker, within)
@@ -158,8 +187,17 @@ class CallText:
             )
         return self._scopes[key]
 
-    def search(self, wording: Wording, tolerance: float, docs: frozenset[int]) -> list[_Found]:
-        """Every place the wording occurs in `docs`, ordered by segment."""
+    def search(
+        self, wording: Wording, tolerance: float, docs: frozenset[int], sounds: bool = False
+    ) -> list[_Found]:
+        """Every place the wording occurs in `docs`, ordered by segment.
+
+        `sounds`: patterns also match homophones (`matching.sound_alike`), the
+        tolerance phrases always have through pinyin. For what the agent must say
+        and the debtor's confirmation, where a misheard character would count
+        against the agent; never for banned wording, whose patterns are the pack's
+        way of asking for the exact characters.
+        """
         found: list[_Found] = []
         if not docs:
             return found
@@ -174,7 +212,7 @@ class CallText:
             source = Phrase(
                 pattern.pattern, self.language, tokenize(pattern.pattern, self.language).keys
             )
-            for doc, start, end in self._regex(pattern, docs):
+            for doc, start, end in self._regex(pattern, docs, sounds):
                 span_hit = _hit_for_span(self.tokens[doc], doc, start, end)
                 text = self.tokens[doc].text[start:end]
                 found.append(_Found(doc, start, end, text, span_hit, source, True))
@@ -184,11 +222,14 @@ class CallText:
         return found
 
     def _regex(
-        self, pattern: re.Pattern[str], docs: frozenset[int]
+        self, pattern: re.Pattern[str], docs: frozenset[int], sounds: bool = False
     ) -> Iterator[tuple[int, int, int]]:
         # One pass over the whole call is far cheaper than a search per segment; a
         # match that runs across a segment boundary is retried inside each segment.
-        for m in pattern.finditer(self._joined):
+        joined, texts = self._texts(sounds)
+        if sounds:
+            pattern = sound_alike_pattern(pattern)
+        for m in pattern.finditer(joined):
             first = bisect.bisect_right(self._offsets, m.start()) - 1
             last = bisect.bisect_right(self._offsets, max(m.start(), m.end() - 1)) - 1
             if first == last:
@@ -198,21 +239,37 @@ class CallText:
                 continue
             for doc in range(first, last + 1):
                 if doc in docs:
-                    inner = pattern.search(self.tokens[doc].text)
+                    inner = pattern.search(texts[doc])
                     if inner:
                         yield doc, inner.start(), inner.end()
 
-    def moment(self, doc: int, start: int, end: int) -> tuple[float, float, float]:
-        """(start s, end s, confidence) of text[start:end] of a segment, word-level if possible."""
+    def heard(self, doc: int, start: int, end: int) -> str:
+        """What the segment itself says where the normalised text[start:end] matched (還款)."""
+        a, b = self.normalised[doc].original_span(start, end)
+        return self.utterances[doc].text[a:b]
+
+    def moment(self, doc: int, start: int, end: int) -> Moment:
+        """When normalised text[start:end] of a segment was said and how sure the ASR was.
+
+        Word-level where the transcript has words, else the segment's.
+        """
         utterance = self.utterances[doc]
+        start, end = self.normalised[doc].original_span(start, end)
         spans = self._spans(doc)
         words = [
             w for w, (a, b) in zip(utterance.words, spans, strict=True) if a < end and b > start
         ]
         if not words:
-            return utterance.start, utterance.end, utterance.confidence
-        confidence = sum(w.probability for w in words) / len(words)
-        return min(w.start for w in words), max(w.end for w in words), confidence
+            return Moment(
+                utterance.start, utterance.end, utterance.confidence, utterance.confidence
+            )
+        probabilities = [w.probability for w in words]
+        return Moment(
+            min(w.start for w in words),
+            max(w.end for w in words),
+            sum(probabilities) / len(probabilities),
+            min(probabilities),
+        )
 
     def _spans(self, doc: int) -> list[tuple[int, int]]:
         """Where each ASR word sits in the segment text.
@@ -245,6 +302,16 @@ class CallText:
                 position += width
         self._word_spans[doc] = spans
         return spans
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Where a match was said, the mean probability of its words and the weakest one's."""
+
+    start: float
+    end: float
+    confidence: float
+    weakest: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,20 +349,24 @@ def _in_context(call: CallText, rule: Rule, found: _Found, negation: bool) -> bo
 
 
 def _flag(call: CallText, pack: Pack, rule: Rule, found: _Found, listen_below: float) -> Flag:
-    start, end, confidence = call.moment(found.doc, found.start, found.end)
+    moment = call.moment(found.doc, found.start, found.end)
     utterance = call.utterances[found.doc]
     return Flag(
         rule=rule.id,
         category=rule.category,
         severity=rule.severity,
         speaker=utterance.speaker,
-        start=start,
-        end=end,
+        start=moment.start,
+        end=moment.end,
         text=utterance.text,
         matched=found.matched,
-        confidence=confidence,
-        needs_listening=confidence < listen_below,
-        heard=utterance.text[found.start : found.end],
+        confidence=moment.confidence,
+        # "Listen first": one word the match rests on below the bar is enough. A mean
+        # hides it: 千款 heard at 0.3 among words at 0.9 averages above any bar, and
+        # 千款 is exactly the word the flag turns on.
+        needs_listening=moment.weakest < listen_below,
+        weakest=moment.weakest,
+        heard=call.heard(found.doc, found.start, found.end),
         description=rule.description,
         consequence=pack.consequences.get(rule.severity, ""),
     )
@@ -318,13 +389,14 @@ def _banned(call: CallText, pack: Pack, rule: Rule, listen_below: float) -> list
 
 def _required(call: CallText, rule: Rule) -> Missing | None:
     docs = call.docs(rule.speaker, rule.within_seconds)
-    for found in call.search(rule.wording, rule.tolerance, docs):
+    for found in call.search(rule.wording, rule.tolerance, docs, sounds=True):
         if not _in_context(call, rule, found, rule.negation):
             continue
-        if rule.within_seconds is not None:
-            start, _, _ = call.moment(found.doc, found.start, found.end)
-            if start > rule.within_seconds:
-                continue
+        if (
+            rule.within_seconds is not None
+            and call.moment(found.doc, found.start, found.end).start > rule.within_seconds
+        ):
+            continue
         return None
     return Missing(rule.id, rule.category, rule.description, rule.within_seconds)
 
@@ -348,10 +420,14 @@ def _verify_order(
             "(a mono recording?), so who was on the line cannot be known"
         ]
     agent_docs = call.docs(rule.speaker, rule.within_seconds)
-    asks = {f.doc for f in call.search(rule.ask, rule.tolerance, agent_docs)}
+    # The question and the confirmation get the tolerance banned wording has (the
+    # rule's, and homophones): a debtor's 对 heard as 队 is still "yes, it's me",
+    # and missing it would flag a compliant agent. A denial only ever undoes a
+    # verification, so it is matched as written.
+    asks = {f.doc for f in call.search(rule.ask, rule.tolerance, agent_docs, sounds=True)}
     denials = {f.doc for f in call.search(rule.deny, 0.0, debtor_docs)}
     confirms: dict[int, list[_Found]] = {}
-    for f in call.search(rule.confirm, 0.0, debtor_docs):
+    for f in call.search(rule.confirm, rule.tolerance, debtor_docs, sounds=True):
         confirms.setdefault(f.doc, []).append(f)
     verified_at = len(call.utterances)
     asked = False

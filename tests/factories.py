@@ -53,16 +53,17 @@ def add_transcript(
     recording_id: str,
     lines: list[tuple[str, float, str]],
     model: str = "base",
+    probability: float = 0.9,
 ) -> None:
-    """lines: (speaker 'agent'|'debtor', start second, text)."""
+    """lines: (speaker 'agent'|'debtor', start second, text); words heard at `probability`."""
     segments = tuple(
         Segment(
             start,
             start + 2.0,
             Speaker(speaker),
             text,
-            0.9,
-            tuple(Word(start, start + 0.5, w, 0.9) for w in text.split()),
+            probability,
+            tuple(Word(start, start + 0.5, w, probability) for w in text.split()),
         )
         for speaker, start, text in lines
     )

@@ -75,6 +75,10 @@ class BatchedModel:
     def transcribe(self, audio: Any, **options: Any) -> Any:
         return self._pipeline.transcribe(audio, batch_size=self.batch_size, **options)
 
+    def detect_language(self, **options: Any) -> Any:
+        """The model's own detection: the transcriber picks the prompt before decoding."""
+        return self.model.detect_language(**options)
+
 
 def load_engine(model_dir: Path, device: Device = "auto", batch_size: int = -1) -> Any:
     """The model to transcribe with: batched where that helps (see `batch_size_for`)."""

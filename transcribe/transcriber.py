@@ -21,15 +21,38 @@ from transcribe.result import Segment, Speaker, Transcript, Word
 #: A channel quieter than this (RMS of full-scale 1.0) holds no speech worth decoding.
 SILENT_RMS = 0.003
 
+#: Whisper writes Mandarin in traditional characters about half the time (還款, 這張)
+#: unless its prompt is simplified Chinese; this one is checked on these machines
+#: (shared/FACTS.md). It steers the first window of each channel (faster-whisper
+#: drops the prompt after a window when it does not condition on previous text),
+#: which is why QA also converts whatever traditional text remains
+#: (transcribe.normalise).
+INITIAL_PROMPTS = {"zh": "以下是普通话的句子。"}
+
+
+def _language_of(model: Any, audio: npt.NDArray[np.float32]) -> str | None:
+    """The channel's language, found before decoding so the right prompt goes with it."""
+    detect = getattr(model, "detect_language", None)
+    if detect is None:
+        return None
+    try:
+        language, _, _ = detect(audio=audio, vad_filter=True)
+    except (ValueError, IndexError):  # no speech for the VAD: decoding will say so itself
+        return None
+    return str(language) if language else None
+
 
 def _decode_channel(
     model: Any, audio: npt.NDArray[np.float32], speaker: Speaker, language: str | None
 ) -> tuple[list[Segment], str | None]:
     if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < SILENT_RMS:
         return [], language
+    if language is None:
+        language = _language_of(model, audio)
     raw_segments, info = model.transcribe(
         audio,
         language=language,
+        initial_prompt=INITIAL_PROMPTS.get(language or ""),
         vad_filter=True,
         word_timestamps=True,
         condition_on_previous_text=False,  # one bad window must not poison the next

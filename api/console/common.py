@@ -129,7 +129,8 @@ def _has_admin(request: Request) -> bool:
 
 
 def source_of(request: Request) -> str:
-    """Where a request comes from, as the login limits count it (the peer's address)."""
+    """Where a request comes from, as the login limits count it: the peer's address, or the
+    client a trusted proxy names (`api.web.proxies.ForwardedFor` has set it already)."""
     return request.client.host if request.client else "unknown"
 
 

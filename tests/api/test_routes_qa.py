@@ -172,6 +172,31 @@ def test_dismissal_and_overturn_raise_the_reviewed_score(desk: Desk) -> None:
     )
 
 
+def test_a_flag_on_uncertain_words_is_listen_first_until_confirmed(desk: Desk) -> None:
+    with desk.services.sessions() as session:
+        recording = add_recording(session, agent="agent7", recorded_at=T0, client_id="bank-a")
+        add_transcript(session, recording.id, THREAT, probability=0.3)
+        tid = session.scalar(
+            select(TranscriptRow.id).where(TranscriptRow.recording_id == recording.id)
+        )
+        assert tid is not None
+        score_transcript(session, tid, PACK, T0)
+        rid = recording.id
+    sure = desk.call("GET", f"{QA}/calls/{desk.scored_call(THREAT)}", "qa1").json()
+    body = desk.call("GET", f"{QA}/calls/{rid}", "qa1").json()
+    flag = desk.threat_flag(rid)
+    assert flag["listen_first"] and flag["needs_listening"]
+    assert not desk.threat_flag(desk.scored_call(THREAT))["listen_first"]
+    # not counted until a person has listened: the threat costs nothing yet
+    assert body["reviewed_score"] == sure["reviewed_score"] + 40
+
+    desk.call("POST", f"{QA}/flags/{flag['id']}/review", "qa1", {"action": "confirm"})
+    confirmed = desk.threat_flag(rid)
+    assert not confirmed["listen_first"] and confirmed["needs_listening"]
+    after = desk.call("GET", f"{QA}/calls/{rid}", "qa1").json()
+    assert after["reviewed_score"] == sure["reviewed_score"]
+
+
 def test_roles_and_other_peoples_calls(desk: Desk) -> None:
     rid = desk.scored_call(THREAT)
     flag = desk.threat_flag(rid)
