@@ -13,8 +13,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: apt $(VENV)/.installed
 	DIALGUARD_DATA_DIR="$${DIALGUARD_DATA_DIR:-./data}" $(BIN)/dialguard up
 
+# The fast suites share both cores (each test file on one worker, its fixtures with it);
+# the slow ones start the whole product and time its reactions, so they run alone after.
+# Both always run; either failing fails the target.
 test: apt $(VENV)/.installed lint
-	$(BIN)/pytest
+	@fast=0; $(BIN)/pytest -m "not slow" -n 2 --dist loadfile || fast=$$?; \
+	slow=0; $(BIN)/pytest -m slow || slow=$$?; \
+	echo "fast suites: exit $$fast, slow suites: exit $$slow"; \
+	[ $$fast -eq 0 ] && [ $$slow -eq 0 ]
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
