@@ -4,23 +4,31 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime baresip
+APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime baresip fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test apt lint clean
+.PHONY: run test apt lint clean messages
 
 # `make run` keeps its data in ./data (a dialguard command elsewhere uses ~/.local/share/dialguard).
 run: apt $(VENV)/.installed
 	DIALGUARD_DATA_DIR="$${DIALGUARD_DATA_DIR:-./data}" $(BIN)/dialguard up
 
 # The fast suites share both cores (each test file on one worker, its fixtures with it);
-# the slow ones start the whole product and time its reactions, so they run alone after.
-# Both always run; either failing fails the target.
+# the slow ones start the whole product and time its reactions, and the `alone` ones
+# compare timings, so those run by themselves after. Both always run; either failing
+# fails the target.
 test: apt $(VENV)/.installed lint
-	@fast=0; $(BIN)/pytest -m "not slow" -n 2 --dist loadfile || fast=$$?; \
-	slow=0; $(BIN)/pytest -m slow || slow=$$?; \
-	echo "fast suites: exit $$fast, slow suites: exit $$slow"; \
+	@fast=0; $(BIN)/pytest -m "not slow and not alone" -n 2 --dist loadfile || fast=$$?; \
+	slow=0; $(BIN)/pytest -m "slow or alone" || slow=$$?; \
+	echo "fast suites: exit $$fast, slow and timing suites: exit $$slow"; \
 	[ $$fast -eq 0 ] && [ $$slow -eq 0 ]
+
+# After adding or changing a string a person reads: refresh both catalogues (new strings arrive
+# untranslated, changed ones fuzzy; tests/api/test_i18n.py fails until they are translated).
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k translate -k N_ --no-location --sort-output \
+		-o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d api/locale --no-wrap --ignore-obsolete
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -139,6 +139,14 @@ class Settings(BaseSettings):
         description="Call policy preset: cn-default, cn-workdays or us-regf.",
     )
 
+    language: str | None = Field(
+        default=None,
+        pattern=r"^(zh_CN|en)$",
+        description="The console's and the API's language for a reader whose profile and "
+        "browser name none we speak: zh_CN or en. Unset: zh_CN on a site using a cn-* call "
+        "policy preset, else en.",
+    )
+
     api_host: str = Field(default="127.0.0.1", description="Address the web console binds.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Web console port.")
 

@@ -117,6 +117,8 @@ def dialguard_env(tmp_path: Path) -> dict[str, str]:
         # `dialguard up` sizes its dialer pool to the host (24 workers on 2 cores): two
         # carry every test's calls, and start in seconds on a loaded box.
         DIALGUARD_DIALER_WORKERS="2",
+        # cn-default sites default to Chinese; these suites read the English pages and errors
+        DIALGUARD_LANGUAGE="en",
     )
     return env
 

@@ -14,12 +14,13 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from api.accounts.models import LoginFailure, Role, User, WebSession
+from api.accounts.models import LoginFailure, Role, User, WebSession, role_word
 from api.accounts.sessions import Limits, enroll_totp, locked_until
 from api.accounts.users import client_for, create_user
 from api.audit.chain import record
 from api.console.admin_rules import Change, Target, refused
 from api.errors import UserError
+from api.i18n import translate
 from dialer.models import SipAccount
 from recording.db.engine import as_utc
 from recording.keys import KeyWrapper
@@ -88,11 +89,14 @@ def create(
     try:
         parsed = Role(role)
     except ValueError:
-        raise UserError(f"unknown role {role!r}", hint="pick a role from the list") from None
+        raise UserError(
+            translate("unknown role %(role)r", role=role),
+            hint=translate("pick a role from the list"),
+        ) from None
     user = create_user(session, username, parsed.value, password, now, client=client)
     detail = {"role": parsed.value, "client": user.client_id}
     record(session, actor, "user-created", user.username, now, detail=detail)
-    return Done(f"created {parsed.value} {user.username}")
+    return Done(translate("created %(role)s %(name)s", role=role_word(parsed), name=user.username))
 
 
 def change(
@@ -108,20 +112,24 @@ def change(
     """Apply one change to `username`, audited; UserError when it is refused."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise UserError(f"no account {username!r}", hint="reload the users page")
+        raise UserError(
+            translate("no account %(name)r", name=username),
+            hint=translate("reload the users page"),
+        )
     role = None
     if new_role is not None:
         try:
             role = Role(new_role)
         except ValueError:
             raise UserError(
-                f"unknown role {new_role!r}", hint="pick a role from the list"
+                translate("unknown role %(role)r", role=new_role),
+                hint=translate("pick a role from the list"),
             ) from None
     target = Target(user.username, user.role, user.disabled)
     why = refused(actor, target, what, _active_admins(session), role, client)
     if why is not None:
         session.rollback()
-        raise UserError(why, hint="nothing was changed")
+        raise UserError(why, hint=translate("nothing was changed"))
     if what is Change.ROLE:
         assert role is not None
         before = (user.role.value, user.client_id)
@@ -133,8 +141,16 @@ def change(
             "client": user.client_id,
         }
         record(session, actor, "user-role-changed", username, now, detail=detail)
-        shown = f" for client {user.client_id}" if user.client_id else ""
-        return Done(f"{username} is now {role.value}{shown}")
+        if user.client_id:
+            return Done(
+                translate(
+                    "%(name)s is now %(role)s for client %(client)s",
+                    name=username,
+                    role=role_word(role),
+                    client=user.client_id,
+                )
+            )
+        return Done(translate("%(name)s is now %(role)s", name=username, role=role_word(role)))
     if what in (Change.DISABLE, Change.ENABLE):
         off = what is Change.DISABLE
         user.disabled = off
@@ -148,14 +164,27 @@ def change(
                 .values(ended_at=now)
             )
         record(session, actor, "user-disabled" if off else "user-enabled", username, now)
-        return Done(f"{username} is {'disabled' if off else 'enabled again'}")
+        if off:
+            return Done(translate("%(name)s is disabled", name=username))
+        return Done(translate("%(name)s is enabled again", name=username))
     if what is Change.UNLOCK:
         count = session.scalar(
             select(func.count()).select_from(LoginFailure).where(LoginFailure.username == username)
         )
         session.execute(delete(LoginFailure).where(LoginFailure.username == username))
         record(session, actor, "user-unlocked", username, now, detail={"failures": count or 0})
-        return Done(f"{username} may log in again; {count or 0} failed login(s) forgotten")
+        return Done(
+            translate(
+                "%(name)s may log in again; %(count)s failed login(s) forgotten",
+                name=username,
+                count=count or 0,
+            )
+        )
     secret = enroll_totp(session, user, keys)
     record(session, actor, "totp-reset", username, now)
-    return Done(f"{username} has a new one-time-code secret; the old codes no longer work", secret)
+    return Done(
+        translate(
+            "%(name)s has a new one-time-code secret; the old codes no longer work", name=username
+        ),
+        secret,
+    )

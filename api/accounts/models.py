@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from api.i18n import N_, gettext
 from recording.db.engine import Base
 
 
@@ -26,6 +27,23 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     AUDITOR = "auditor"
+
+
+_ROLE_WORDS = {
+    Role.AGENT: N_("agent"),
+    Role.QA: N_("qa"),
+    Role.SUPERVISOR: N_("supervisor"),
+    Role.ADMIN: N_("admin"),
+    Role.AUDITOR: N_("auditor"),
+}
+
+
+def role_word(role: Role | str) -> str:
+    """A role as the reader reads it; the role's value stays the code in forms and the API."""
+    try:
+        return gettext(_ROLE_WORDS[Role(role)])
+    except ValueError:
+        return str(role)
 
 
 class User(Base):
@@ -47,6 +65,8 @@ class User(Base):
     totp_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: The time step of the last code accepted: a code works once.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: zh_CN or en, from the console's language switch; None: the browser's, else the site's.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiToken(Base):

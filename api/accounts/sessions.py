@@ -38,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from api.accounts import totp
 from api.accounts.models import LoginFailure, LoginSource, Role, User, WebSession
 from api.accounts.users import burn_verify, verify_password
+from api.i18n import N_
 from recording.db.engine import as_utc
 from recording.fields import open_text, seal_text
 from recording.keys import KeyWrapper
@@ -45,7 +46,7 @@ from recording.keys import KeyWrapper
 COOKIE = "dg_session"
 LIFETIME = timedelta(hours=10)  # a working day; then log in again
 IDLE = timedelta(minutes=30)
-REFUSED = "wrong user name, password or one-time code"
+REFUSED = N_("wrong user name, password or one-time code")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from api.accounts.models import Role, User
 from api.errors import UserError
+from api.i18n import gettext, translate
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 CLIENT_PATTERN = r"^[A-Za-z0-9._@-]{1,64}$"
@@ -35,14 +36,17 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended co
 def password_problem(password: str, username: str = "") -> str | None:
     """Why `password` is too weak, in words a person can act on, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"password too short: use at least {MIN_PASSWORD_LENGTH} characters"
+        return translate("password too short: use at least %(n)s characters", n=MIN_PASSWORD_LENGTH)
     # zxcvbn's cost grows with length; a pass phrase of 100 characters is plenty to judge
     result = zxcvbn(password[:100], user_inputs=[username, "dialguard"])
     if result["score"] >= MIN_PASSWORD_SCORE:
         return None
     feedback = result.get("feedback", {})
     advice = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
-    return "password too easy to guess" + (f": {advice}" if advice else "")
+    if not advice:
+        return gettext("password too easy to guess")
+    # zxcvbn's advice is English only: the head says in the reader's language what is wrong
+    return translate("password too easy to guess: %(advice)s", advice=advice)
 
 
 def client_for(role: Role, client: str | None) -> str | None:
@@ -51,8 +55,8 @@ def client_for(role: Role, client: str | None) -> str | None:
         return None
     if not client or not re.match(CLIENT_PATTERN, client):
         raise UserError(
-            "an auditor sees one client bank's calls: give the client id",
-            hint="letters, digits, '.', '_', '@' or '-', as the debtors' client ids",
+            gettext("an auditor sees one client bank's calls: give the client id"),
+            hint=gettext("letters, digits, '.', '_', '@' or '-', as the debtors' client ids"),
         )
     return client
 
@@ -67,22 +71,29 @@ def create_user(
 ) -> User:
     if not _USERNAME.match(username):
         raise UserError(
-            f"user name {username!r} is not allowed",
-            hint="use 2-64 lower-case letters, digits, '.', '_' or '-'",
+            translate("user name %(name)r is not allowed", name=username),
+            hint=gettext("use 2-64 lower-case letters, digits, '.', '_' or '-'"),
         )
     try:
         parsed_role = Role(role)
     except ValueError:
         raise UserError(
-            f"unknown role {role!r}", hint=f"use one of {', '.join(r.value for r in Role)}"
+            translate("unknown role %(role)r", role=role),
+            hint=translate("use one of %(roles)s", roles=", ".join(r.value for r in Role)),
         ) from None
     client_id = client_for(parsed_role, client)
     weak = password_problem(password, username)
     if weak is not None:
         head, _, advice = weak.partition(": ")
-        raise UserError(head, hint=advice or f"use at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(
+            head,
+            hint=advice or translate("use at least %(n)s characters", n=MIN_PASSWORD_LENGTH),
+        )
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"user {username!r} already exists", hint="pick another user name")
+        raise UserError(
+            translate("user %(name)r already exists", name=username),
+            hint=gettext("pick another user name"),
+        )
     user = User(
         username=username,
         role=parsed_role,

@@ -519,10 +519,35 @@ def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
     from qa_scoring import evaluate
 
     report = evaluate(args.dir, args.pack, _recogniser(settings))
-    if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    if not getattr(args, "semantic", False):
+        if args.json:
+            print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+            return 0
+        print(report.table())
+        for mistake in report.mistakes:
+            print(f"  {mistake}")
         return 0
-    print(report.table())
-    for mistake in report.mistakes:
-        print(f"  {mistake}")
+    from qa_scoring.embedding import E5Embedder
+
+    both = evaluate(args.dir, args.pack, _recogniser(settings), embedder=E5Embedder())
+    if args.json:
+        out = {"rules": report.to_json(), "rules+semantic": both.to_json()}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for title, shown in (("rules", report), ("rules+semantic", both)):
+        print(f"== {title}")
+        print(shown.table())
+        for mistake in shown.mistakes:
+            print(f"  {mistake}")
+    return 0
+
+
+def qa_calibrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints thresholds to copy into the pack's `semantic:` section; changes nothing itself."""
+    from qa_scoring.embedding import E5Embedder
+    from qa_scoring.eval import calibrate_thresholds
+
+    thresholds = calibrate_thresholds(args.file, args.pack, E5Embedder())
+    for category, value in thresholds.items():
+        print(f"{category}: {value}")
     return 0

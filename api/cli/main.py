@@ -191,7 +191,18 @@ def _qa(top: Group) -> None:
     )
     measure.add_argument("--pack", required=True)
     measure.add_argument("--json", action="store_true")
+    measure.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also judge by meaning (the pack's example sets): rules alone, then rules+semantic",
+    )
     measure.set_defaults(handler=commands.qa_eval)
+    tune = qa.add_parser(
+        "calibrate", help="per-category semantic thresholds from a tuning sentence corpus"
+    )
+    tune.add_argument("file", type=Path, help="the tuning split only, never the held-out one")
+    tune.add_argument("--pack", required=True)
+    tune.set_defaults(handler=commands.qa_calibrate)
 
 
 def _parser() -> argparse.ArgumentParser:

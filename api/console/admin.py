@@ -25,6 +25,7 @@ from api.audit.chain import record
 from api.console.admin_rules import Change, describe_policy
 from api.console.common import form_user, page_user, render
 from api.errors import ApiError
+from api.i18n import gettext, translate
 from api.key_rotation import key_usage
 from api.recordings.contracts import ClientContract, end_contract
 from api.web.params import text_problem
@@ -87,7 +88,7 @@ def _users_page(
         user,
         csrf,
         status=status,
-        title="Admin: users",
+        title=gettext("Admin: users"),
         section="users",
         accounts=rows,
         roles=[r.value for r in Role],
@@ -115,7 +116,7 @@ def create_account(
     user, token = form_user(request, csrf, Role.ADMIN)
     form = {"username": username, "role": role, "client": client}
     if password != password_again:
-        differ = "the two passwords differ; nothing was created"
+        differ = gettext("the two passwords differ; nothing was created")
         return _users_page(request, user, token, 400, form=form, error=differ)
     services = services_of(request)
     try:
@@ -180,7 +181,7 @@ def dnc_page(request: Request) -> Response:
         "admin_dnc.html",
         user,
         csrf,
-        title="Admin: do-not-call",
+        title=gettext("Admin: do-not-call"),
         section="dnc",
         result=None,
         errors=[],
@@ -210,7 +211,7 @@ def dnc_import(
             user,
             token,
             status=400,
-            title="Admin: do-not-call",
+            title=gettext("Admin: do-not-call"),
             section="dnc",
             result=None,
             error=message,
@@ -221,10 +222,17 @@ def dnc_import(
 
     chosen = Scope(scope)
     if (chosen is Scope.GLOBAL) != (scope_id == ""):
-        return refused("a client or debtor list needs its id; the global list takes none", [])
+        return refused(
+            gettext("a client or debtor list needs its id; the global list takes none"), []
+        )
     data = file.file.read(MAX_DNC_BYTES + 1)
     if len(data) > MAX_DNC_BYTES:
-        return refused(f"{name} is larger than {MAX_DNC_BYTES // (1024 * 1024)} MiB; split it", [])
+        too_large = translate(
+            "%(name)s is larger than %(mib)s MiB; split it",
+            name=name,
+            mib=MAX_DNC_BYTES // (1024 * 1024),
+        )
+        return refused(too_large, [])
     try:
         read = parse_file(
             data,
@@ -244,14 +252,20 @@ def dnc_import(
             detail = {"file": name, "errors": len(errors), "via": "console"}
             record(session, user.username, "dnc-import-refused", target, now, detail=detail)
             return refused(
-                f"{len(errors)} bad row(s) in {name}; nothing was imported. Fix or delete "
-                "those rows and import the file again.",
+                translate(
+                    "%(n)s bad row(s) in %(name)s; nothing was imported. Fix or delete those "
+                    "rows and import the file again.",
+                    n=len(errors),
+                    name=name,
+                ),
                 errors[:SHOWN_ERRORS],
                 len(errors),
             )
         secret = services.number_secret
         if not secret:
-            raise HTTPException(503, "the number key is not configured, so no list can be stored")
+            raise HTTPException(
+                503, gettext("the number key is not configured, so no list can be stored")
+            )
         added, known = add_entries(
             session, rows, lambda e164: number_key(secret, e164), name, user.username, now
         )
@@ -275,7 +289,7 @@ def dnc_import(
         "admin_dnc.html",
         user,
         token,
-        title="Admin: do-not-call",
+        title=gettext("Admin: do-not-call"),
         section="dnc",
         result=result,
         errors=[],
@@ -302,7 +316,7 @@ def _policy_page(
         user,
         csrf,
         status=status,
-        title="Admin: call policy",
+        title=gettext("Admin: call policy"),
         section="policy",
         active=active,
         stored=stored,
@@ -326,7 +340,7 @@ def set_policy(
 ) -> Response:
     user, token = form_user(request, csrf, Role.ADMIN)
     if preset not in PRESETS:
-        unknown = f"unknown preset {preset!r}; nothing was changed"
+        unknown = translate("unknown preset %(name)r; nothing was changed", name=preset)
         return _policy_page(request, user, token, 400, error=unknown)
     services = services_of(request)
     now = services.clock()
@@ -337,7 +351,10 @@ def set_policy(
         detail = {"from": before, "to": preset}
         record(session, user.username, "policy-preset-changed", preset, now, detail=detail)
     return _policy_page(
-        request, user, token, message=f"the dialer now decides every new call with {preset}"
+        request,
+        user,
+        token,
+        message=translate("the dialer now decides every new call with %(name)s", name=preset),
     )
 
 
@@ -360,11 +377,11 @@ def _packs_page(
         user,
         csrf,
         status=status,
-        title="Admin: rule packs",
+        title=gettext("Admin: rule packs"),
         section="packs",
         packs=found,
         active=active,
-        label=label,
+        pack_label=label,
         chosen=chosen,
         **context,
     )
@@ -399,9 +416,12 @@ def upload_pack(
         pack = f"{row.name} v{row.version}"
         detail = {"file": name, "sha256": row.sha256, "rules": row.rules}
         record(session, user.username, "qa-pack-uploaded", pack, now, detail=detail)
-        message = (
-            f"pack {row.name} version {row.version} ({row.rules} rules) is stored; "
-            "make it active to score new calls with it"
+        message = translate(
+            "pack %(name)s version %(version)s (%(rules)s rules) is stored; make it active to "
+            "score new calls with it",
+            name=row.name,
+            version=row.version,
+            rules=row.rules,
         )
     return _packs_page(request, user, token, message=message)
 
@@ -425,7 +445,11 @@ def choose_pack(
         pack = f"{chosen.name} v{chosen.version}"
         detail = {"from": before, "to": ref}
         record(session, user.username, "qa-pack-activated", pack, now, detail=detail)
-    message = f"new transcripts are scored with {chosen.name} version {chosen.version}"
+    message = translate(
+        "new transcripts are scored with %(name)s version %(version)s",
+        name=chosen.name,
+        version=chosen.version,
+    )
     return _packs_page(request, user, token, message=message)
 
 
@@ -440,7 +464,13 @@ def keys_page(request: Request) -> Response:
     with services.sessions() as session:
         uses = key_usage(session, services.keys)
     return _page(
-        request, "admin_keys.html", user, csrf, title="Admin: keys", section="keys", uses=uses
+        request,
+        "admin_keys.html",
+        user,
+        csrf,
+        title=gettext("Admin: keys"),
+        section="keys",
+        uses=uses,
     )
 
 
@@ -460,7 +490,7 @@ def _clients_page(
         user,
         csrf,
         status=status,
-        title="Admin: clients",
+        title=gettext("Admin: clients"),
         section="clients",
         ended=ended,
         **context,
@@ -486,9 +516,11 @@ def end_client_contract(
     client, form = client.strip(), {"client": client, "reason": reason}
     why = text_problem(reason)
     if why is not None:
-        return _clients_page(request, user, token, 400, form=form, error=f"The reason {why}.")
+        return _clients_page(
+            request, user, token, 400, form=form, error=translate("The reason %(why)s.", why=why)
+        )
     if confirm.strip() != client:
-        typed = "type the client id again to confirm; nothing was changed"
+        typed = gettext("type the client id again to confirm; nothing was changed")
         return _clients_page(request, user, token, 400, form=form, error=typed)
     services = services_of(request)
     try:

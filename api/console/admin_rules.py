@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass
 
 from api.accounts.models import Role
+from api.i18n import gettext, translate
 from dialer.policy import Policy
 
 
@@ -43,17 +44,19 @@ def refused(
     themselves (a slip of the mouse would need database surgery to undo).
     """
     if change is Change.DISABLE and actor == target.username:
-        return "you cannot disable your own account; ask another admin"
+        return gettext("you cannot disable your own account; ask another admin")
     removes_admin = change is Change.DISABLE or (
         change is Change.ROLE and new_role is not Role.ADMIN
     )
     if removes_admin and target.role is Role.ADMIN and not target.disabled and active_admins <= 1:
-        return f"{target.username} is the last admin; make another account admin first"
+        return translate(
+            "%(name)s is the last admin; make another account admin first", name=target.username
+        )
     if change is Change.ROLE:
         if new_role is None:
-            return "choose a role"
+            return gettext("choose a role")
         if new_role is Role.AUDITOR and not client:
-            return "an auditor sees one client bank's calls: give the client id"
+            return gettext("an auditor sees one client bank's calls: give the client id")
     return None
 
 
@@ -64,44 +67,67 @@ def _hhmm(policy_time: object) -> str:
 def describe_policy(policy: Policy) -> list[str]:
     """The preset's rules, one sentence each, from the preset itself (never a copy of it)."""
     days = (
-        "on working days only (public holidays and weekends excluded, make-up working days "
-        "included)"
+        gettext(
+            "on working days only (public holidays and weekends excluded, make-up working days "
+            "included)"
+        )
         if policy.working_days_only
-        else "any day"
+        else gettext("any day")
     )
     lines = [
-        f"Calls only between {_hhmm(policy.window_start)} and {_hhmm(policy.window_end)} in the "
-        f"debtor's local time, {days}.",
+        translate(
+            "Calls only between %(start)s and %(end)s in the debtor's local time, %(days)s.",
+            start=_hhmm(policy.window_start),
+            end=_hhmm(policy.window_end),
+            days=days,
+        ),
     ]
     if policy.quiet_hours is not None:
         begin, end = (_hhmm(t) for t in policy.quiet_hours)
         lines.append(
-            f"Never between {begin} and {end}, even when the debtor asked for a call then."
+            translate(
+                "Never between %(begin)s and %(end)s, even when the debtor asked for a call then.",
+                begin=begin,
+                end=end,
+            )
         )
     else:
-        lines.append("A call-back time the debtor agreed to may fall outside those hours.")
+        lines.append(gettext("A call-back time the debtor agreed to may fall outside those hours."))
     if policy.daily_cap is not None:
-        lines.append(f"At most {policy.daily_cap} calls a day to one debtor.")
+        lines.append(translate("At most %(n)s calls a day to one debtor.", n=policy.daily_cap))
     if policy.streak_days is not None:
         lines.append(
-            f"After calls on {policy.streak_days} days in a row, {policy.pause_days} days "
-            "without calls."
+            translate(
+                "After calls on %(days)s days in a row, %(pause)s days without calls.",
+                days=policy.streak_days,
+                pause=policy.pause_days,
+            )
         )
     if policy.number_daily_cap is not None:
-        lines.append(f"At most {policy.number_daily_cap} attempts a day to one number.")
+        lines.append(
+            translate("At most %(n)s attempts a day to one number.", n=policy.number_daily_cap)
+        )
     if policy.unanswered_daily_cap is not None:
         lines.append(
-            f"At most {policy.unanswered_daily_cap} unanswered attempts a day to one contact "
-            "(number)."
+            translate(
+                "At most %(n)s unanswered attempts a day to one contact (number).",
+                n=policy.unanswered_daily_cap,
+            )
         )
     if policy.rolling_cap is not None:
         lines.append(
-            f"At most {policy.rolling_cap} call attempts in {policy.rolling_days} days to one "
-            "debtor."
+            translate(
+                "At most %(n)s call attempts in %(days)s days to one debtor.",
+                n=policy.rolling_cap,
+                days=policy.rolling_days,
+            )
         )
     if policy.after_conversation_days is not None:
         lines.append(
-            f"No call within {policy.after_conversation_days} days after a telephone "
-            "conversation with the debtor (the day of the conversation is day one)."
+            translate(
+                "No call within %(days)s days after a telephone conversation with the debtor "
+                "(the day of the conversation is day one).",
+                days=policy.after_conversation_days,
+            )
         )
     return lines

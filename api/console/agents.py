@@ -21,9 +21,12 @@ from sqlalchemy import select
 from api.accounts.models import Role, User
 from api.audit.chain import record
 from api.console.common import form_user, page_user, render
+from api.i18n import N_, gettext, translate
+from api.reasons import refusal_text
 from api.routes.calls import CallIn, click_to_call
 from api.web.call_check import call_site, facts_of
 from api.web.params import MAX_ROW_ID
+from api.web.problems import localised
 from api.web.services import services_of
 from dialer.debtors import (
     CLIENT_PATTERN,
@@ -35,7 +38,7 @@ from dialer.debtors import (
     numbers_of,
     windows_of,
 )
-from dialer.decision import verdict
+from dialer.decision import site_policy, verdict
 from dialer.models import CallAttempt, CallRequest
 from dialer.numbers import MalformedNumber, normalize
 
@@ -55,7 +58,9 @@ def agent_page(request: Request) -> Response:
                 .limit(200)
             )
         )
-    return render(request, "agent.html", title="My calls", user=user, csrf=csrf, calls=calls)
+    return render(
+        request, "agent.html", title=gettext("My calls"), user=user, csrf=csrf, calls=calls
+    )
 
 
 # --- click-to-call ----------------------------------------------------------------------------
@@ -64,7 +69,9 @@ def agent_page(request: Request) -> Response:
 def _sealer(request: Request) -> Sealer:
     services = services_of(request)
     if not services.number_secret:
-        raise HTTPException(503, "the number key is not configured, so debtors cannot be shown")
+        raise HTTPException(
+            503, gettext("the number key is not configured, so debtors cannot be shown")
+        )
     return Sealer(services.keys, services.number_secret)
 
 
@@ -80,11 +87,19 @@ def _account_view(request: Request, user: User, sealer: Sealer, debtor: Debtor) 
         target = f"{debtor.client_id}/{debtor.external_id}"
         detail = {"name_shown": False, "via": "agent console"}
         record(session, user.username, "debtor-view", target, now.astimezone(UTC), detail=detail)
+        policy, _calendar = site_policy(session, site.policy, site.calendar)
     shown = []
     for row, e164 in zip(rows, numbers, strict=True):
         answer = verdict(site, e164, now, facts)
+        reason = refusal_text(answer.rule, answer.reason, answer.next_at, now, policy)
         shown.append(
-            {"id": row.id, "role": row.role, "masked": row.number_masked, "verdict": answer}
+            {
+                "id": row.id,
+                "role": row.role,
+                "masked": row.number_masked,
+                "verdict": answer,
+                "reason": reason,
+            }
         )
     return {
         "client": debtor.client_id,
@@ -126,7 +141,7 @@ def _agent_call_view(
         request,
         "agent_call.html",
         status=status,
-        title="Call",
+        title=gettext("Call"),
         user=user,
         csrf=csrf,
         accounts=accounts,
@@ -154,7 +169,7 @@ def agent_call_page(
             request, user, csrf, [], False, client=client, account=account, queued=queued
         )
     if not (re.match(CLIENT_PATTERN, client) and re.match(EXTERNAL_ID_PATTERN, account)):
-        unknown = "No such client or account."
+        unknown = gettext("No such client or account.")
         return _agent_call_view(
             request, user, csrf, [], False, unknown, 422, client=client, account=account
         )
@@ -174,7 +189,7 @@ def agent_find_number(
     csrf: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Look a debtor up by a number (posted, so it stays out of URLs and the browser's history)."""
-    refusal = "look numbers up from the console's own form"
+    refusal = N_("look numbers up from the console's own form")
     user, token = form_user(request, csrf, Role.AGENT, refusal=refusal)
     services = services_of(request)
     sealer = _sealer(request)
@@ -183,7 +198,8 @@ def agent_find_number(
             normalize(number, services.phone_region, allow_vanity=services.allow_vanity_numbers)
         )
     except MalformedNumber as exc:
-        return _agent_call_view(request, user, token, [], False, error=str(exc), status=422)
+        shown = localised(str(exc))
+        return _agent_call_view(request, user, token, [], False, error=shown, status=422)
     with services.sessions() as session:
         found = list(
             session.scalars(
@@ -204,7 +220,7 @@ def agent_place_call(
     csrf: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """The Call button: the dialer's verdict again, then the API's click-to-call (audited)."""
-    refusal = "place calls from the console's own button"
+    refusal = N_("place calls from the console's own button")
     user, token = form_user(request, csrf, Role.AGENT, refusal=refusal)
     services = services_of(request)
     sealer = _sealer(request)
@@ -212,14 +228,18 @@ def agent_place_call(
         row = session.get(DebtorNumber, number_id)
         debtor = session.get(Debtor, row.debtor_id) if row is not None else None
         if row is None or debtor is None:
-            raise HTTPException(404, f"no number {number_id}")
+            raise HTTPException(404, translate("no number %(id)s", id=number_id))
         (e164,) = sealer.numbers(debtor, [row])
     facts = facts_of(debtor)
     site = call_site(services, sealer.number_secret)
-    answer = verdict(site, e164, services.clock(), facts)
+    now = services.clock()
+    answer = verdict(site, e164, now, facts)
     client, account = debtor.client_id, debtor.external_id
     if not answer.allowed:
-        refused = f"Not called: {answer.reason}"
+        with services.sessions() as session:
+            policy, _calendar = site_policy(session, site.policy, site.calendar)
+        why = refusal_text(answer.rule, answer.reason, answer.next_at, now, policy)
+        refused = translate("Not called: %(why)s", why=why)
         return _agent_call_view(
             request, user, token, [debtor], True, refused, 409, client=client, account=account
         )
@@ -238,7 +258,7 @@ def agent_place_call(
             token,
             [debtor],
             True,
-            str(exc.detail),
+            localised(str(exc.detail)),
             exc.status_code,
             client=client,
             account=account,

@@ -19,23 +19,63 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.accounts.models import Role, User
-from api.accounts.sessions import COOKIE, LIFETIME, LoginRefused, log_in, log_out, session_user
+from api.accounts.models import Role, User, role_word
+from api.accounts.sessions import (
+    COOKIE,
+    LIFETIME,
+    REFUSED,
+    LoginRefused,
+    log_in,
+    log_out,
+    session_user,
+)
 from api.audit.chain import record
+from api.console.labels import label
+from api.i18n import COOKIE as LANGUAGE_COOKIE
+from api.i18n import (
+    LANGUAGES,
+    N_,
+    _,
+    current,
+    gettext,
+    known,
+    money,
+    ngettext,
+    number,
+    translate,
+    use,
+    when,
+)
+from api.i18n import day as format_day
 from api.web.headers import nonce_of
 from api.web.params import has_control
 from api.web.services import services_of
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(resources.files("api.console").joinpath("templates")))
+
+
+def _environment() -> Environment:
+    """Jinja with gettext: `{% trans %}` and `_()` in the request's language, and its formats."""
+    folder = str(resources.files("api.console").joinpath("templates"))
+    env = Environment(
+        loader=FileSystemLoader(folder), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(when=when, day=format_day, number=number, money=money)
+    env.globals["label"] = label
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
 
 READERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
 EXPORTERS = (Role.SUPERVISOR, Role.ADMIN)  # download with a reason, legal hold
 NAME_PATTERN = r"^[A-Za-z0-9._@-]{1,64}$"  # an agent's or a client's name
-FOREIGN_FORM = "use the console's own form (the form's token does not match)"
+FOREIGN_FORM = N_("use the console's own form (the form's token does not match)")
 
 
 def _who(request: Request) -> tuple[User, str] | None:
@@ -74,9 +114,21 @@ def page_user(request: Request, *roles: Role) -> tuple[User, str]:
     who = _who(request)
     if who is None:
         raise LoginNeeded
+    speak_as(request, who[0])
     if who[0].role not in roles:
-        raise HTTPException(403, f"the {who[0].role.value} role may not open this page")
+        role = role_name(who[0].role)
+        raise HTTPException(403, translate("the %(role)s role may not open this page", role=role))
     return who
+
+
+def speak_as(request: Request, user: User) -> None:
+    """The page speaks the person's chosen language, when they chose one."""
+    if known(user.language):
+        use(user.language or "")
+        request.state.language = current()
+
+
+role_name = role_word
 
 
 def form_user(
@@ -90,12 +142,17 @@ def form_user(
     """
     user, token = page_user(request, *roles)
     if not hmac.compare_digest(csrf.encode("utf-8", "surrogatepass"), token.encode()):
-        raise HTTPException(403, refusal)
+        raise HTTPException(403, gettext(refusal))
     return user, token
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("csp_nonce", nonce_of(request))
+    context.setdefault("language", current())
+    context.setdefault("languages", LANGUAGES)
+    query = request.url.query
+    context.setdefault("here", request.url.path + (f"?{query}" if query else ""))
+    context.setdefault("role_name", role_name)
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # transcripts are personal data
     return response
@@ -110,7 +167,7 @@ def login_page(request: Request) -> HTMLResponse:
     return render(
         request,
         "login.html",
-        title="Log in",
+        title=_("Log in"),
         user=None,
         error=None,
         username="",
@@ -171,9 +228,9 @@ def login(
                 session, _printable_name(username), "login-failed", "console", now, detail=detail
             )
             refused = {
-                "title": "Log in",
+                "title": _("Log in"),
                 "user": None,
-                "error": str(exc),
+                "error": refusal_text(exc),
                 "username": "" if has_control(username) else username[:64],
             }
             return render(request, "login.html", status=429 if exc.locked else 401, **refused)
@@ -194,7 +251,8 @@ def login(
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -> Response:
     try:  # a forged request (not our form) changes nothing
-        user, _ = form_user(request, csrf, *Role, refusal="log out from the console's own button")
+        refusal = N_("log out from the console's own button")
+        user, _token = form_user(request, csrf, *Role, refusal=refusal)
     except LoginNeeded:
         pass  # no live session: nothing to end
     else:
@@ -213,3 +271,48 @@ def home(request: Request) -> Response:
     if who is None:
         return to_login(request)
     return RedirectResponse("/agent" if who[0].role is Role.AGENT else "/search", status_code=303)
+
+
+def refusal_text(exc: LoginRefused) -> str:
+    """A login refusal in the reader's language: the same words for every cause, and the wait."""
+    if exc.locked and exc.until is not None:
+        until = f"{exc.until:%H:%M:%S}"
+        return translate("too many failed logins: try again after %(until)s UTC", until=until)
+    return gettext(REFUSED)
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    language: Annotated[str, Form(pattern=r"^(zh_CN|en)$")],
+    next_page: Annotated[str, Form(alias="next", max_length=500)] = "/",
+    csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The console's language switch: kept in a cookie, and in the profile of who is logged in.
+
+    The profile follows a person to every browser; the cookie serves the
+    login page. Only the console's own form changes a profile (its token).
+    """
+    who = _who(request)
+    if who is not None and hmac.compare_digest(csrf.encode(), who[1].encode()):
+        services = services_of(request)
+        with services.sessions() as session:
+            user = session.get(User, who[0].id)
+            if user is not None and user.language != language:
+                before = user.language or "-"
+                user.language = language
+                detail = {"from": before, "to": language}
+                now = services.clock()
+                record(session, user.username, "language-changed", language, now, detail=detail)
+    back = next_page if next_page.startswith("/") and not next_page.startswith("//") else "/"
+    response = RedirectResponse(back, status_code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response

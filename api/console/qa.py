@@ -21,9 +21,11 @@ from sqlalchemy import select
 from api.accounts.models import Role, User
 from api.audit.chain import audit_to, record
 from api.console.common import EXPORTERS, NAME_PATTERN, READERS, form_user, page_user, render
+from api.i18n import N_, gettext, translate
 from api.recordings.access import may_download, may_see
 from api.routes.qa import step_flag
 from api.web.params import RowId, text_problem
+from api.web.problems import localised
 from api.web.services import services_of
 from qa_scoring.models import QaFlag
 from recording.errors import RecordingError
@@ -49,7 +51,7 @@ def search_page(
 ) -> Response:
     user, csrf = page_user(request, *READERS)
     context: dict[str, Any] = {
-        "title": "Search",
+        "title": gettext("Search"),
         "user": user,
         "csrf": csrf,
         "q": q,
@@ -64,7 +66,7 @@ def search_page(
         services = services_of(request)
         client = user.client_id if user.role is Role.AUDITOR else None
         if user.role is Role.AUDITOR and client is None:
-            raise HTTPException(403, "this auditor account is not assigned to a client")
+            raise HTTPException(403, gettext("this auditor account is not assigned to a client"))
         query = SearchQuery(
             text=q,
             agent=agent,
@@ -77,7 +79,7 @@ def search_page(
             try:
                 page = search(session, query)
             except SearchError as exc:
-                context["error"] = str(exc)
+                context["error"] = localised(str(exc))
             else:
                 detail = {"agent": agent, "speaker": speaker, "via": "console"}
                 shown = mask_numbers(q)  # a number searched for stays masked in the audit log
@@ -118,7 +120,7 @@ def _call_view(
     with services.sessions() as session:
         row = session.get(Recording, recording_id)
         if row is None or not may_see(user, row):
-            raise HTTPException(404, f"no recording {recording_id}")
+            raise HTTPException(404, translate("no recording %(id)s", id=recording_id))
         latest = session.scalar(
             select(TranscriptRow.id)
             .where(TranscriptRow.recording_id == recording_id)
@@ -152,7 +154,7 @@ def _call_view(
         request,
         "call.html",
         status=status,
-        title=f"Call {row.call_id}",
+        title=translate("Call %(call)s", call=row.call_id),
         user=user,
         csrf=csrf,
         recording=row,
@@ -180,11 +182,11 @@ def legal_hold_form(
     listening: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Place or lift a legal hold from the call page: the API's logic, audited the same way."""
-    refusal = "change a legal hold from the console's own form"
+    refusal = N_("change a legal hold from the console's own form")
     user, token = form_user(request, csrf, *EXPORTERS, refusal=refusal)
     why = text_problem(reason)
     if why is not None:
-        missing = f"Say why the hold is placed or lifted: the reason {why}."
+        missing = translate("Say why the hold is placed or lifted: the reason %(why)s.", why=why)
         return _call_view(request, user, token, recording_id, 0.0, listening, missing, 422)
     services = services_of(request)
     audit = audit_to(services.sessions, services.clock)
@@ -199,9 +201,10 @@ def legal_hold_form(
             audit,
         )
     except RecordingNotFound:
-        raise HTTPException(404, f"no recording {recording_id}") from None
+        raise HTTPException(404, translate("no recording %(id)s", id=recording_id)) from None
     except RecordingError as exc:
-        return _call_view(request, user, token, recording_id, 0.0, listening, str(exc), 409)
+        shown = gettext(str(exc))  # the hold's refusals name no data: whole messages
+        return _call_view(request, user, token, recording_id, 0.0, listening, shown, 409)
     return RedirectResponse(
         f"/calls/{recording_id}?" + urlencode({"reason": listening}), status_code=303
     )
@@ -218,7 +221,7 @@ def review_flag_form(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """A reviewer's confirm or dismiss from the call page; then back to the same call."""
-    refusal = "review from the console's own form"
+    refusal = N_("review from the console's own form")
     user, _ = form_user(request, csrf, Role.QA, Role.SUPERVISOR, refusal=refusal)
     flag = step_flag(request, flag_id, action, comment or None, user)
     query = urlencode({"t": f"{flag.start:.1f}", "reason": reason})

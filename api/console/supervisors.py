@@ -21,10 +21,12 @@ from sqlalchemy import func, select
 
 from api.accounts.models import Role, User
 from api.console.common import EXPORTERS, NAME_PATTERN, READERS, form_user, page_user, render
+from api.i18n import N_, gettext, translate
 from api.recordings.retrieval import RetrievalRequest, is_late
 from api.routes.recordings import NUMBER_PATTERN, recordings_for
 from api.routes.retrieval import FulfilIn, RequestIn, create_request, fulfil_request
 from api.web.params import RowId
+from api.web.problems import localised
 from api.web.services import services_of
 from dialer.debtors import EXTERNAL_ID_PATTERN
 from dialer.models import CallAttempt
@@ -59,7 +61,7 @@ def status_page(request: Request) -> Response:
     return render(
         request,
         "status.html",
-        title="Status",
+        title=gettext("Status"),
         user=user,
         csrf=csrf,
         components=components,
@@ -86,8 +88,16 @@ def _day_start(day: str, tz: ZoneInfo, after: bool = False) -> datetime | None:
     try:
         start = date.fromisoformat(day) + timedelta(days=1 if after else 0)
     except (ValueError, OverflowError):
-        raise HTTPException(422, f"{day} is not a date (YYYY-MM-DD)") from None
+        raise HTTPException(422, translate("%(day)s is not a date (YYYY-MM-DD)", day=day)) from None
     return datetime.combine(start, time(0), tzinfo=tz)
+
+
+_FIELDS = {
+    "agent": N_("that agent holds characters it cannot have"),
+    "number": N_("that number holds characters it cannot have"),
+    "client": N_("that client holds characters it cannot have"),
+    "case": N_("that case holds characters it cannot have"),
+}
 
 
 def _search_field(value: str, pattern: str, what: str) -> str | None:
@@ -95,7 +105,7 @@ def _search_field(value: str, pattern: str, what: str) -> str | None:
     if not value:
         return None
     if not re.match(pattern, value):
-        raise HTTPException(422, f"that {what} holds characters it cannot have")
+        raise HTTPException(422, gettext(_FIELDS[what]))
     return value
 
 
@@ -122,7 +132,7 @@ def recordings_page(
         "to": day_to,
     }
     context: dict[str, Any] = {
-        "title": "Recordings",
+        "title": gettext("Recordings"),
         "user": user,
         "csrf": csrf,
         "form": form,
@@ -151,7 +161,7 @@ def recordings_page(
         except HTTPException as exc:
             if exc.status_code not in (422, 503):
                 raise
-            context["error"] = str(exc.detail)
+            context["error"] = localised(str(exc.detail))
         else:
             context["found"] = page.recordings
             context["searched"] = True
@@ -214,7 +224,7 @@ def _queue_view(
         request,
         "retrieval.html",
         status=status,
-        title="Retrieval requests",
+        title=gettext("Retrieval requests"),
         user=user,
         csrf=csrf,
         waiting=[shown(r) for r in waiting],
@@ -246,7 +256,7 @@ def file_request_form(
     csrf: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """File a request from the queue page: the API's logic, due time and audit entry."""
-    refusal = "file requests from the console's own form"
+    refusal = N_("file requests from the console's own form")
     user, token = form_user(request, csrf, *EXPORTERS, refusal=refusal)
     try:
         body = RequestIn(subject=subject.strip(), reason=reason.strip())
@@ -272,15 +282,16 @@ def fulfil_request_form(
     csrf: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Answer a request with the recording found: the API's checks (409 twice, 422 unknown id)."""
-    refusal = "answer requests from the console's own form"
+    refusal = N_("answer requests from the console's own form")
     user, token = form_user(request, csrf, *EXPORTERS, refusal=refusal)
     try:
         fulfil_request(request, request_id, FulfilIn(recording_id=recording_id.strip()), user)
     except ValidationError:
-        malformed = "A recording id is 32 hexadecimal characters."
+        malformed = gettext("A recording id is 32 hexadecimal characters.")
         return _queue_view(request, user, token, error=malformed, status=422)
     except HTTPException as exc:
         if exc.status_code not in (404, 409, 422):
             raise
-        return _queue_view(request, user, token, error=str(exc.detail), status=exc.status_code)
+        shown = localised(str(exc.detail))
+        return _queue_view(request, user, token, error=shown, status=exc.status_code)
     return RedirectResponse("/retrieval", status_code=303)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from api.audit.chain import record
 from api.errors import UserError
+from api.i18n import day, translate
 from recording.db.engine import Base, as_utc
 from recording.models import Recording, RecordingStatus
 
@@ -54,11 +55,18 @@ class Ended:
 
     def message(self) -> str:
         if self.already:
-            return f"the contract of {self.client_id} ended on {self.ended_at:%Y-%m-%d} already"
-        return (
-            f"the contract of {self.client_id} has ended; its {self.recordings} recording(s) "
-            f"are deleted as their retention ends, the last by {self.delete_after:%Y-%m-%d}, "
-            f"and no retention of theirs can be extended without a legal hold"
+            return translate(
+                "the contract of %(client)s ended on %(day)s already",
+                client=self.client_id,
+                day=day(self.ended_at),
+            )
+        return translate(
+            "the contract of %(client)s has ended; its %(n)s recording(s) are deleted as their "
+            "retention ends, the last by %(day)s, and no retention of theirs can be extended "
+            "without a legal hold",
+            client=self.client_id,
+            n=self.recordings,
+            day=day(self.delete_after),
         )
 
 

@@ -21,6 +21,7 @@ from api.console import agents as agent_console
 from api.console import common as console
 from api.console import qa as qa_console
 from api.console import supervisors as supervisor_console
+from api.i18n import LanguageMiddleware, site_default
 from api.outcomes.webhooks import COMPONENT as WEBHOOKS
 from api.recordings.retrieval import WorkingDay
 from api.routes import audit as audit_routes
@@ -102,6 +103,7 @@ def create_app(
     )
     app.add_middleware(InputGuard)  # a control character in a query string or path: 422
     app.add_middleware(SecurityHeaders)  # every answer carries the headers
+    app.add_middleware(LanguageMiddleware, default=services.language)
     if services.trusted_proxies:  # outermost: every layer sees the client the proxy names
         app.add_middleware(ForwardedFor, trusted=services.trusted_proxies)
     app.include_router(search_routes.router)
@@ -167,6 +169,7 @@ def build_app(settings: Settings) -> FastAPI:
         allow_vanity_numbers=settings.allow_vanity_numbers,
         require_totp=settings.require_totp,
         policy_preset=settings.policy_preset,
+        language=site_default(settings.language, settings.policy_preset),
         qa_pack=settings.qa_pack,
         # The dialer, the do-not-call lists and the debtor records hash numbers with one key.
         number_secret=load_or_create_secret(settings.number_key_file),

@@ -19,6 +19,8 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
+from api.i18n import gettext, translate
+
 #: Row ids are `Integer` columns, 32-bit signed on PostgreSQL: a larger id in a URL is
 #: refused as invalid input (422) instead of overflowing the database driver (a 500).
 MAX_ROW_ID = 2**31 - 1
@@ -47,12 +49,12 @@ def text_problem(value: str, min_length: int = 3, multiline: bool = False) -> st
         if char in allowed:
             continue
         if unicodedata.category(char) in _REFUSED_CATEGORIES or char in _BIDI:
-            return "must not hold control or invisible formatting characters"
+            return gettext("must not hold control or invisible formatting characters")
     trimmed = value.replace("\r\n", "\n").strip()
     if not trimmed:
-        return "must not be blank"
+        return gettext("must not be blank")
     if len(trimmed) < min_length:
-        return f"must be at least {min_length} characters of text"
+        return translate("must be at least %(n)s characters of text", n=min_length)
     return None
 
 

@@ -33,6 +33,9 @@ class Services:
     allow_vanity_numbers: bool = False  # DIALGUARD_ALLOW_VANITY_NUMBERS: letters dialed as digits
     require_totp: bool = True  # supervisors and admins need a one-time code on the console
     policy_preset: str = "cn-default"  # DIALGUARD_POLICY_PRESET, until an admin picks one
+    # The language of a reader whose profile and browser name none we speak
+    # (DIALGUARD_LANGUAGE, else by the policy preset: `api.i18n.site_default`).
+    language: str = "en"
     qa_pack: str = "cn-collections"  # DIALGUARD_QA_PACK, until an admin picks one
     # The key the dialer, the do-not-call lists and the debtor records hash numbers with;
     # None where none is configured: the pages and endpoints that need it answer 503.

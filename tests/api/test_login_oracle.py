@@ -103,6 +103,7 @@ def test_every_refusal_does_one_password_check(
         assert len(checks) == 1, f"{case}: {len(checks)} password checks"
 
 
+@pytest.mark.alone
 def test_refusals_take_about_as_long(console: Console) -> None:
     """Quickest time of each kind of refusal over several tries, taken in turns so that load
     falls on all alike (the minimum is the least disturbed by other work on the machine)."""
