@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -34,6 +35,13 @@ from recording.errors import EmbeddedStorageError
 from recording.storage import S3Target, make_client
 
 log = logging.getLogger(__name__)
+
+#: A glog fatal line (`F1207 05:51:37.920139 s3.go:434 ...`): why weed exited.
+_FATAL = re.compile(r"^F\d{4} ")
+#: weed's words when a port we picked was bound by someone else before weed got to it
+#: (its own check at start, or the bind itself when the race is lost later).
+_PORT_TAKEN = re.compile(r"address already in use|is not available on")
+_PORT_RACE_TRIES = 3
 
 HOST = "127.0.0.1"
 # SeaweedFS reaches some gRPC ports at HTTP port + 10000 whatever the flags say,
@@ -143,6 +151,7 @@ class EmbeddedS3:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        self._log_offset = 0  # where this launch's output starts in weed.log
         #: Why the last `answers` said no (an exception's class name), for the supervisor's log.
         self.last_probe_error: str | None = None
 
@@ -192,8 +201,20 @@ class EmbeddedS3:
         os.chmod(self.root, 0o700)
         self._take_lock()
         try:
-            self.launch()
-            self.wait_ready(timeout)
+            for attempt in range(_PORT_RACE_TRIES):
+                self.launch()
+                try:
+                    self.wait_ready(timeout)
+                    break
+                except EmbeddedStorageError:
+                    if attempt + 1 == _PORT_RACE_TRIES or not _PORT_TAKEN.search(
+                        self._launch_output()
+                    ):
+                        raise
+                # Another program bound one of our ports between our check and weed's bind.
+                log.warning("embedded S3: a port was taken while starting; trying other ports")
+                self.kill()
+                (self.root / "ports.json").unlink(missing_ok=True)
         except BaseException:
             self.stop()
             raise
@@ -275,6 +296,7 @@ class EmbeddedS3:
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
         }
         self._log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._log_offset = self._log.tell()
         die_with_us = functools.partial(_die_with_parent, os.getpid())
         try:
             self._process = subprocess.Popen(
@@ -385,10 +407,20 @@ class EmbeddedS3:
             )
         return done.stdout
 
-    def _tail_log(self) -> str:
+    def _launch_output(self) -> str:
+        """What weed wrote since the last launch (the log keeps earlier runs' output too)."""
         path = self.root / "weed.log"
-        lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
-        return lines[-1][:300] if lines else "no output"
+        if not path.exists():
+            return ""
+        with path.open("rb") as handle:
+            handle.seek(self._log_offset)
+            return handle.read().decode(errors="replace")
+
+    def _tail_log(self) -> str:
+        """The line that says why weed stopped: its fatal line (a Go stack trace follows it)."""
+        lines = self._launch_output().strip().splitlines()
+        fatal = [line for line in lines if _FATAL.match(line)]
+        return (fatal or lines or ["no output"])[-1][:300]
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None

@@ -81,9 +81,16 @@ def _db(env: dict[str, str]) -> Path:
 
 
 def _wait(what: Any, timeout: float = 240.0, every: float = 1.0) -> Any:
+    """`what()` until it is true; an element that went stale (the page was replaced
+    between finding it and reading it, as after a form's POST) is "not yet"."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = what()
+        try:
+            found = what()
+        except StaleElementReferenceException:
+            found = None
         if found:
             return found
         time.sleep(every)
@@ -132,7 +139,7 @@ def _log_in(driver: Any, base: str, username: str, code: str = "") -> None:
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     if code:
         driver.find_element(By.NAME, "code").send_keys(code)
-    driver.find_element(By.TAG_NAME, "button").click()
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
     _wait(lambda: "/login" not in driver.current_url, timeout=20, every=0.2)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -74,3 +75,52 @@ def test_picked_ports_leave_room_for_grpc_twins() -> None:
     everything = set(ports.values()) | {p + 10000 for p in ports.values()}
     assert len(everything) == 2 * len(ports)
     assert all(20000 <= p < 65535 for p in everything)
+
+
+class _Raced(EmbeddedS3):
+    """Another program binds the S3 port after it was picked and before weed binds it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.squatters: list[socket.socket] = []
+
+    def _ports(self) -> dict[str, int]:
+        ports = super()._ports()
+        if not self.squatters:
+            squatter = socket.socket()
+            squatter.bind(("127.0.0.1", ports["s3"]))
+            squatter.listen()
+            self.squatters.append(squatter)
+        return ports
+
+
+def test_a_port_taken_while_starting_is_given_up_for_other_ports(tmp_path: Path) -> None:
+    s3 = _Raced(tmp_path / "s3")
+    try:
+        s3.start()
+        (squatter,) = s3.squatters
+        assert s3.ports["s3"] != squatter.getsockname()[1]
+        assert s3.answers()
+        said = (tmp_path / "s3" / "weed.log").read_text()
+        assert "address already in use" in said or "is not available" in said
+    finally:
+        s3.stop()
+        for squatter in s3.squatters:
+            squatter.close()
+
+
+def test_a_failed_start_names_weeds_own_reason_not_its_stack_trace(tmp_path: Path) -> None:
+    s3 = _Raced(tmp_path / "s3")
+    s3_tries = 0
+
+    def taken_every_time() -> dict[str, int]:
+        nonlocal s3_tries
+        s3_tries += 1
+        s3.squatters.clear()  # a new squatter on every try's S3 port
+        return _Raced._ports(s3)
+
+    s3._ports = taken_every_time  # type: ignore[method-assign]
+    with pytest.raises(EmbeddedStorageError, match=r"already in use|is not available") as refused:
+        s3.start()
+    assert "goroutine" not in str(refused.value) and ".go:" not in str(refused.value).split()[-1]
+    assert s3_tries == 3
