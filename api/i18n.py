@@ -18,6 +18,8 @@ of it: they return codes and parameters, and `api` renders them.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -99,6 +101,26 @@ def site_default(language: str | None, policy_preset: str) -> str:
     return ZH if policy_preset.startswith("cn-") else EN
 
 
+#: The shell's locale variables in POSIX order: the first one set decides.
+SHELL_LOCALE = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def from_shell(environ: Mapping[str, str]) -> str | None:
+    """The language of an operator's shell (zh_CN.UTF-8, en_US...), or None: the first of
+    LC_ALL, LC_MESSAGES and LANG that is set decides, and C, POSIX or a language we do not
+    speak names none."""
+    for name in SHELL_LOCALE:
+        value = environ.get(name, "").strip()
+        if value:
+            return known(value.partition(".")[0].partition("@")[0])
+    return None
+
+
+def for_operator(environ: Mapping[str, str], site: str) -> str:
+    """The `dialguard` command's language: the operator's shell, else the site default."""
+    return from_shell(environ) or known(site) or EN
+
+
 def choose(
     profile: str | None, cookie: str | None, accept_language: str | None, default: str
 ) -> str:
@@ -115,6 +137,16 @@ def choose(
 def use(language: str) -> None:
     """Speak `language` for the rest of this request (and what it runs in its threads)."""
     _current.set(known(language) or EN)
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Speak `language` inside the block (a CLI command), then what was spoken before."""
+    token = _current.set(known(language) or EN)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def current() -> str:

@@ -265,6 +265,34 @@ def evaluate(
     )
 
 
+def compare_table(before: EvalReport, after: EvalReport, first: str, second: str) -> str:
+    """Precision and recall per category of two packs on one corpus, and what changed.
+
+    What an admin reads before activating a version with new examples: a
+    category whose recall rose and whose precision fell is a trade to decide,
+    and the sentences judged differently are listed by name.
+    """
+    width = max(11, len(first), len(second))
+    lines = [
+        f"{'category':<26} {first[:width]:>{width}} {second[:width]:>{width}} {'change':>13}",
+        f"{'':<26} {'P / R':>{width}} {'P / R':>{width}} {'P / R':>13}",
+    ]
+    for name in sorted(set(before.categories) | set(after.categories)):
+        a, b = before.categories.get(name), after.categories.get(name)
+        either = a or b
+        shown = f"{name} (missing)" if either is not None and either.required else name
+        cells = [f"{s.precision:.2f} / {s.recall:.2f}" if s else "-" for s in (a, b)]
+        change = f"{b.precision - a.precision:+.2f} / {b.recall - a.recall:+.2f}" if a and b else ""
+        lines.append(f"{shown:<26} {cells[0]:>{width}} {cells[1]:>{width}} {change:>13}")
+    fixed = sorted(set(before.mistakes) - set(after.mistakes))
+    broken = sorted(set(after.mistakes) - set(before.mistakes))
+    lines.append(f"right with {second}, wrong with {first}: {len(fixed)}")
+    lines += [f"  {m}" for m in fixed]
+    lines.append(f"wrong with {second}, right with {first}: {len(broken)}")
+    lines += [f"  {m}" for m in broken]
+    return "\n".join(lines)
+
+
 def calibrate_thresholds(
     corpus_file: str | Path, pack: Pack | str | Path, embedder: Embedder
 ) -> dict[str, float]:

@@ -81,6 +81,9 @@ class QaFlag(Base):
     end_s: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     needs_listening: Mapped[bool] = mapped_column(Boolean)
+    # How sure the machine is, for sorting a review list: a semantic flag's cosine to its
+    # nearest example, a phrase flag's ASR confidence of its words; empty before 0026.
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
     state: Mapped[FlagState] = mapped_column(
         Enum(
             FlagState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]

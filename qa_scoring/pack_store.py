@@ -21,7 +21,9 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from qa_scoring.errors import QaError
-from qa_scoring.pack import Pack, load_pack, parse_pack, shipped_packs
+from qa_scoring.learning import Addition, already_there, destination, next_version, with_examples
+from qa_scoring.models import QaFlag, QaResult
+from qa_scoring.pack import Pack, load_pack, parse_pack, resolve_pack, shipped_packs
 from recording.db.engine import Base
 from recording.db.site_settings import QA_PACK, read_setting, write_setting
 
@@ -177,6 +179,86 @@ def load_ref(session: Session, ref: str) -> Pack:
     if origin == SHIPPED and rest:
         return load_pack(rest)
     return load_pack(ref)  # DIALGUARD_QA_PACK as a path to a YAML file
+
+
+def ref_text(session: Session, ref: str) -> str:
+    """The YAML `ref` names, as stored or shipped."""
+    origin, _, rest = ref.partition(":")
+    if origin == UPLOADED and rest.isdigit():
+        row = session.get(UploadedPack, int(rest))
+        if row is None:
+            raise QaError(f"uploaded rule pack {rest} is gone", hint="choose another pack")
+        return row.text
+    path = resolve_pack(rest if origin == SHIPPED and rest else ref)
+    return path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class LearnedVersion:
+    """A pack version made from reviewed flags: stored, not active."""
+
+    row: UploadedPack
+    base: str  # the ref it was made from
+    additions: tuple[Addition, ...]
+
+    @property
+    def ref(self) -> str:
+        return f"{UPLOADED}:{self.row.id}"
+
+
+def add_reviewed_examples(
+    session: Session,
+    flag_ids: list[int],
+    to: str,
+    actor: str,
+    now: datetime,
+    setting: str,
+    base: str | None = None,
+) -> LearnedVersion:
+    """A new version of a pack with reviewed flags' sentences as examples (or benign ones).
+
+    Made from `base`, by default the active pack; the flags must have been
+    raised by a pack of the same name. The active pack is never edited: the
+    new version is stored like an upload and scores nothing until an admin
+    activates it. The caller commits with the audit entry.
+    """
+    base_ref = base or active_ref(session, setting)
+    base_pack = load_ref(session, base_ref)
+    if base_pack.semantic is None:
+        raise QaError(
+            f"pack {base_pack.name} v{base_pack.version} has no semantic examples",
+            hint="add a semantic: section to the pack first (docs/qa.md)",
+        )
+    additions = []
+    for flag_id in dict.fromkeys(flag_ids):
+        flag = session.get(QaFlag, flag_id)
+        if flag is None:
+            raise QaError(f"no flag {flag_id}")
+        result = session.get(QaResult, flag.result_id)
+        if result is None or result.pack != base_pack.name:
+            raised = result.pack if result else "?"
+            raise QaError(
+                f"flag {flag_id} was raised by pack {raised}, not {base_pack.name} ({base_ref})",
+                hint=f"pass the {raised} version to add to as the base",
+            )
+        where = destination(flag.state.value, flag.category, to, flag_id)
+        additions.append(Addition(flag_id, flag.text.strip(), where))
+    if not additions:
+        raise QaError("no flag given")
+    there = already_there(base_pack, additions)
+    if there:
+        shown = ", ".join(str(a.flag_id) for a in there)
+        raise QaError(f"the sentence of flag {shown} is already in {base_pack.name} ({base_ref})")
+    taken = set(
+        session.scalars(select(UploadedPack.version).where(UploadedPack.name == base_pack.name))
+    )
+    if base_pack.name in shipped_packs():
+        taken.add(load_pack(base_pack.name).version)
+    version = next_version(base_pack.version, taken)
+    text = with_examples(ref_text(session, base_ref), additions, version)
+    filename = f"{base_pack.name}-v{version}.yaml"
+    row = upload(session, text.encode("utf-8"), filename, actor, now)
+    return LearnedVersion(row, base_ref, tuple(additions))
 
 
 def active_pack_source(sessions: sessionmaker[Session], setting: str) -> Callable[[], Pack]:

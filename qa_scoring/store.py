@@ -26,12 +26,13 @@ from qa_scoring.embedding import Embedder
 from qa_scoring.errors import TranscriptError
 from qa_scoring.models import FlagState, QaFlag, QaResult
 from qa_scoring.pack import Pack, load_pack
+from qa_scoring.rules import Flag
 from recording.models import Recording
 from transcribe.models import SegmentRow, TranscriptRow
 from transcribe.redact import mask_numbers
 from transcribe.result import Segment, Speaker, Transcript, Word
 
-__all__ = ["load_stored_transcript", "pending_transcripts", "score_transcript"]
+__all__ = ["flag_score", "load_stored_transcript", "pending_transcripts", "score_transcript"]
 
 
 def load_stored_transcript(session: Session, transcript: TranscriptRow) -> Transcript:
@@ -51,6 +52,11 @@ def load_stored_transcript(session: Session, transcript: TranscriptRow) -> Trans
             Segment(row.start_s, row.end_s, Speaker(row.speaker), row.text, row.confidence, words)
         )
     return Transcript(transcript.language, transcript.duration_s, transcript.model, tuple(segments))
+
+
+def flag_score(flag: Flag) -> float:
+    """What a reviewer sorts by: the cosine of a meaning-based flag, else the ASR confidence."""
+    return round(flag.score if flag.score is not None else flag.confidence, 4)
 
 
 def _existing(session: Session, transcript_id: int, pack: str) -> QaResult | None:
@@ -120,6 +126,7 @@ def score_transcript(
                     end_s=flag.end,
                     text=mask_numbers(flag.text),
                     needs_listening=flag.needs_listening,
+                    score=flag_score(flag),
                     state=FlagState.OPEN,
                     updated_at=now,
                 )

@@ -108,8 +108,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def dialguard_env(tmp_path: Path) -> dict[str, str]:
     """Environment for a `dialguard` subprocess with its own data dir and free ports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALGUARD_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DIALGUARD_") and k not in ("LC_ALL", "LC_MESSAGES")
+    }
     env.update(
+        # the CLI speaks the shell's language first: a neutral locale, so the site's decides
+        LANG="C.UTF-8",
         DIALGUARD_DATA_DIR=str(tmp_path / "data"),
         DIALGUARD_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
         DIALGUARD_API_PORT=str(free_port()),

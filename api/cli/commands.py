@@ -1,7 +1,9 @@
 """What each `dialguard` subcommand does; `api.cli.main` parses and dispatches to these.
 
 Every handler takes the settings and the parsed arguments and returns the
-exit status; errors with a hint are printed by the dispatcher in one line.
+exit status; errors with a hint are printed by the dispatcher in one line. What an operator
+reads is in their language (`api.cli.main` picks it: the shell's locale, else the site's);
+what a script reads (tokens, JSON, URIs) stays as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.cli.doctor import Status, open_database, render, run_doctor
 from api.errors import ApiError
+from api.i18n import N_, gettext, translate
 from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_settings
@@ -29,6 +32,9 @@ from recording.errors import HintedError
 
 if TYPE_CHECKING:
     from transcribe.result import Transcript
+
+#: The phases a debtor import reports its progress in (`dialer.debtors.bulk_import`).
+_PHASES = {"validated": N_("validated"), "written": N_("written")}
 
 
 def migrated(settings: Settings) -> Engine:
@@ -61,16 +67,18 @@ def doctor(settings: Settings, _args: argparse.Namespace) -> int:
 
 def db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     migrated(settings)
-    print("database schema is up to date")
+    print(gettext("database schema is up to date"))
     return 0
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat password: "):
-        raise ApiError("the passwords differ", hint="type the same password twice")
+    first = getpass.getpass(gettext("Password: "))
+    if first != getpass.getpass(gettext("Repeat password: ")):
+        raise ApiError(
+            gettext("the passwords differ"), hint=gettext("type the same password twice")
+        )
     return first
 
 
@@ -90,8 +98,17 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
         record(
             session, "admin-cli", "user-created", user.username, datetime.now(UTC), detail=detail
         )
-    shown = f" of client {user.client_id}" if user.client_id else ""
-    print(f"created {user.role.value} {user.username}{shown}")
+    if user.client_id:
+        print(
+            translate(
+                "created %(role)s %(name)s of client %(client)s",
+                role=user.role.value,
+                name=user.username,
+                client=user.client_id,
+            )
+        )
+    else:
+        print(translate("created %(role)s %(name)s", role=user.role.value, name=user.username))
     return 0
 
 
@@ -104,7 +121,10 @@ def create_token(settings: Settings, args: argparse.Namespace) -> int:
     with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
-            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+            raise ApiError(
+                translate("no active user %(name)s", name=repr(args.username)),
+                hint="dialguard admin create-user",
+            )
         token = issue_token(session, user, args.name, now)
         record(session, "admin-cli", "token-issued", user.username, now, detail={"name": args.name})
     print(token)
@@ -121,12 +141,20 @@ def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
     with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
-            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+            raise ApiError(
+                translate("no active user %(name)s", name=repr(args.username)),
+                hint="dialguard admin create-user",
+            )
         secret = enroll(session, user, key_ring(settings))
         record(session, "admin-cli", "totp-enrolled", user.username, now)
-    print(f"one-time codes for {args.username}: add this to an authenticator app, then discard it")
+    print(
+        translate(
+            "one-time codes for %(name)s: add this to an authenticator app, then discard it",
+            name=args.username,
+        )
+    )
     print(provisioning_uri(secret, args.username))
-    print(f"secret (to type in by hand): {secret}")
+    print(translate("secret (to type in by hand): %(secret)s", secret=secret))
     return 0
 
 
@@ -138,17 +166,26 @@ def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     if len(password) < 12:
         raise ApiError(
-            "a SIP password needs at least 12 characters",
-            hint="softphones keep it; choose a long random one",
+            gettext("a SIP password needs at least 12 characters"),
+            hint=gettext("softphones keep it; choose a long random one"),
         )
     now = datetime.now(UTC)
     with _sessions(settings)() as session:
         user = session.scalar(select(User).where(User.username == args.username))
         if user is None or user.disabled:
-            raise ApiError(f"no active user {args.username!r}", hint="dialguard admin create-user")
+            raise ApiError(
+                translate("no active user %(name)s", name=repr(args.username)),
+                hint="dialguard admin create-user",
+            )
         store(session, user.username, settings.sip_realm, password, now)
         record(session, "admin-cli", "sip-password-set", user.username, now)
-    print(f"SIP login set for {user.username} (realm {settings.sip_realm})")
+    print(
+        translate(
+            "SIP login set for %(name)s (realm %(realm)s)",
+            name=user.username,
+            realm=settings.sip_realm,
+        )
+    )
     return 0
 
 
@@ -218,12 +255,21 @@ def keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
             "fields": done.fields,
         }
         record(session, "admin-cli", "kek-rotated", kek_id, datetime.now(UTC), detail=detail)
-    print(f"key-encryption key {kek_id} is current (was {before})")
     print(
-        f"re-wrapped the data keys of {done.recordings} recording(s), {done.debtors} debtor(s) "
-        f"and {done.fields} sealed field(s) (one-time-code secrets, queued numbers)"
+        translate("key-encryption key %(id)s is current (was %(before)s)", id=kek_id, before=before)
     )
-    print("keep the older keys in the key file: anything sealed under them still needs them")
+    print(
+        translate(
+            "re-wrapped the data keys of %(recordings)s recording(s), %(debtors)s debtor(s) "
+            "and %(fields)s sealed field(s) (one-time-code secrets, queued numbers)",
+            recordings=done.recordings,
+            debtors=done.debtors,
+            fields=done.fields,
+        )
+    )
+    print(
+        gettext("keep the older keys in the key file: anything sealed under them still needs them")
+    )
     return 0
 
 
@@ -260,7 +306,8 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                 data = args.file.read_bytes()
             except OSError as exc:
                 raise ApiError(
-                    f"cannot read {args.file}: {exc.strerror}", hint="check the path"
+                    translate("cannot read %(file)s: %(why)s", file=args.file, why=exc.strerror),
+                    hint=gettext("check the path"),
                 ) from None
             kind = Kind.XLSX if args.file.suffix.lower() == ".xlsx" else Kind.CSV
             try:
@@ -282,8 +329,8 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
             if errors:
                 raise ApiError(
-                    f"{len(errors)} bad row(s); nothing was imported",
-                    hint="fix or delete those rows and import the file again",
+                    translate("%(n)s bad row(s); nothing was imported", n=len(errors)),
+                    hint=gettext("fix or delete those rows and import the file again"),
                 )
             added, known = add_entries(
                 session,
@@ -302,27 +349,52 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
             record(
                 session, "admin-cli", "dnc-import", f"{scope.value}:{scope_id}", now, detail=detail
             )
-            print(f"{added} number(s) added to the {scope.value} list, {known} already on it")
+            print(
+                translate(
+                    "%(added)s number(s) added to the %(scope)s list, %(known)s already on it",
+                    added=added,
+                    scope=scope.value,
+                    known=known,
+                )
+            )
             return 0
         try:
             e164 = normalize(
                 args.number, settings.phone_region, allow_vanity=settings.allow_vanity_numbers
             )
         except MalformedNumber as exc:
-            raise ApiError(str(exc), hint="give the number with its country code") from None
+            raise ApiError(
+                str(exc), hint=gettext("give the number with its country code")
+            ) from None
         key = number_key(secret, e164)
         if args.dnc_command == "check":
             entry = listed(session, key, args.client, args.debtor)
             if entry is None:
-                print(f"{mask(e164)} is on no do-not-call list")
+                print(translate("%(number)s is on no do-not-call list", number=mask(e164)))
                 return 1
-            print(f"{entry.number_masked} is on the {entry.scope} list: {entry.reason}")
+            print(
+                translate(
+                    "%(number)s is on the %(scope)s list: %(reason)s",
+                    number=entry.number_masked,
+                    scope=entry.scope,
+                    reason=entry.reason,
+                )
+            )
             return 0
         if not remove(session, key, scope, scope_id):
-            raise ApiError(f"{mask(e164)} is not on the {scope.value} list", hint="dnc check")
+            raise ApiError(
+                translate(
+                    "%(number)s is not on the %(scope)s list", number=mask(e164), scope=scope.value
+                ),
+                hint="dnc check",
+            )
         detail = {"number": mask(e164)}
         record(session, "admin-cli", "dnc-remove", f"{scope.value}:{scope_id}", now, detail=detail)
-        print(f"{mask(e164)} removed from the {scope.value} list")
+        print(
+            translate(
+                "%(number)s removed from the %(scope)s list", number=mask(e164), scope=scope.value
+            )
+        )
         return 0
 
 
@@ -335,17 +407,31 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
 
     fmt = Format(args.format) if args.format else guess_format(args.file.name, None)
     if fmt is None:
-        raise ApiError(f"cannot tell the format of {args.file}", hint="pass --format csv|json|xlsx")
+        raise ApiError(
+            translate("cannot tell the format of %(file)s", file=args.file),
+            hint=gettext("pass --format csv|json|xlsx"),
+        )
     try:
         data = args.file.read_bytes()
     except OSError as exc:
-        raise ApiError(f"cannot read {args.file}: {exc.strerror}", hint="check the path") from None
+        raise ApiError(
+            translate("cannot read %(file)s: %(why)s", file=args.file, why=exc.strerror),
+            hint=gettext("check the path"),
+        ) from None
     sealer = Sealer(key_ring(settings), load_or_create_secret(settings.number_key_file))
     sessions = _sessions(settings)
     now = datetime.now(UTC)
 
     def progress(phase: str, done: int, total: int) -> None:
-        print(f"{phase} {done}/{total} rows", flush=True)
+        print(
+            translate(
+                "%(phase)s %(done)s/%(total)s rows",
+                phase=gettext(_PHASES.get(phase, phase)),
+                done=done,
+                total=total,
+            ),
+            flush=True,
+        )
 
     result = import_debtors(
         sessions,
@@ -375,14 +461,25 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
             refused = {**detail, "errors": len(result.errors)}
             record(session, "admin-cli", "debtor-import-refused", "debtors", now, detail=refused)
         raise ApiError(
-            f"{len(result.errors)} problem(s) in {args.file}; nothing was imported; "
-            f"every problem is in {errors_path}",
-            hint="fix those rows and import the file again",
+            translate(
+                "%(n)s problem(s) in %(file)s; nothing was imported; every problem is in %(path)s",
+                n=len(result.errors),
+                file=args.file,
+                path=errors_path,
+            ),
+            hint=gettext("fix those rows and import the file again"),
         )
     with sessions() as session:
         done = {**detail, "created": result.created, "updated": result.updated}
         record(session, "admin-cli", "debtor-import", "debtors", now, detail=done)
-    print(f"{result.rows} debtor(s) imported: {result.created} new, {result.updated} updated")
+    print(
+        translate(
+            "%(rows)s debtor(s) imported: %(created)s new, %(updated)s updated",
+            rows=result.rows,
+            created=result.created,
+            updated=result.updated,
+        )
+    )
     return 0
 
 
@@ -514,10 +611,24 @@ def qa_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_pack(settings: Settings, name: str) -> Any:
+    """A pack argument: 'active', a stored ref (shipped:NAME, uploaded:ID), or a name or path."""
+    from qa_scoring import pack_store
+
+    if name != "active" and not name.startswith(("uploaded:", "shipped:")):
+        return name
+    with session_factory(migrated(settings))() as session:
+        ref = pack_store.active_ref(session, settings.qa_pack) if name == "active" else name
+        return pack_store.load_ref(session, ref)
+
+
 def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Recordings in DIR are transcribed with the configured model; transcripts are read."""
     from qa_scoring import evaluate
 
+    if getattr(args, "candidate", None):
+        return _qa_eval_candidate(settings, args)
+    args.pack = _stored_pack(settings, args.pack)
     report = evaluate(args.dir, args.pack, _recogniser(settings))
     if not getattr(args, "semantic", False):
         if args.json:
@@ -539,6 +650,56 @@ def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
         print(shown.table())
         for mistake in shown.mistakes:
             print(f"  {mistake}")
+    return 0
+
+
+def _qa_eval_candidate(settings: Settings, args: argparse.Namespace) -> int:
+    """Rules + meaning with --pack and with --candidate, side by side, on the same corpus."""
+    from qa_scoring import evaluate
+    from qa_scoring.embedding import E5Embedder
+    from qa_scoring.eval import compare_table
+
+    embedder = E5Embedder()
+    hear = _recogniser(settings)
+    reports = [
+        evaluate(args.dir, _stored_pack(settings, name), hear, embedder=embedder)
+        for name in (args.pack, args.candidate)
+    ]
+    if args.json:
+        out = {args.pack: reports[0].to_json(), args.candidate: reports[1].to_json()}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(compare_table(reports[0], reports[1], args.pack, args.candidate))
+    return 0
+
+
+def qa_example_add(settings: Settings, args: argparse.Namespace) -> int:
+    """A new, inactive pack version with the reviewed flags' sentences; audited."""
+    from api.audit.chain import record
+    from qa_scoring.pack_store import add_reviewed_examples
+
+    now = datetime.now(UTC)
+    with _sessions(settings)() as session:
+        learned = add_reviewed_examples(
+            session, args.flag, args.to, "admin-cli", now, settings.qa_pack, args.base
+        )
+        row = learned.row
+        added = [{"flag": a.flag_id, "to": a.to} for a in learned.additions]
+        detail = {"ref": learned.ref, "base": learned.base, "sha256": row.sha256, "added": added}
+        target = f"{row.name} v{row.version}"
+        record(session, "admin-cli", "qa-pack-examples-added", target, now, detail=detail)
+    for a in learned.additions:
+        print(translate("flag %(flag)s -> %(to)s: %(text)s", flag=a.flag_id, to=a.to, text=a.text))
+    print(
+        translate(
+            "stored %(pack)s as %(ref)s (from %(base)s); it is not active",
+            pack=target,
+            ref=learned.ref,
+            base=learned.base,
+        )
+    )
+    command = f"dialguard qa eval FILE --semantic --pack active --candidate {learned.ref}"
+    print(translate("before activating it, compare: %(command)s", command=command))
     return 0
 
 

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 import api.tables  # noqa: F401  (every table registered before any session opens)
 from api import __version__
 from api.cli import commands
+from api.cli.doctor import hinted
+from api.i18n import for_operator, site_default, speaking
 from api.settings import Settings
 from recording.errors import HintedError
 
@@ -196,6 +198,11 @@ def _qa(top: Group) -> None:
         action="store_true",
         help="also judge by meaning (the pack's example sets): rules alone, then rules+semantic",
     )
+    measure.add_argument(
+        "--candidate",
+        help="a stored pack version (uploaded:ID) to compare side by side with --pack "
+        "(which may then be 'active' or a ref too), before activating it",
+    )
     measure.set_defaults(handler=commands.qa_eval)
     tune = qa.add_parser(
         "calibrate", help="per-category semantic thresholds from a tuning sentence corpus"
@@ -203,6 +210,20 @@ def _qa(top: Group) -> None:
     tune.add_argument("file", type=Path, help="the tuning split only, never the held-out one")
     tune.add_argument("--pack", required=True)
     tune.set_defaults(handler=commands.qa_calibrate)
+    learn = _group(
+        qa, "example", "examples of meaning-based flags, from reviewed flags"
+    ).add_parser(
+        "add", help="a new pack version with reviewed flags' sentences as examples (not active)"
+    )
+    learn.add_argument("--flag", type=int, action="append", required=True, help="repeatable")
+    learn.add_argument(
+        "--as",
+        dest="to",
+        required=True,
+        help="the flags' category (confirmed) or benign (dismissed)",
+    )
+    learn.add_argument("--base", help="the version to add to (default: the active pack)")
+    learn.set_defaults(handler=commands.qa_example_add)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -254,14 +275,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(_settings_error(exc), file=sys.stderr)
         return 2
-    try:
-        status: int = args.handler(settings, args)
-    except HintedError as exc:
-        line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
-        print(line, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    # What the operator reads follows their shell's locale, else the site's language.
+    language = for_operator(os.environ, site_default(settings.language, settings.policy_preset))
+    with speaking(language):
+        try:
+            status: int = args.handler(settings, args)
+        except HintedError as exc:
+            print(f"dialguard: {hinted(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
     return status
 
 

@@ -22,6 +22,7 @@ for SeaweedFS (frozen, wedged).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import functools
 import logging
@@ -51,9 +52,11 @@ from api.cli.doctor import (
     check_ffmpeg,
     check_model,
     check_sip_port,
+    hinted,
     open_database,
 )
 from api.errors import ApiError
+from api.i18n import gettext, translate
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.settings import Settings
@@ -764,7 +767,7 @@ def preflight(settings: Settings) -> None:
         except QaError as exc:
             raise PreflightFailed(f"DIALGUARD_QA_PACK: {exc}") from None
     except ApiError as exc:
-        raise PreflightFailed(f"{exc} - {exc.hint}") from None
+        raise PreflightFailed(hinted(exc)) from None
 
 
 def prepare_storage(settings: Settings) -> None:
@@ -787,15 +790,20 @@ def _wait_healthy(
             if httpx.get(url, timeout=10.0).status_code == 200:
                 log.info("all components healthy", extra={"console": url.removesuffix("/healthz")})
                 print(
-                    f"Dialguard is up: API http://{settings.api_host}:{settings.api_port}/docs "
-                    f"SIP {settings.sip_host}:{settings.sip_port} (udp, tcp). Ctrl-C stops it.",
+                    translate(
+                        "Dialguard is up: API %(api)s SIP %(sip)s (udp, tcp). Ctrl-C stops it.",
+                        api=f"http://{settings.api_host}:{settings.api_port}/docs",
+                        sip=f"{settings.sip_host}:{settings.sip_port}",
+                    ),
                     flush=True,
                 )
                 if plan.carrier_port is not None:
                     print(
-                        "No trunk set: calls go to the built-in TEST CARRIER, which answers "
-                        "any number with a short spoken line (README: First call in five "
-                        "minutes).",
+                        gettext(
+                            "No trunk set: calls go to the built-in TEST CARRIER, which answers "
+                            "any number with a short spoken line (README: First call in five "
+                            "minutes)."
+                        ),
                         flush=True,
                     )
                 return
@@ -878,7 +886,11 @@ def run_up(settings: Settings) -> int:
         supervisor = Supervisor(settings, children)
         supervisor.start_all()
         keeper = S3Keeper(embedded) if embedded is not None else None
-        threading.Thread(target=_wait_healthy, args=(settings, stop, plan), daemon=True).start()
+        threading.Thread(  # in the command's language: a new thread starts with none
+            target=contextvars.copy_context().run,
+            args=(_wait_healthy, settings, stop, plan),
+            daemon=True,
+        ).start()
         while not stop.wait(0.5):
             if keeper is not None and keeper.tend() and embedded is not None:
                 assert embedded.credentials is not None
@@ -896,7 +908,7 @@ def run_up(settings: Settings) -> int:
         print(f"dialguard: {exc}", file=sys.stderr, flush=True)
         return 1
     except HintedError as exc:
-        print(f"dialguard: {exc} - {exc.hint}", file=sys.stderr, flush=True)
+        print(f"dialguard: {hinted(exc)}", file=sys.stderr, flush=True)
         return 1
     finally:
         if supervisor is not None:

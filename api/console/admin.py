@@ -1,5 +1,5 @@
 """The admin pages of the console: accounts, do-not-call import, policy preset, rule packs, keys,
-and ending a client's contract.
+ending a client's contract, and the audit log as a person reads it.
 
 Admins only; every form carries the session's CSRF token, and every change
 is written to the audit log with who made it. The policy preset and the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -21,13 +21,15 @@ from api.accounts import admin as accounts
 from api.accounts.models import Role, User
 from api.accounts.totp import provisioning_uri
 from api.accounts.users import MIN_PASSWORD_LENGTH
-from api.audit.chain import record
+from api.audit.actions import ACTIONS, action_description, action_label
+from api.audit.chain import AuditEntry, record
 from api.console.admin_rules import Change, describe_policy
 from api.console.common import form_user, page_user, render
 from api.errors import ApiError
 from api.i18n import gettext, translate
 from api.key_rotation import key_usage
 from api.recordings.contracts import ClientContract, end_contract
+from api.routes.audit import visible_entries
 from api.web.params import text_problem
 from api.web.services import services_of
 from dialer.dnc import Scope, add_entries, parse_file
@@ -36,6 +38,7 @@ from dialer.policy import PRESETS
 from dialer.sheets import Kind, SheetError
 from qa_scoring import pack_store as rule_packs
 from qa_scoring.errors import QaError
+from recording.db.engine import as_utc
 from recording.db.site_settings import (
     POLICY_PRESET,
     QA_PACK,
@@ -529,3 +532,55 @@ def end_client_contract(
     except ApiError as exc:
         return _clients_page(request, user, token, 400, form=form, error=f"{exc} - {exc.hint}")
     return _clients_page(request, user, token, message=done.message())
+
+
+# --- the audit log ----------------------------------------------------------------------------
+
+AUDIT_SHOWN = 100
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    actor: Annotated[str, Query(max_length=64)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The newest entries of the audit log, each action shown in the reader's words beside its
+    stored code; reading it is audited as the API's reading is."""
+    user, csrf = _admin(request)
+    services = services_of(request)
+    actor, action = actor.strip(), action.strip()
+    query = visible_entries(user).order_by(AuditEntry.seq.desc()).limit(AUDIT_SHOWN)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    with services.sessions() as session:
+        rows = list(session.scalars(query))
+        entries = [
+            {
+                "seq": row.seq,
+                "at": as_utc(row.at),
+                "actor": row.actor,
+                "action": row.action,
+                "label": action_label(row.action),
+                "description": action_description(row.action),
+                "target": row.target,
+                "reason": row.reason,
+            }
+            for row in rows
+        ]
+        detail = {"actor": actor or None, "action": action or None, "via": "console"}
+        record(session, user.username, "audit-read", "audit_log", services.clock(), detail=detail)
+    return _page(
+        request,
+        "admin_audit.html",
+        user,
+        csrf,
+        title=gettext("Admin: audit log"),
+        section="audit",
+        entries=entries,
+        actions=sorted((action_label(code), code) for code in ACTIONS),
+        form={"actor": actor, "action": action},
+        shown=AUDIT_SHOWN,
+    )

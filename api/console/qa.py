@@ -23,7 +23,7 @@ from api.audit.chain import audit_to, record
 from api.console.common import EXPORTERS, NAME_PATTERN, READERS, form_user, page_user, render
 from api.i18n import N_, gettext, translate
 from api.recordings.access import may_download, may_see
-from api.routes.qa import step_flag
+from api.routes.qa import FlagSort, flag_order, step_flag
 from api.web.params import RowId, text_problem
 from api.web.problems import localised
 from api.web.services import services_of
@@ -101,9 +101,10 @@ def call_page(
     recording_id: RecordingId,
     t: Annotated[float, Query(ge=0, le=86_400)] = 0.0,
     reason: Annotated[str, Query(max_length=500)] = "",
+    sort: Annotated[FlagSort, Query()] = "time",
 ) -> Response:
     user, csrf = page_user(request, *READERS, Role.AGENT)
-    return _call_view(request, user, csrf, recording_id, t, reason)
+    return _call_view(request, user, csrf, recording_id, t, reason, sort=sort)
 
 
 def _call_view(
@@ -115,6 +116,7 @@ def _call_view(
     reason: str,
     error: str | None = None,
     status: int = 200,
+    sort: FlagSort = "time",
 ) -> Response:
     services = services_of(request)
     with services.sessions() as session:
@@ -140,7 +142,9 @@ def _call_view(
         )
         flags = list(
             session.scalars(
-                select(QaFlag).where(QaFlag.recording_id == recording_id).order_by(QaFlag.start_s)
+                select(QaFlag)
+                .where(QaFlag.recording_id == recording_id)
+                .order_by(*flag_order(sort))
             )
         )
     reason = reason.strip()
@@ -165,6 +169,7 @@ def _call_view(
         audio_url=audio,
         pauses=json.loads(row.pauses_json or "[]"),
         flags=flags,
+        sort=sort,
         can_review=user.role in (Role.QA, Role.SUPERVISOR),
         can_download=may_download(user),
         can_hold=user.role in EXPORTERS,

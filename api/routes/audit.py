@@ -6,7 +6,8 @@ the chain to be verified (`check=true`): the whole chain's hashes and MACs,
 and the anchors in WORM storage; the answer names the first entry that does
 not match and the last anchor that still holds. Each entry carries its
 `prev_hash` and `hash`, so an auditor can also recompute their own entries'
-hashes (docs/audit.md). Reading the log is itself audited.
+hashes (docs/audit.md). Reading the log is itself audited. Each entry's `action` is the
+stored code; `action_label` and `description` say what it means in the reader's language.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from api.accounts.models import Role, User
+from api.audit.actions import action_description, action_label
 from api.audit.anchors import AnchorStore
 from api.audit.chain import AuditEntry, ChainReport, check, record
 from api.web.auth import require
@@ -36,7 +38,9 @@ class EntryOut(BaseModel):
     seq: int
     at: datetime
     actor: str
-    action: str
+    action: str = Field(description="the stored code, the same in every language")
+    action_label: str = Field(description="the action's short name in the reader's language")
+    description: str = Field(description="what the action did, in the reader's language")
     target: str
     reason: str | None
     detail: dict[str, Any]
@@ -81,6 +85,8 @@ def _out(row: AuditEntry) -> EntryOut:
         at=as_utc(row.at),
         actor=row.actor,
         action=row.action,
+        action_label=action_label(row.action),
+        description=action_description(row.action),
         target=row.target,
         reason=row.reason,
         detail=json.loads(row.detail),
@@ -136,6 +142,17 @@ def _chain_out(report: ChainReport) -> ChainOut:
     )
 
 
+def visible_entries(user: User) -> Select[AuditEntry]:
+    """The entries `user` may read: all for an admin, their client's for an auditor."""
+    query = select(AuditEntry)
+    if user.role is Role.AUDITOR:
+        if user.client_id is None:
+            raise HTTPException(403, "this auditor account is not assigned to a client")
+        own = select(Recording.id).where(Recording.client_id == user.client_id)
+        query = query.where(or_(AuditEntry.target.in_(own), AuditEntry.target == user.client_id))
+    return query
+
+
 @router.get("", response_model=AuditPage)
 def audit_log(
     request: Request,
@@ -152,12 +169,7 @@ def audit_log(
 ) -> AuditPage:
     """Entries oldest first, filtered; each carries its place in the chain."""
     services: Services = request.app.state.services
-    query = select(AuditEntry).order_by(AuditEntry.seq)
-    if user.role is Role.AUDITOR:
-        if user.client_id is None:
-            raise HTTPException(403, "this auditor account is not assigned to a client")
-        own = select(Recording.id).where(Recording.client_id == user.client_id)
-        query = query.where(or_(AuditEntry.target.in_(own), AuditEntry.target == user.client_id))
+    query = visible_entries(user).order_by(AuditEntry.seq)
     if actor:
         query = query.where(AuditEntry.actor == actor)
     if action:

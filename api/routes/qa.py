@@ -31,9 +31,11 @@ from api.web.params import MAX_ROW_ID, Moment, no_control, text_problem
 from api.web.services import Services, services_of
 from dialer.debtors import Debtor, DebtorNumber
 from dialer.models import CallAttempt
-from qa_scoring.errors import PackError
+from qa_scoring.errors import PackError, QaError
+from qa_scoring.learning import BENIGN
 from qa_scoring.models import FlagState, QaFlag, QaFlagEvent, QaResult, QaSample
 from qa_scoring.pack import load_pack
+from qa_scoring.pack_store import add_reviewed_examples
 from qa_scoring.review import (
     CommentRequired,
     NotAllowed,
@@ -88,6 +90,11 @@ class FlagOut(BaseModel):
     end: float
     text: str
     needs_listening: bool = Field(description="the flag rests on a word the ASR was unsure of")
+    score: float | None = Field(
+        description="how sure the machine is: a meaning-based flag's cosine to its nearest "
+        "example (rule semantic-*), a phrase flag's ASR confidence of its words; "
+        "empty for a flag stored before it was kept"
+    )
     listen_first: bool = Field(
         description="listen before judging: uncertain words and nobody has confirmed it yet; "
         "it does not count in reviewed_score until a reviewer confirms it"
@@ -177,6 +184,7 @@ def _flag_out(session: Session, flag: QaFlag, pack: str) -> FlagOut:
         end=flag.end_s,
         text=flag.text,
         needs_listening=flag.needs_listening,
+        score=flag.score,
         listen_first=flag.needs_listening and flag.state is FlagState.OPEN,
         state=flag.state.value,
         updated_at=as_utc(flag.updated_at),
@@ -208,11 +216,33 @@ def _hidden(user: User, recording: Recording | None) -> bool:
     )
 
 
+FlagSort = Literal["time", "score", "-score"]
+
+
+def flag_order(sort: FlagSort) -> tuple[Any, ...]:
+    """ORDER BY for a list of flags: by time, or by score (`-score`: surest first).
+
+    Flags without a score (stored before it was kept) come last either way;
+    equal scores keep the call's order.
+    """
+    if sort == "time":
+        return (QaFlag.start_s, QaFlag.id)
+    by = QaFlag.score.desc() if sort == "-score" else QaFlag.score.asc()
+    return (QaFlag.score.is_(None), by, QaFlag.start_s, QaFlag.id)
+
+
 @router.get("/calls/{recording_id}", response_model=CallQaOut)
 def call_qa(
     request: Request,
     recording_id: RecordingId,
     user: Annotated[User, Depends(require(*READERS, Role.AGENT))],
+    sort: Annotated[
+        FlagSort,
+        Query(
+            description="order of the flags: time (default), score (least sure first) "
+            "or -score (surest first)"
+        ),
+    ] = "time",
 ) -> CallQaOut:
     """A call's latest QA result: score, missing statements, flags with their review history.
 
@@ -234,9 +264,7 @@ def call_qa(
             raise HTTPException(404, f"call {recording_id} has not been scored yet")
         flags = list(
             session.scalars(
-                select(QaFlag)
-                .where(QaFlag.result_id == result.id)
-                .order_by(QaFlag.start_s, QaFlag.id)
+                select(QaFlag).where(QaFlag.result_id == result.id).order_by(*flag_order(sort))
             )
         )
         return CallQaOut(
@@ -350,6 +378,83 @@ def decide_flag(
 ) -> FlagOut:
     """Uphold or overturn an appealed flag, with the reason the agent will read; final."""
     return step_flag(request, flag_id, body.action, body.comment, user)
+
+
+class ExamplesIn(BaseModel):
+    flags: list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] = Field(
+        min_length=1, max_length=100, description="ids of reviewed flags of one pack"
+    )
+    to: str = Field(
+        alias="as",
+        pattern=r"^[a-z0-9-]{1,64}$",
+        description=f"the flags' category (confirmed or upheld flags) or {BENIGN} "
+        "(dismissed or overturned ones)",
+    )
+    base: str | None = Field(
+        default=None,
+        pattern=r"^(shipped:[A-Za-z0-9_-]{1,64}|uploaded:[0-9]{1,12})$",
+        description="the version to add to (a ref of GET the pack list); default the active pack",
+    )
+
+
+class AddedExample(BaseModel):
+    flag: int
+    to: str
+    text: str
+
+
+class LearnedOut(BaseModel):
+    ref: str = Field(description="the new version, to evaluate and then activate")
+    name: str
+    version: str
+    base: str
+    added: list[AddedExample]
+
+
+@router.post("/packs/examples", response_model=LearnedOut, status_code=201)
+def add_examples(
+    request: Request, body: ExamplesIn, user: Annotated[User, Depends(require(Role.ADMIN))]
+) -> LearnedOut:
+    """Reviewed flags' sentences as examples of a NEW pack version (admins): it learns from review.
+
+    A confirmed (or upheld) flag's sentence joins its category's examples, a
+    dismissed (or overturned) one the pack's benign sentences. The version is
+    made from `base` (default the active pack), stored beside the others and
+    audited (`qa-pack-examples-added`); it scores nothing until activated,
+    after `dialguard qa eval FILE --semantic --pack active --candidate REF`
+    has shown how it changes precision and recall.
+    """
+    services = services_of(request)
+    now = services.clock().astimezone(UTC)
+    with services.sessions() as session:
+        try:
+            learned = add_reviewed_examples(
+                session, body.flags, body.to, user.username, now, services.qa_pack, body.base
+            )
+        except QaError as exc:
+            session.rollback()
+            raise HTTPException(409, f"{exc} - {exc.hint}" if exc.hint else str(exc)) from exc
+        row = learned.row
+        record(
+            session,
+            user.username,
+            "qa-pack-examples-added",
+            f"{row.name} v{row.version}",
+            now,
+            detail={
+                "ref": learned.ref,
+                "base": learned.base,
+                "sha256": row.sha256,
+                "added": [{"flag": a.flag_id, "to": a.to} for a in learned.additions],
+            },
+        )
+        return LearnedOut(
+            ref=learned.ref,
+            name=row.name,
+            version=row.version,
+            base=learned.base,
+            added=[AddedExample(flag=a.flag_id, to=a.to, text=a.text) for a in learned.additions],
+        )
 
 
 def iso_week(moment: datetime, tz: ZoneInfo) -> str:

@@ -69,6 +69,10 @@ _WHOLE = (
     N_("place calls from the console's own button"),
     N_("Not Found"),
     N_("Method Not Allowed"),
+    N_("name the file .csv, .xlsx or .json, or pass ?format=csv|xlsx|json"),
+    N_(
+        "send text/csv, an .xlsx workbook, application/json or a multipart form with a 'file' field"
+    ),
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), message)
@@ -111,6 +115,42 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             N_("no sample has been drawn for %(week)s"),
         ),
         (r"^limit must be 1-(?P<n>\d+)$", N_("limit must be 1-%(n)s")),
+        (
+            r"^the upload is larger than (?P<n>\d+) MB; split it$",
+            N_("the upload is larger than %(n)s MB; split it"),
+        ),
+        (
+            r"^week: (?P<year>\S+) has no week (?P<week>\S+)$",
+            N_("week: %(year)s has no week %(week)s"),
+        ),
+        (
+            r"^no debtor (?P<id>\S+): send the debtor record first$",
+            N_("no debtor %(id)s: send the debtor record first"),
+        ),
+        (
+            r"^debtor id (?P<id>\S+) is used by several clients; add client$",
+            N_("debtor id %(id)s is used by several clients; add client"),
+        ),
+        (
+            r"^(?P<agent>\S+)'s softphone is not registered: it cannot be rung$",
+            N_("%(agent)s's softphone is not registered: it cannot be rung"),
+        ),
+        (
+            r"^the audit anchors cannot be read from (?P<where>.+): (?P<error>\w+)$",
+            N_("the audit anchors cannot be read from %(where)s: %(error)s"),
+        ),
+        (
+            r"^the sample for (?P<week>\S+) was drawn by (?P<who>\S+) with seed (?P<seed>\S+); "
+            r"it is not drawn twice$",
+            N_(
+                "the sample for %(week)s was drawn by %(who)s with seed %(seed)s; "
+                "it is not drawn twice"
+            ),
+        ),
+        (
+            r"^recording (?P<id>\S+) is not of (?P<client>\S+), whose auditor asked$",
+            N_("recording %(id)s is not of %(client)s, whose auditor asked"),
+        ),
         (
             r"^offset must be 0-(?P<n>\d+); narrow the search with filters$",
             N_("offset must be 0-%(n)s; narrow the search with filters"),

@@ -95,6 +95,7 @@ class Trail:
             "DIALGUARD_S3_SECRET_KEY": target.secret_key,
             "DIALGUARD_S3_BUCKET": target.bucket,
             "DIALGUARD_S3_REPLICA_BUCKET": self.services.copies[1].target.bucket,
+            "DIALGUARD_LANGUAGE": "en",  # the report is asserted in English
         }.items():
             monkeypatch.setenv(name, value)
         capsys.readouterr()

@@ -43,7 +43,7 @@ pytestmark = [
 ]
 
 ALLOWED = {"Dialguard", "English", "UTC", "CSV", "GBK", "UTF", "YAML", "WORM", "MiB", "JSON"}
-ALLOWED |= {"ISO", "GPU", "TOTP", "API"}
+ALLOWED |= {"ISO", "GPU", "TOTP", "API", "SIP"}
 _TOKEN = re.compile(r"[A-Za-z0-9._@/+*:'-]*[A-Za-z][A-Za-z0-9._@/+*:'-]*")
 
 # Every text node and placeholder a person reads, but not what is marked as not for
@@ -152,6 +152,7 @@ def _walk(console: Console, base: str) -> list[tuple[str, str]]:
         ("admin1", "/admin/packs"),
         ("admin1", "/admin/keys"),
         ("admin1", "/admin/clients"),
+        ("admin1", "/admin/audit"),
     ]
 
 

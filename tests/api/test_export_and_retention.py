@@ -156,6 +156,7 @@ def test_the_cli_ends_a_contract_once(
 ) -> None:
     monkeypatch.setenv("DIALGUARD_DATABASE_URL", database_url)
     monkeypatch.setenv("DIALGUARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DIALGUARD_LANGUAGE", "en")  # the CLI's words are asserted in English
     assert main(["clients", "end-contract", "bank-b", "--reason", "  "]) == 1
     assert main(["clients", "end-contract", "bank-b", "--reason", "commission ended"]) == 0
     assert "the contract of bank-b has ended" in capsys.readouterr().out
@@ -215,6 +216,7 @@ def test_an_auditor_account_always_has_a_client(
 ) -> None:
     monkeypatch.setenv("DIALGUARD_DATABASE_URL", database_url)
     monkeypatch.setenv("DIALGUARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DIALGUARD_LANGUAGE", "en")  # the CLI's words are asserted in English
     args = ["admin", "create-user", "aud.li", "--role", "auditor", "--password-stdin"]
     monkeypatch.setattr("sys.stdin", _Lines("a long passphrase\n"))
     assert main(args) == 1

@@ -97,3 +97,32 @@ def test_migrations_match_the_models(engine: Engine) -> None:
             connection, opts={"compare_type": True, "include_object": include_object}
         )
         assert compare_metadata(context, target_metadata) == []
+
+
+def test_0026_fills_flag_scores_from_the_stored_results(engine: Engine) -> None:
+    """Flags stored before 0026 get the score their result JSON holds, so they sort too."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from api.migrate import alembic_config
+    from qa_scoring.models import QaFlag
+    from qa_scoring.store import score_transcript
+    from tests.factories import T0, add_recording, add_transcript
+    from transcribe.models import TranscriptRow
+
+    sessions = session_factory(engine)
+    with sessions() as session:
+        recording = add_recording(session, agent="agent7", recorded_at=T0)
+        add_transcript(
+            session, recording.id, [("agent", 10.0, "再不还就让你坐牢")], probability=0.8
+        )
+        tid = session.scalar(select(TranscriptRow.id))
+        assert tid is not None
+        score_transcript(session, tid, "cn-collections", T0)
+        stored = {f.id: f.score for f in session.scalars(select(QaFlag))}
+    assert stored and all(s == pytest.approx(0.8) for s in stored.values())
+    command.downgrade(alembic_config(engine), "0025")
+    assert "score" not in {c["name"] for c in inspect(engine).get_columns("qa_flags")}
+    upgrade(engine)
+    with sessions() as session:
+        assert {f.id: f.score for f in session.scalars(select(QaFlag))} == stored
