@@ -43,6 +43,17 @@ def migrated(settings: Settings) -> Engine:
     return engine
 
 
+def _read_input(path: Path) -> bytes:
+    """A file the operator named, or an error that names it and says why."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ApiError(
+            translate("cannot read %(file)s: %(why)s", file=path, why=exc.strerror),
+            hint=gettext("check the path"),
+        ) from None
+
+
 def _sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on the migrated database whose audit entries carry the MAC."""
     from api.audit.chain import with_audit_key
@@ -302,13 +313,7 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with _sessions(settings)() as session:
         if args.dnc_command == "import":
-            try:
-                data = args.file.read_bytes()
-            except OSError as exc:
-                raise ApiError(
-                    translate("cannot read %(file)s: %(why)s", file=args.file, why=exc.strerror),
-                    hint=gettext("check the path"),
-                ) from None
+            data = _read_input(args.file)
             kind = Kind.XLSX if args.file.suffix.lower() == ".xlsx" else Kind.CSV
             try:
                 read = parse_file(
@@ -411,13 +416,7 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
             translate("cannot tell the format of %(file)s", file=args.file),
             hint=gettext("pass --format csv|json|xlsx"),
         )
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise ApiError(
-            translate("cannot read %(file)s: %(why)s", file=args.file, why=exc.strerror),
-            hint=gettext("check the path"),
-        ) from None
+    data = _read_input(args.file)
     sealer = Sealer(key_ring(settings), load_or_create_secret(settings.number_key_file))
     sessions = _sessions(settings)
     now = datetime.now(UTC)
