@@ -42,6 +42,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/qa/scores"): READERS | {"agent"},
     ("POST", "/api/v1/qa/samples"): {"supervisor", "admin"},
     ("GET", "/api/v1/qa/samples"): {"qa", "supervisor", "admin"},
+    ("POST", "/api/v1/qa/packs/examples"): {"admin"},
     ("PUT", "/api/v1/debtors/{client}/{external_id}"): {"supervisor", "admin"},
     ("GET", "/api/v1/debtors/{client}/{external_id}"): READERS,
     ("POST", "/api/v1/debtors/import"): {"supervisor", "admin"},
