@@ -43,7 +43,7 @@ Schema (one document):
       benign: [按时还款可以减免部分利息, …]   # lawful sentences near the banned ones
       categories:
         threat:
-          threshold: 0.9            # cosine to the nearest example; calibrate on tuning data
+          threshold: 0.3            # probability of the category; `qa calibrate` on tuning data
           examples: [不还钱小心你的家人出事, …]
 """
 
@@ -125,8 +125,8 @@ class SemanticSpec:
     """A pack's example sets: versioned with its rules, so a reviewer's example is a new version.
 
     `benign` holds lawful sentences close to banned ones ("the bank may take
-    legal action under the contract"): a sentence nearer to one of them than to
-    any example of a category is not flagged for it.
+    legal action under the contract"): they are the classifier's lawful class,
+    so a sentence near them loses probability for every category.
     """
 
     categories: Mapping[str, SemanticCategory]

@@ -90,7 +90,7 @@ class Flag:
     consequence: str = ""
     weakest: float | None = None  # the lowest probability among the words it rests on
     source: str = "rule"  # "rule": a phrase or pattern matched; "semantic": the meaning did
-    score: float | None = None  # semantic: cosine to the nearest example of the category
+    score: float | None = None  # semantic: probability of the category (semantic.judge)
     nearest: tuple[tuple[str, float], ...] = ()  # semantic: the nearest examples and cosines
 
     @property

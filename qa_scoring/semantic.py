@@ -3,14 +3,26 @@
 Phrase rules catch the wording a pack's author thought of; agents say the
 same thing a hundred other ways ("people who ignore us tend to get hurt").
 Here an agent's sentence, already embedded by `qa_scoring.embedding`, is
-compared by cosine with every example of every category of the pack:
+judged against the pack's example sets:
 
-- it is flagged for a category when its nearest example is at least the
-  category's threshold (calibrated on the tuning corpus only, `calibrate`)
-  and nearer than any of the pack's benign sentences, because an embedding
-  model puts "we will take legal action as the contract allows" close to
-  "we will send people to your home" and only a lawful neighbour tells them
-  apart;
+- two kinds of evidence are averaged into one probability per category: a
+  small softmax classifier fitted on the pack's examples (the benign
+  sentences are its "lawful" class) when the bank is built, and a softmax
+  over the cosine of the sentence's nearest example of each category and
+  of its nearest benign sentence. With 10-20 examples a category, the
+  nearest example alone is noisy (e5's cosines all lie between 0.8 and
+  0.95, and a threat sits next to intimidation); the classifier learns
+  which directions separate the categories, the nearest example keeps a
+  reviewer's single new example decisive near itself. On the tuning splits,
+  5-fold cross-validation (docs/qa.md) chose this over the nearest example
+  with per-category cosine thresholds (mean F1 0.72 -> 0.80 English,
+  0.60 -> 0.80 Chinese); averaging the 3 nearest helped the cosine alone,
+  not the combination;
+- a sentence is flagged for its most probable category when that
+  probability reaches the category's threshold (calibrated on the tuning
+  split by cross-validation, `calibrate`): a lawful neighbour ("we will take
+  legal action as the contract allows") takes probability from the category
+  instead of vetoing it outright;
 - negation and reported speech are judged with the phrase rules' own logic
   (`matching.negator_count`, `matching.reports_speech`): a sentence with more
   negators than its nearest example denies it, and read-back words are the
@@ -19,9 +31,9 @@ compared by cosine with every example of every category of the pack:
 - a segment a phrase rule already flagged for the same category gets no
   second flag: the rule is the better evidence (the exact words);
 - every semantic flag is "listen first": listed for a reviewer, counted in
-  the score only once a reviewer confirms it. On whole calls of the dev
-  corpus its precision is well below the phrase rules' (docs/qa.md), and an
-  agent must not lose points to a nearest neighbour.
+  the score only once a reviewer confirms it. Its held-out precision is
+  below the phrase rules' (docs/qa.md), and an agent must not lose points
+  to a nearest neighbour.
 
 Each flag carries its score and nearest examples, so a reviewer sees why it
 was raised and can sort by how sure it is.
@@ -30,7 +42,7 @@ was raised and can sort by how sure it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -45,35 +57,94 @@ SEMANTIC_PREFIX = "semantic-"
 NEAREST_SHOWN = 3
 DEFAULT_SEVERITY = 3
 
+# Chosen by 5-fold cross-validation on the tuning splits only (docs/qa.md); the same
+# values for English and Chinese, since per-language choices differed by noise.
+K_NEAREST = 1  # nearest examples averaged per category and benign: 1-3 scored alike in CV
+KNN_TEMPERATURE = 0.02  # cosines differ by hundredths: sharpen before the softmax
+CLASSIFIER_SCALE = 30.0  # centred unit vectors are small: scale before the linear layer
+CLASSIFIER_L2 = 0.001
+CLASSIFIER_STEPS = 300
+CLASSIFIER_RATE = 0.5
+CLASSIFIER_WEIGHT = 0.5  # the classifier's share of the probability; the rest is k-nearest
+BENIGN = "benign"
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """Softmax regression over centred embeddings: one column per category, the last benign."""
+
+    mean: Vectors
+    weights: Vectors  # (dimensions + 1, categories + 1), the last row the bias
+
+    def probabilities(self, vector: Vectors) -> Vectors:
+        z = np.append((vector - self.mean) * CLASSIFIER_SCALE, 1.0).astype(np.float32)
+        return _softmax(z @ self.weights)
+
+
+def _softmax(logits: Vectors) -> Vectors:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    out: Vectors = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def fit_classifier(matrix: Vectors, labels: Sequence[int], classes: int) -> Classifier:
+    """Full-batch gradient descent from zero: deterministic, and fast for a few hundred rows.
+
+    Fitted whenever a bank is built, so a reviewer's new example changes the
+    next decision without a training step anyone has to run.
+    """
+    n, dims = matrix.shape
+    mean = matrix.mean(axis=0).astype(np.float32)
+    x = np.hstack([(matrix - mean) * CLASSIFIER_SCALE, np.ones((n, 1), np.float32)])
+    target = np.eye(classes, dtype=np.float32)[np.asarray(labels)]
+    weights = np.zeros((dims + 1, classes), dtype=np.float32)
+    for _ in range(CLASSIFIER_STEPS):
+        gradient = x.T @ (_softmax(x @ weights) - target) / n
+        gradient[:-1] += CLASSIFIER_L2 * weights[:-1]
+        weights -= CLASSIFIER_RATE * gradient
+    return Classifier(mean, weights.astype(np.float32))
+
 
 @dataclass(frozen=True)
 class ExampleBank:
-    """A pack's examples as unit vectors, one matrix per category, and the benign ones."""
+    """A pack's examples as unit vectors, one matrix per category, and the benign ones.
+
+    The classifier is fitted from them when the bank is made (`embedding.E5Embedder.bank`).
+    """
 
     texts: Mapping[str, tuple[str, ...]]
     vectors: Mapping[str, Vectors]
     thresholds: Mapping[str, float]
     benign_texts: tuple[str, ...] = ()
     benign: Vectors | None = None
+    classifier: Classifier | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.classifier is None and self.vectors:
+            names = list(self.vectors)
+            parts = [self.vectors[c] for c in names]
+            labels = [n for n, c in enumerate(names) for _ in range(len(self.vectors[c]))]
+            if self.benign is not None and len(self.benign):
+                parts.append(self.benign)
+                labels += [len(names)] * len(self.benign)
+            matrix = np.vstack(parts).astype(np.float32)
+            object.__setattr__(self, "classifier", fit_classifier(matrix, labels, len(names) + 1))
 
 
 @dataclass(frozen=True)
 class Judgement:
-    """How close one sentence came to one category, and what decided it."""
+    """How likely one sentence is to be one category, and what decided it."""
 
     category: str
-    score: float  # cosine to the nearest example
-    nearest: tuple[tuple[str, float], ...]
+    score: float  # probability of the category (classifier and nearest examples)
+    nearest: tuple[tuple[str, float], ...]  # the nearest examples and their cosines
     benign_score: float | None  # cosine to the nearest benign sentence
     benign_nearest: str | None
     threshold: float
 
     @property
     def above(self) -> bool:
-        """Near enough to the category, and nearer to it than to any lawful sentence."""
-        if self.score < self.threshold:
-            return False
-        return self.benign_score is None or self.score > self.benign_score
+        return self.score >= self.threshold
 
 
 def unit(vectors: Vectors) -> Vectors:
@@ -81,30 +152,47 @@ def unit(vectors: Vectors) -> Vectors:
     return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
+def _mean_nearest(sims: Vectors) -> float:
+    return float(np.sort(sims)[::-1][:K_NEAREST].mean())
+
+
 def judge(vector: Vectors, bank: ExampleBank) -> list[Judgement]:
-    """Every category's nearest examples for one sentence, nearest category first."""
+    """Every category's probability and nearest examples for one sentence, likeliest first."""
     v = unit(vector)
     benign_score: float | None = None
     benign_nearest: str | None = None
+    names = list(bank.vectors)
+    near_means = []
+    nearest_of: dict[str, tuple[tuple[str, float], ...]] = {}
+    for category in names:
+        sims = bank.vectors[category] @ v
+        order = np.argsort(-sims)[:NEAREST_SHOWN]
+        nearest_of[category] = tuple(
+            (bank.texts[category][i], round(float(sims[i]), 4)) for i in order
+        )
+        near_means.append(_mean_nearest(sims))
     if bank.benign is not None and len(bank.benign):
         sims = bank.benign @ v
         at = int(np.argmax(sims))
         benign_score, benign_nearest = float(sims[at]), bank.benign_texts[at]
-    out: list[Judgement] = []
-    for category, matrix in bank.vectors.items():
-        sims = matrix @ v
-        order = np.argsort(-sims)[:NEAREST_SHOWN]
-        nearest = tuple((bank.texts[category][i], round(float(sims[i]), 4)) for i in order)
-        out.append(
-            Judgement(
-                category,
-                float(sims[order[0]]),
-                nearest,
-                benign_score,
-                benign_nearest,
-                bank.thresholds[category],
-            )
+        near_means.append(_mean_nearest(sims))
+    knn = _softmax(np.asarray(near_means, dtype=np.float32) / KNN_TEMPERATURE)
+    if bank.classifier is not None:
+        learnt = bank.classifier.probabilities(v)[: len(knn)]
+        probability = CLASSIFIER_WEIGHT * learnt + (1 - CLASSIFIER_WEIGHT) * knn
+    else:
+        probability = knn
+    out = [
+        Judgement(
+            category,
+            float(probability[n]),
+            nearest_of[category],
+            benign_score,
+            benign_nearest,
+            bank.thresholds[category],
         )
+        for n, category in enumerate(names)
+    ]
     out.sort(key=lambda j: -j.score)
     return out
 
@@ -177,11 +265,9 @@ def semantic_flags(
 def effective_score(j: Judgement, text: str, language: str) -> float | None:
     """The score a threshold is compared with, or None where nothing could flag it.
 
-    What calibration sees: a sentence nearer to a benign one, negated or
-    reported is never flagged, whatever the threshold.
+    What calibration sees: a negated or reported sentence is never flagged,
+    whatever the threshold.
     """
-    if j.benign_score is not None and j.score <= j.benign_score:
-        return None
     if not in_context(text, j.nearest[0][0], language):
         return None
     return j.score

@@ -178,7 +178,8 @@ def test_a_confirmed_example_changes_a_later_result(desk: Desk, embedder: E5Embe
     after = _later_call(desk, PARAPHRASE, embedder)
     (found,) = [f for f in after if f.category == "intimidation"]
     assert found.rule == "semantic-intimidation" and found.needs_listening
-    assert found.score is not None and found.score >= 0.9
+    threshold = candidate.semantic.categories["intimidation"].threshold
+    assert found.score is not None and found.score >= threshold  # a probability since #16's CV
 
 
 def test_eval_compares_the_active_pack_and_the_candidate(
@@ -207,7 +208,9 @@ def test_eval_compares_the_active_pack_and_the_candidate(
     table = compare_table(before, after, "active", ref)
     line = next(x for x in table.splitlines() if x.startswith("intimidation"))
     assert "+1.00" in line
-    assert f"right with {ref}, wrong with active: 1" in table
+    fixed = table.split(f"right with {ref}, wrong with active:")[1].split("wrong with")[0]
+    assert f"{PARAPHRASE}: flag intimidation not reported" in fixed
+    assert table.rstrip().endswith(f"wrong with {ref}, right with active: 0")
 
 
 def test_console_call_page_sorts_flags_by_score(console: Console) -> None:

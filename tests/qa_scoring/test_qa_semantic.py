@@ -1,4 +1,4 @@
-"""The meaning-based decision on hand-made vectors: threshold, benign neighbours, context, channel.
+"""The meaning-based decision on hand-made vectors: probability, lawful neighbours, context.
 
 No model here: the vectors are chosen so each case says which rule decides,
 and the real model is exercised in test_qa_semantic_model.py.
@@ -29,7 +29,7 @@ BANK = ExampleBank(
         "threat": np.stack([v(1, 0, 0, 0), v(0.9, 0.1, 0, 0)]),
         "impersonation": np.stack([v(0, 1, 0, 0)]),
     },
-    thresholds={"threat": 0.9, "impersonation": 0.9},
+    thresholds={"threat": 0.5, "impersonation": 0.5},
     benign_texts=("The bank may take legal action under the contract.",),
     benign=np.stack([v(0, 0, 1, 0)]),
 )
@@ -47,9 +47,9 @@ def _flags(
     [
         ("Folks who ignore us get hurt.", v(1, 0.1, 0, 0), "agent", ["threat"]),
         ("I work with the district court.", v(0.1, 1, 0, 0), "agent", ["impersonation"]),
-        # below the category's threshold
+        # near every category a little: below the category's threshold
         ("Please call us back.", v(1, 1, 1, 1), "agent", []),
-        # nearer to a lawful sentence than to any example of the category
+        # nearer to a lawful sentence than to the category: the lawful class takes it
         ("We may go to court.", v(0.95, 0, 1, 0), "agent", []),
         # more negators than its nearest example: a denial
         ("I am not calling from the police.", v(0, 1, 0, 0), "agent", []),
@@ -67,7 +67,7 @@ def test_flag_says_why_and_how_sure() -> None:
     (flag,) = _flags("Folks who ignore us get hurt.", v(1, 0.02, 0, 0))
     assert flag.source == "semantic"
     assert flag.rule == "semantic-threat"
-    assert flag.score is not None and flag.score > 0.9
+    assert flag.score is not None and 0.5 <= flag.score <= 1.0  # a probability
     assert flag.nearest[0][0] == "We will hurt you."
     assert flag.confidence == pytest.approx(0.9)  # the segment's ASR confidence
     assert flag.needs_listening  # a reviewer confirms it before it counts
@@ -81,6 +81,32 @@ def test_a_rule_flag_on_the_segment_wins() -> None:
     ruled = _flags("Folks who ignore us get hurt.", v(1, 0.1, 0, 0))[0]
     again = _flags("Folks who ignore us get hurt.", v(1, 0.1, 0, 0), rule_flags=(ruled,))
     assert again == []
+
+
+def test_a_reviewers_example_changes_the_next_decision() -> None:
+    """The classifier is refitted from the examples whenever a bank is made: no training step."""
+    said = v(0.2, 0.1, 0.3, 1)
+    assert judge(said, BANK)[0].score < 0.5
+    learnt = ExampleBank(
+        texts={**BANK.texts, "threat": (*BANK.texts["threat"], "Think about your family.")},
+        vectors={**BANK.vectors, "threat": np.vstack([BANK.vectors["threat"], v(0.2, 0, 0.2, 1)])},
+        thresholds=BANK.thresholds,
+        benign_texts=BANK.benign_texts,
+        benign=BANK.benign,
+    )
+    top = judge(said, learnt)[0]
+    assert (top.category, top.above) == ("threat", True)
+    assert top.nearest[0][0] == "Think about your family."
+    # and a dismissed flag's sentence, kept as benign, stops the flag it raised
+    assert BANK.benign is not None
+    dismissed = ExampleBank(
+        texts=learnt.texts,
+        vectors=learnt.vectors,
+        thresholds=learnt.thresholds,
+        benign_texts=(*BANK.benign_texts, "Think about your options."),
+        benign=np.vstack([BANK.benign, v(0.2, 0.1, 0.3, 1)]),
+    )
+    assert not judge(said, dismissed)[0].above
 
 
 def test_nearest_first() -> None:
