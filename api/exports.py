@@ -10,6 +10,11 @@ named in the column header, because Excel has no time zones.
 
 Every export is audited by the route that makes it (`recording-export`,
 `qa-export`), with its filters, format and row count.
+
+Column headers and the codes in cells (a recording's state, a flag's
+category) are in the reader's language: a person opens these files, and the
+console's buttons fetch them with the page's language. An English reader
+gets the codes, as the files always had, so a script's columns stay put.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.responses import Response
 
+from api.console.labels import label
 from recording.db.engine import as_utc
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -46,6 +52,14 @@ class ExportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     XLSX = "xlsx"
+
+
+def headings(codes: Sequence[str], tz: ZoneInfo, zoned: Sequence[str] = ()) -> list[str]:
+    """The header row in the reader's language; a time column names the zone its times are in."""
+    return [
+        f"{label('column', code)} ({tz.key})" if code in zoned else label("column", code)
+        for code in codes
+    ]
 
 
 def _shown(value: Cell, tz: ZoneInfo) -> str | int | float | bool | None:

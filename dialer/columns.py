@@ -21,6 +21,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dialer.said import Said, said
+
 # What a recognised column becomes. The first seven are the fields of
 # `dialer.debtors.validation.validate_row`; the rest are folded into them.
 CLIENT = "client"
@@ -152,13 +154,17 @@ def is_chinese(headers: Sequence[str]) -> bool:
 
 @dataclass(frozen=True)
 class HeaderMap:
-    """What each column of a file becomes; `problems` refuse the file, `notes` only warn."""
+    """What each column of a file becomes; `problems` refuse the file, `notes` only warn.
+
+    `chinese` says the file's own headers are Chinese; what is said about them
+    is a `Said`, in the reader's language wherever `api` shows it.
+    """
 
     fields: tuple[str | None, ...]
     names: tuple[str, ...]
     chinese: bool
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    problems: list[Said] = field(default_factory=list)
+    notes: list[Said] = field(default_factory=list)
 
     def column_of(self, target: str) -> str:
         """The file's own header for a field, so an error names the column the operator sees."""
@@ -174,15 +180,11 @@ class HeaderMap:
         return target
 
 
-def _say(chinese: bool, en: str, zh: str) -> str:
-    return zh if chinese else en
-
-
 def _quoted(names: Sequence[str]) -> str:
     return ", ".join(repr(n[:30]) for n in names)
 
 
-def map_debtor_headers(headers: Sequence[str], column_names: Sequence[str]) -> HeaderMap:
+def map_debtor_headers(headers: Sequence[str], column_names: Sequence[str | Said]) -> HeaderMap:
     """The debtor file's header read against `DEBTOR_HEADERS`.
 
     `column_names` are how the operator finds each column (its letter in a
@@ -191,34 +193,20 @@ def map_debtor_headers(headers: Sequence[str], column_names: Sequence[str]) -> H
     names = tuple(h.strip() for h in headers)
     chinese = is_chinese(names)
     fields = tuple(_lookup(DEBTOR_HEADERS, h) if h else None for h in names)
-    problems: list[str] = []
-    notes: list[str] = []
-    blank = _say(chinese, "(no header)", "（空表头）")
-    unknown = [
-        f"{names[i] or blank} ({column_names[i]})" for i, f in enumerate(fields) if f is None
-    ]
+    problems: list[Said] = []
+    notes: list[Said] = []
+    unknown = tuple(
+        said("header.at", name=names[i][:30] or said("header.blank"), where=column_names[i])
+        for i, f in enumerate(fields)
+        if f is None
+    )
     if unknown:
-        problems.append(
-            _say(
-                chinese,
-                f"unknown column(s) {_quoted(unknown)} in the header; use the names in "
-                "docs/imports.md (client, external_id, name, stage, numbers, ... or 客户, 账号, "
-                "姓名, 手机号, ...)",
-                f"表头中有无法识别的列 {_quoted(unknown)}；请使用 docs/imports.md 中列出的列名"
-                "（客户、账号、姓名、手机号……）",
-            )
-        )
+        problems.append(said("header.unknown", columns=unknown))
     single = [f for f in fields if f is not None and f != NOT_STORED and not f.startswith(PHONE)]
     twice = sorted({f for f in single if single.count(f) > 1})
     if twice:
         doubled = [names[i] for i, f in enumerate(fields) if f in twice]
-        problems.append(
-            _say(
-                chinese,
-                f"the header names a column twice: {_quoted(doubled)}",
-                f"表头中有重复的列：{_quoted(doubled)}",
-            )
-        )
+        problems.append(said("header.twice", columns=_quoted(doubled)))
     present = set(fields)
     missing = [f for f in DEBTOR_REQUIRED if f not in present]
     if not any(f == NUMBERS or (f or "").startswith(PHONE) for f in fields):
@@ -226,32 +214,11 @@ def map_debtor_headers(headers: Sequence[str], column_names: Sequence[str]) -> H
     if STAGE not in present and OVERDUE_DAYS not in present:
         missing.append(STAGE)
     if missing and not unknown:
-        problems.append(
-            _say(
-                chinese,
-                f"the header lacks column(s) {', '.join(missing)}",
-                f"表头缺少必需的列：{', '.join(_ZH_FIELD.get(m, m) for m in missing)}",
-            )
-        )
+        problems.append(said("header.missing", fields=tuple(said(f"field.{m}") for m in missing)))
     ignored = [names[i] for i, f in enumerate(fields) if f == NOT_STORED]
     if ignored:
-        notes.append(
-            _say(
-                chinese,
-                f"column(s) {_quoted(ignored)} are not stored: the dialer does not need them",
-                f"列 {_quoted(ignored)} 不会被保存：外呼不需要这些信息",
-            )
-        )
+        notes.append(said("header.not_stored", columns=_quoted(ignored)))
     return HeaderMap(fields, names, chinese, problems, notes)
-
-
-_ZH_FIELD = {
-    CLIENT: "客户",
-    EXTERNAL_ID: "账号",
-    NAME: "姓名",
-    STAGE: "阶段（或逾期天数）",
-    NUMBERS: "手机号（或号码）",
-}
 
 
 def stage_from_overdue_days(value: object) -> str:

@@ -22,9 +22,10 @@ from enum import StrEnum
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dialer.columns import is_chinese, map_dnc_headers
+from dialer.columns import map_dnc_headers
 from dialer.models import DncEntry
 from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.said import Said, said
 from dialer.sheets import Kind, Sheet, read_sheet
 
 MAX_ROWS = 1_000_000
@@ -46,8 +47,14 @@ class DncRow:
 
 @dataclass(frozen=True)
 class RowError:
+    """A refused line: `message` in English, `said` for `api` to say in the reader's language."""
+
     line: int
-    message: str
+    said: Said
+
+    @property
+    def message(self) -> str:
+        return self.said.text
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class DncFile:
 
     rows: list[DncRow]
     errors: list[RowError]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Said] = field(default_factory=list)
     encoding: str = ""
 
 
@@ -99,7 +106,7 @@ def parse_file(
 
 
 def _columns(
-    records: list[tuple[int, list[object]]], warnings: list[str]
+    records: list[tuple[int, list[object]]], warnings: list[Said]
 ) -> tuple[list[tuple[int, list[object]]], int, int, RowError | None]:
     """(data rows, number column, reason column, refusal): the header read when there is one."""
     if not records:
@@ -110,21 +117,11 @@ def _columns(
         return records, 0, 1, None
     line = records[0][0]
     number_at, reason_at, unknown = header
-    chinese = is_chinese(first)
+    named = ", ".join(repr(u[:30]) for u in unknown)
     if number_at < 0:
-        message = (
-            f"第 {line} 行表头没有号码列（号码、手机号）：{', '.join(unknown)}"
-            if chinese
-            else f"the header on line {line} has no number column (number, phone, 号码): "
-            f"{', '.join(repr(u[:30]) for u in unknown)}"
-        )
-        return [], 0, 1, RowError(line, message)
+        return [], 0, 1, RowError(line, said("dnc.no_number_column", line=line, columns=named))
     if unknown:
-        warnings.append(
-            f"未识别的列 {', '.join(unknown)} 未导入"
-            if chinese
-            else f"column(s) {', '.join(repr(u[:30]) for u in unknown)} were not imported"
-        )
+        warnings.append(said("dnc.not_imported", columns=named))
     return records[1:], number_at, -1 if reason_at is None else reason_at, None
 
 
@@ -145,25 +142,25 @@ def check_rows(
     if refused is not None:
         return DncFile([], [refused], warnings, sheet.encoding)
     errors = [
-        RowError(problem.line, problem.message)
+        RowError(problem.line, problem.said)
         for problem in sheet.problems
         if problem.column in (number_at, reason_at)
     ]
     unreadable = {e.line for e in errors}
     for count, (line, cells) in enumerate(records, start=1):
         if count > MAX_ROWS:
-            errors.append(RowError(line, f"more than {MAX_ROWS} rows; split the file"))
+            errors.append(RowError(line, said("sheet.too_many_rows", max_rows=MAX_ROWS)))
             break
         if line in unreadable:
             continue
         raw = str(cells[number_at]).strip() if number_at < len(cells) else ""
         if not raw:
-            errors.append(RowError(line, "the row has no number"))
+            errors.append(RowError(line, said("dnc.no_number")))
             continue
         try:
             e164 = normalize(raw, region, allow_vanity=allow_vanity)
         except MalformedNumber as exc:
-            errors.append(RowError(line, str(exc)))
+            errors.append(RowError(line, exc.said))
             continue
         if e164 in seen:
             continue

@@ -33,26 +33,35 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, timezone
 
 from dialer.errors import DialerError
+from dialer.said import Said, said
 
 
 class MalformedNumber(DialerError):
-    """Not a dialable phone number."""
+    """Not a dialable phone number; `said` is why, for `api` to say in the reader's language."""
+
+    def __init__(self, what: Said, hint: str = "") -> None:
+        super().__init__(what.text, hint)
+        self.said = what
 
 
 _REASONS = {
-    phonenumbers.ValidationResult.TOO_SHORT: "too short",
-    phonenumbers.ValidationResult.TOO_LONG: "too long",
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "wrong length",
+    phonenumbers.ValidationResult.TOO_SHORT: "why.too_short",
+    phonenumbers.ValidationResult.TOO_LONG: "why.too_long",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "why.country_code",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "why.wrong_length",
 }
 
 _PARSE_REASONS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-    NumberParseException.NOT_A_NUMBER: "no digits to dial",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-    NumberParseException.TOO_SHORT_NSN: "too short",
-    NumberParseException.TOO_LONG: "too long",
+    NumberParseException.INVALID_COUNTRY_CODE: "why.country_code",
+    NumberParseException.NOT_A_NUMBER: "why.no_digits",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "why.too_short",
+    NumberParseException.TOO_SHORT_NSN: "why.too_short",
+    NumberParseException.TOO_LONG: "why.too_long",
 }
+
+
+def _masked(raw: str) -> str | Said:
+    return mask(raw) or said("number.this_entry")
 
 
 _URI_SCHEME = re.compile(r"^(tel|sips?):", re.IGNORECASE)
@@ -73,24 +82,25 @@ def normalize(raw: str, region: str, *, allow_vanity: bool = False) -> str:
     try:
         parsed = phonenumbers.parse(cleaned, region)
     except NumberParseException as exc:
-        why = _PARSE_REASONS.get(exc.error_type, "unreadable")
+        why = said(_PARSE_REASONS.get(exc.error_type, "why.unreadable"))
         raise MalformedNumber(
-            f"{mask(raw) or 'this entry'} is not a phone number ({why})",
+            said("number.unreadable", masked=_masked(raw), why=why),
             hint="enter digits with an optional +country code",
         ) from None
     if parsed.extension:
         raise _extension(raw)
     if not allow_vanity and any(c.isalpha() for c in _URI_SCHEME.sub("", cleaned)):
         raise MalformedNumber(
-            f"{mask(raw) or 'this entry'} has letters in it: a debtor's number is digits "
-            "only, and a keypad would dial the letters as other digits",
+            said("number.letters", masked=_masked(raw)),
             hint="correct the number in the debtor records; vanity numbers (1-800-FLOWERS) "
             "are dialed only where DIALGUARD_ALLOW_VANITY_NUMBERS is on",
         )
     if not phonenumbers.is_valid_number(parsed):
-        why = _REASONS.get(phonenumbers.is_possible_number_with_reason(parsed), "not assigned")
+        why = said(
+            _REASONS.get(phonenumbers.is_possible_number_with_reason(parsed), "why.not_assigned")
+        )
         raise MalformedNumber(
-            f"{mask(raw)} is not a valid number for its region ({why})",
+            said("number.invalid", masked=mask(raw), why=why),
             hint="check the digits and the country code",
         )
     return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
@@ -98,8 +108,7 @@ def normalize(raw: str, region: str, *, allow_vanity: bool = False) -> str:
 
 def _extension(raw: str) -> MalformedNumber:
     return MalformedNumber(
-        f"{mask(raw) or 'this entry'} has an extension; extensions are not dialed (the "
-        "trunk would ring the main line and the extension would be lost)",
+        said("number.extension", masked=_masked(raw)),
         hint="dial the main number and ask for the extension; keep the extension in the notes",
     )
 

@@ -27,6 +27,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from dialer.errors import DialerError
+from dialer.said import Said, said
 
 #: How an operator may declare a file's encoding, and the codec that reads it.
 ENCODINGS = {
@@ -56,6 +57,10 @@ class SheetError(DialerError):
 
     hint = "save the file as .xlsx or CSV (UTF-8 or GBK) and import it again"
 
+    def __init__(self, what: Said, hint: str = "") -> None:
+        super().__init__(what.text, hint)
+        self.said = what
+
 
 @dataclass(frozen=True)
 class CellProblem:
@@ -63,8 +68,11 @@ class CellProblem:
 
     line: int
     column: int
-    message: str
-    message_zh: str
+    said: Said
+
+    @property
+    def message(self) -> str:
+        return self.said.text
 
 
 @dataclass(frozen=True)
@@ -75,11 +83,15 @@ class Sheet:
     kind: Kind
     encoding: str
     problems: list[CellProblem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Said] = field(default_factory=list)
 
     def column_name(self, index: int) -> str:
         """How the operator finds a column: its letter in Excel, its position in a CSV."""
-        return column_letter(index) if self.kind is Kind.XLSX else f"column {index + 1}"
+        return str(self.column_said(index))
+
+    def column_said(self, index: int) -> str | Said:
+        """`column_name` as the reader's language says it (a letter needs no translating)."""
+        return column_letter(index) if self.kind is Kind.XLSX else said("sheet.column", n=index + 1)
 
 
 def column_letter(index: int) -> str:
@@ -106,14 +118,11 @@ def decode_text(data: bytes, declared: str = "auto") -> tuple[str, str]:
     codec = ENCODINGS.get(declared.strip().lower())
     if codec is None:
         raise SheetError(
-            f"unknown encoding {declared[:20]!r}; use auto, utf-8 or gbk",
+            said("sheet.unknown_encoding", declared=repr(declared[:20])),
             hint="leave the encoding out to detect it",
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SheetError(
-            "the file is UTF-16 text (Excel's 'Unicode text'), not UTF-8 or GBK; "
-            "文件是 UTF-16 编码，请另存为 'CSV UTF-8' 或 .xlsx"
-        )
+        raise SheetError(said("sheet.utf16"))
     try:
         utf8 = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -121,31 +130,22 @@ def decode_text(data: bytes, declared: str = "auto") -> tuple[str, str]:
         bad = exc.start
     if codec == "gb18030":
         if utf8 is not None and (data.startswith(b"\xef\xbb\xbf") or not data.isascii()):
-            raise SheetError(
-                "the file was declared GBK but is UTF-8 text; import it as utf-8 or auto "
-                "(文件声明为 GBK，实际是 UTF-8 编码)"
-            )
+            raise SheetError(said("sheet.declared_gbk_is_utf8"))
         try:
             return data.decode("gb18030"), "gb18030"
         except UnicodeDecodeError as exc:
             raise SheetError(
-                f"the file is not GBK/GB18030 text (bad byte at offset {exc.start}, "
-                f"line {_line_of(data, exc.start)}); 文件不是 GBK 编码"
+                said("sheet.not_gbk", offset=exc.start, line=_line_of(data, exc.start))
             ) from None
     if utf8 is not None:
         return utf8, "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
     gbk = _as_gb18030(data)
     if gbk is not None and codec == "":
         return gbk, "gb18030"
-    where = f"bad byte at offset {bad}, line {_line_of(data, bad)}"
+    where = {"offset": bad, "line": _line_of(data, bad)}
     if gbk is not None:
-        raise SheetError(
-            f"the file was declared UTF-8 but is GBK/GB18030 text ({where}); import it with "
-            "encoding gbk or auto (文件声明为 UTF-8，实际是 GBK 编码)"
-        )
-    raise SheetError(
-        f"the file is not UTF-8 text, nor GBK ({where}); 文件既不是 UTF-8 也不是 GBK 编码"
-    )
+        raise SheetError(Said("sheet.declared_utf8_is_gbk", where))
+    raise SheetError(Said("sheet.neither", where))
 
 
 def _as_gb18030(data: bytes) -> str | None:
@@ -168,10 +168,12 @@ def csv_rows(text: str, max_rows: int) -> list[tuple[int, list[object]]]:
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) > max_rows:
-                raise SheetError(f"more than {max_rows} rows; split the file")
+                raise SheetError(said("sheet.too_many_rows", max_rows=max_rows))
             rows.append((line, list(cells)))
     except csv.Error as exc:
-        raise SheetError(f"line {reader.line_num} is not CSV ({exc})") from None
+        raise SheetError(
+            said("sheet.not_csv", line=reader.line_num, problem=str(exc)[:200])
+        ) from None
     return rows
 
 
@@ -223,23 +225,13 @@ def _row_cells(
                 CellProblem(
                     number,
                     column,
-                    f"cell {cell} holds a formula ({str(written)[:40]}) with no saved value; "
-                    "open and save the file in Excel or WPS, or paste values",
-                    f"单元格 {cell} 是公式且没有保存计算结果；请在 Excel 或 WPS 中打开并保存，"
-                    "或粘贴为数值",
+                    said("sheet.formula_unsaved", cell=cell, formula=str(written)[:40]),
                 )
             )
         text = _cell_text(value)
         if text is None:
             problems.append(
-                CellProblem(
-                    number,
-                    column,
-                    f"cell {cell} is a number of more than {EXCEL_DIGITS} digits, which Excel "
-                    "has already rounded; format the column as Text and type it again",
-                    f"单元格 {cell} 是超过 {EXCEL_DIGITS} 位的数字，Excel 已将其舍入；"
-                    "请将该列设为文本格式后重新输入",
-                )
+                CellProblem(number, column, said("sheet.rounded", cell=cell, digits=EXCEL_DIGITS))
             )
             text = ""
         texts.append(text)
@@ -255,16 +247,15 @@ def xlsx_rows(data: bytes, max_rows: int) -> Sheet:
         values = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         formulas = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise SheetError(f"the file is not a readable .xlsx workbook ({exc})"[:300]) from None
+        raise SheetError(said("sheet.not_xlsx", problem=str(exc)[:250])) from None
     try:
         if not values.worksheets:
-            raise SheetError("the workbook has no worksheet")
+            raise SheetError(said("sheet.no_worksheet"))
         sheet, formula_sheet = values.worksheets[0], formulas.worksheets[0]
-        notes: list[str] = []
+        notes: list[Said] = []
         if len(values.worksheets) > 1:
             notes.append(
-                f"the workbook has {len(values.worksheets)} sheets; only the first, "
-                f"{sheet.title!r}, was read"
+                said("sheet.many_sheets", sheets=len(values.worksheets), title=repr(sheet.title))
             )
         path = getattr(sheet, "_worksheet_path", None)
         if isinstance(path, str):
@@ -272,12 +263,7 @@ def xlsx_rows(data: bytes, max_rows: int) -> Sheet:
                 merged = _merged_ranges(archive, path)
             if merged:
                 shown = ", ".join(merged[:5]) + (" ..." if len(merged) > 5 else "")
-                raise SheetError(
-                    f"the sheet {sheet.title!r} has merged cells ({shown}): a merged cell's "
-                    "value belongs to its first row only, so the rows under it would import "
-                    "with blank fields; unmerge them and fill every row, then import again "
-                    f"(工作表中有合并单元格 {shown}，请取消合并并填满每一行后重新导入)"
-                )
+                raise SheetError(said("sheet.merged", title=repr(sheet.title), ranges=shown))
         rows: list[tuple[int, list[object]]] = []
         problems: list[CellProblem] = []
         saw_formula = False
@@ -292,10 +278,10 @@ def xlsx_rows(data: bytes, max_rows: int) -> Sheet:
             if not any(str(t).strip() for t in texts):
                 continue
             if len(rows) > max_rows:
-                raise SheetError(f"more than {max_rows} rows; split the file")
+                raise SheetError(said("sheet.too_many_rows", max_rows=max_rows))
             rows.append((number, texts))
         if saw_formula:
-            notes.append("formulas were read as the values Excel saved with them")
+            notes.append(said("sheet.formulas_read"))
         return Sheet(rows, Kind.XLSX, "xlsx", problems, notes)
     finally:
         values.close()
@@ -311,10 +297,7 @@ def read_sheet(data: bytes | str, kind: Kind, encoding: str = "auto", *, max_row
     if isinstance(data, str):
         return Sheet(csv_rows(data, max_rows), Kind.CSV, "text")
     if data.startswith(_OLE):
-        raise SheetError(
-            "the file is an old Excel .xls workbook; save it as .xlsx (Excel 2007 or later) "
-            "or as CSV (文件是旧版 .xls 格式，请另存为 .xlsx)"
-        )
+        raise SheetError(said("sheet.xls"))
     if data.startswith(_ZIP) or kind is Kind.XLSX:
         return xlsx_rows(data, max_rows)
     text, found = decode_text(data, encoding)

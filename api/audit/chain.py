@@ -27,13 +27,14 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from api.i18n import EN, N_, current, gettext, translate, when
 from recording.db.engine import Base, as_utc
 
 GENESIS = "0" * 64
@@ -144,8 +145,31 @@ def record(
 
 @dataclass(frozen=True)
 class ChainProblem:
+    """One entry that does not hold: `problem` in English (the API's and scripts'), `shown` in
+    the reader's language (`template` from the catalogue, a time by Babel)."""
+
     seq: int
     problem: str
+    template: str = ""
+    params: tuple[tuple[str, str | int | datetime], ...] = ()
+
+    @property
+    def shown(self) -> str:
+        if not self.template or current() == EN:
+            return self.problem
+        values = {k: _when(v) if isinstance(v, datetime) else v for k, v in self.params}
+        return translate(self.template, **values)
+
+
+def _when(at: datetime) -> str:
+    return translate("%(time)s UTC", time=when(as_utc(at), UTC))
+
+
+def _problem(seq: int, template: str, **params: str | int | datetime) -> ChainProblem:
+    english = {
+        k: as_utc(v).isoformat() if isinstance(v, datetime) else v for k, v in params.items()
+    }
+    return ChainProblem(seq, template % english, template, tuple(params.items()))
 
 
 @dataclass(frozen=True)
@@ -181,28 +205,41 @@ class ChainReport:
         return not self.problems
 
     def lines(self) -> list[str]:
-        """The report as `dialguard audit verify` prints it."""
-        out = [f"entry {p.seq}: {p.problem}" for p in self.problems]
+        """The report as `dialguard audit verify` prints it, in the operator's language."""
+        out = [
+            translate("entry %(seq)s: %(problem)s", seq=p.seq, problem=p.shown)
+            for p in self.problems
+        ]
         if self.first_bad is not None:
-            out.append(f"first entry that does not match: {self.first_bad}")
+            out.append(translate("first entry that does not match: %(seq)s", seq=self.first_bad))
         if self.last_holding is not None:
             holding = self.last_holding
             out.append(
-                f"last anchor that holds: entry {holding.seq}, written "
-                f"{as_utc(holding.written_at).isoformat()}"
+                translate(
+                    "last anchor that holds: entry %(seq)s, written %(when)s",
+                    seq=holding.seq,
+                    when=_when(holding.written_at)
+                    if _speaking_other()
+                    else as_utc(holding.written_at).isoformat(),
+                )
             )
         elif self.anchors:
-            out.append("no anchor holds")
+            out.append(gettext("no anchor holds"))
         else:
-            out.append("no anchor written yet")
+            out.append(gettext("no anchor written yet"))
         if not self.macs_checked:
-            out.append("MACs not checked: the audit key is not available here")
+            out.append(gettext("MACs not checked: the audit key is not available here"))
         out.append(
-            f"audit log intact ({self.entries} entries)"
+            translate("audit log intact (%(n)s entries)", n=self.entries)
             if self.intact
-            else f"{len(self.problems)} problem(s) in the audit log"
+            else translate("%(n)s problem(s) in the audit log", n=len(self.problems))
         )
         return out
+
+
+def _speaking_other() -> bool:
+    """Whether the reader is not English: English keeps the ISO times scripts already parse."""
+    return current() != EN
 
 
 def _expected_legacy_end(entries: Sequence[AuditEntry], anchors: Sequence[Anchor]) -> int:
@@ -225,10 +262,15 @@ def _chain_problems(
     for entry in entries:
         if entry.seq != expected_seq:
             problems.append(
-                ChainProblem(expected_seq, f"entries {expected_seq}..{entry.seq - 1} are missing")
+                _problem(
+                    expected_seq,
+                    N_("entries %(first)s..%(last)s are missing"),
+                    first=expected_seq,
+                    last=entry.seq - 1,
+                )
             )
         if entry.prev_hash != prev:
-            problems.append(ChainProblem(entry.seq, "does not follow the entry before it"))
+            problems.append(_problem(entry.seq, N_("does not follow the entry before it")))
         actual = entry_hash(
             entry.prev_hash,
             entry.seq,
@@ -240,17 +282,17 @@ def _chain_problems(
             entry.detail,
         )
         if actual != entry.hash:
-            problems.append(ChainProblem(entry.seq, "was edited after it was written"))
+            problems.append(_problem(entry.seq, N_("was edited after it was written")))
         if entry.mac is None:
             if entry.seq > legacy_end:
                 problems.append(
-                    ChainProblem(entry.seq, "has no MAC: written without the audit key")
+                    _problem(entry.seq, N_("has no MAC: written without the audit key"))
                 )
         elif key is not None and not hmac.compare_digest(
             entry.mac, entry_mac(key, link, entry.hash)
         ):
             problems.append(
-                ChainProblem(entry.seq, "MAC does not match: rewritten without the audit key")
+                _problem(entry.seq, N_("MAC does not match: rewritten without the audit key"))
             )
         expected_seq, prev, link = entry.seq + 1, entry.hash, entry.mac or entry.hash
     return problems
@@ -268,24 +310,34 @@ def _anchor_problems(
     first_bad = first_problem
     for anchor in sorted(anchors, key=lambda a: (a.seq, a.written_at)):
         entry = by_seq.get(anchor.seq)
-        when = as_utc(anchor.written_at).isoformat()
+        written = anchor.written_at
         if entry is None:
             broken.append(anchor)
-            what = (
-                f"the log was cut after entry {last_seq}"
-                if anchor.seq > last_seq
-                else "it was removed"
-            )
             problems.append(
-                ChainProblem(anchor.seq, f"is missing, but was anchored {when}: {what}")
+                _problem(
+                    anchor.seq,
+                    N_(
+                        "is missing, but was anchored %(when)s: the log was cut after "
+                        "entry %(last)s"
+                    ),
+                    when=written,
+                    last=last_seq,
+                )
+                if anchor.seq > last_seq
+                else _problem(
+                    anchor.seq,
+                    N_("is missing, but was anchored %(when)s: it was removed"),
+                    when=written,
+                )
             )
             bad = min(last_seq + 1, anchor.seq)
         elif entry.hash != anchor.hash:
             broken.append(anchor)
             problems.append(
-                ChainProblem(
+                _problem(
                     anchor.seq,
-                    f"differs from its anchor of {when}: the log was rewritten up to here",
+                    N_("differs from its anchor of %(when)s: the log was rewritten up to here"),
+                    when=written,
                 )
             )
             bad = _first_mismatch(by_seq, anchor)

@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.cli.doctor import Status, open_database, render, run_doctor
+from api.cli.doctor import Status, hinted, open_database, render, run_doctor
+from api.console.labels import label
 from api.errors import ApiError
-from api.i18n import N_, gettext, translate
+from api.i18n import N_, gettext, translate, when
+from api.import_messages import problem, row_error, say
 from api.migrate import upgrade
 from api.settings import Settings
 from api.wiring import key_ring, storage_copies, storage_settings
-from recording.db.engine import session_factory
+from recording.db.engine import as_utc, session_factory
 from recording.errors import HintedError
 
 if TYPE_CHECKING:
@@ -211,7 +213,7 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.offline:
         with sessions() as session:
             report = check(session, key)
-        lines = [*report.lines(), "anchors not checked (--offline)"]
+        lines = [*report.lines(), gettext("anchors not checked (--offline)")]
     else:
         with storage_settings(settings) as ready:
             store = AnchorStore(storage_copies(ready)[0])
@@ -224,7 +226,9 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
                 with sessions() as session:
                     report = check(session, key, [first, *others])
         lines = report.lines()
-        lines.insert(-1, f"anchors: {report.anchors} in {store.where}")
+        lines.insert(
+            -1, translate("anchors: %(n)s in %(where)s", n=report.anchors, where=store.where)
+        )
     for line in lines:
         print(line)
     return 0 if report.intact else 1
@@ -326,12 +330,13 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
                     allow_vanity=settings.allow_vanity_numbers,
                 )
             except SheetError as exc:
-                raise ApiError(f"{args.file}: {exc}", hint=exc.hint) from None
+                raise ApiError(f"{args.file}: {say(exc.said)}", hint=exc.hint) from None
             rows, errors = read.rows, read.errors
             for warning in read.warnings:
-                print(f"{args.file}: {warning}", file=sys.stderr)
+                print(f"{args.file}: {say(warning)}", file=sys.stderr)
             for error in errors:
-                print(f"{args.file}:{error.line}: {error.message}", file=sys.stderr)
+                shown = row_error(error.line, "", error.message, error.said)
+                print(f"{args.file}: {shown}", file=sys.stderr)
             if errors:
                 raise ApiError(
                     translate("%(n)s bad row(s); nothing was imported", n=len(errors)),
@@ -369,7 +374,7 @@ def dnc(settings: Settings, args: argparse.Namespace) -> int:
             )
         except MalformedNumber as exc:
             raise ApiError(
-                str(exc), hint=gettext("give the number with its country code")
+                say(exc.said), hint=gettext("give the number with its country code")
             ) from None
         key = number_key(secret, e164)
         if args.dnc_command == "check":
@@ -444,7 +449,7 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
         encoding=args.encoding,
     )
     for warning in result.warnings:
-        print(f"{args.file}: {warning}", file=sys.stderr)
+        print(f"{args.file}: {say(warning)}", file=sys.stderr)
     detail = {
         "file": args.file.name,
         "format": fmt.value,
@@ -453,9 +458,10 @@ def debtors_import(settings: Settings, args: argparse.Namespace) -> int:
     }
     if not result.ok:
         errors_path = args.errors or args.file.with_name(args.file.name + ".errors.csv")
-        write_error_file(result.errors, errors_path)
+        write_error_file(result.errors, errors_path, lambda e: problem(e.message, e.said))
         for error in result.errors[:10]:
-            print(f"{args.file}:{error.line}: {error.field}: {error.message}", file=sys.stderr)
+            shown = row_error(error.line, error.field, error.message, error.said)
+            print(f"{args.file}: {shown}", file=sys.stderr)
         with sessions() as session:
             refused = {**detail, "errors": len(result.errors)}
             record(session, "admin-cli", "debtor-import-refused", "debtors", now, detail=refused)
@@ -499,14 +505,15 @@ def policy_check(settings: Settings, args: argparse.Namespace) -> int:
             args.history,
         )
     except HintedError as exc:  # a bad history file or preset: no decision was made
-        line = f"dialguard: {exc} - {exc.hint}" if exc.hint else f"dialguard: {exc}"
-        print(line, file=sys.stderr)
+        print(f"dialguard: {hinted(exc)}", file=sys.stderr)
         return 2
-    print(json.dumps(answer, ensure_ascii=False) if args.json else answer["reason"])
+    shown = answer.pop("shown", answer["reason"])
+    print(json.dumps(answer, ensure_ascii=False) if args.json else shown)
     return 0 if answer["allowed"] else 1
 
 
 def search(settings: Settings, args: argparse.Namespace) -> int:
+    from api.web.problems import localised
     from transcribe.search import SearchError, SearchQuery
     from transcribe.search import search as run
 
@@ -524,7 +531,9 @@ def search(settings: Settings, args: argparse.Namespace) -> int:
         with _sessions(settings)() as session:
             page = run(session, query)
     except SearchError as exc:
-        raise ApiError(str(exc), hint="see dialguard transcripts search --help") from None
+        raise ApiError(
+            localised(str(exc)), hint=gettext("see dialguard transcripts search --help")
+        ) from None
     # Plain text here: the HTML snippet (escaped, <mark>ed) is the console's and the API's.
     if args.json:
         hits = [
@@ -536,11 +545,12 @@ def search(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for h in page.hits:
         print(
-            f"{h.recorded_at:%Y-%m-%d %H:%M} {h.recording_id} {h.start:7.1f}s "
-            f"{h.speaker:>6} {h.agent}: {h.excerpt}"
+            f"{when(as_utc(h.recorded_at))} {h.recording_id} "
+            f"{h.start:7.1f}s {label('speaker', h.speaker):>6} {h.agent}: {h.excerpt}"
         )
     if page.has_more:
-        print(f"... more: --offset {page.offset + page.limit}")
+        more = f"--offset {page.offset + page.limit}"
+        print(translate("... more: %(option)s", option=more))
     return 0
 
 
@@ -558,7 +568,8 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for segment in result.segments:
         minutes, seconds = divmod(segment.start, 60)
-        print(f"[{int(minutes):02d}:{seconds:04.1f} {segment.speaker.value:>6}] {segment.text}")
+        speaker = label("speaker", segment.speaker.value)
+        print(f"[{int(minutes):02d}:{seconds:04.1f} {speaker:>6}] {segment.text}")
     return 0
 
 
@@ -601,12 +612,18 @@ def qa_check(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0
-    print(f"score {result.score}/100 ({pack})")
+    print(translate("score %(score)s/100 (%(pack)s)", score=result.score, pack=pack))
     for flag in result.flags:
-        mark = " (listen)" if flag.needs_listening else ""
-        print(f"  {flag.start:7.1f}s level {flag.severity} {flag.category}{mark}: {flag.text}")
+        template = (
+            N_("level %(level)s %(category)s (listen): %(text)s")
+            if flag.needs_listening
+            else N_("level %(level)s %(category)s: %(text)s")
+        )
+        category = label("category", flag.category)
+        line = translate(template, level=flag.severity, category=category, text=flag.text)
+        print(f"  {flag.start:7.1f}s {line}")
     for item in result.missing:
-        print(f"  missing: {item.category}")
+        print("  " + translate("missing: %(category)s", category=label("category", item.category)))
     return 0
 
 
@@ -621,6 +638,19 @@ def _stored_pack(settings: Settings, name: str) -> Any:
         return pack_store.load_ref(session, ref)
 
 
+#: The words of `qa eval`'s tables (qa_scoring/eval.py), shown through gettext.
+_EVAL_WORDS = (
+    N_("category"),
+    N_("precision"),
+    N_("recall"),
+    N_("support"),
+    N_("missing"),
+    N_("change"),
+    N_("right with %(second)s, wrong with %(first)s: %(n)d"),
+    N_("wrong with %(second)s, right with %(first)s: %(n)d"),
+)
+
+
 def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Recordings in DIR are transcribed with the configured model; transcripts are read."""
     from qa_scoring import evaluate
@@ -633,7 +663,7 @@ def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
             return 0
-        print(report.table())
+        print(report.table(gettext))
         for mistake in report.mistakes:
             print(f"  {mistake}")
         return 0
@@ -646,7 +676,7 @@ def qa_eval(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for title, shown in (("rules", report), ("rules+semantic", both)):
         print(f"== {title}")
-        print(shown.table())
+        print(shown.table(gettext))
         for mistake in shown.mistakes:
             print(f"  {mistake}")
     return 0
@@ -668,7 +698,7 @@ def _qa_eval_candidate(settings: Settings, args: argparse.Namespace) -> int:
         out = {args.pack: reports[0].to_json(), args.candidate: reports[1].to_json()}
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    print(compare_table(reports[0], reports[1], args.pack, args.candidate))
+    print(compare_table(reports[0], reports[1], args.pack, args.candidate, gettext))
     return 0
 
 

@@ -14,9 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.errors import ApiError
+from api.i18n import gettext, translate
+from api.import_messages import say
+from api.reasons import refusal_text
 from api.settings import Settings
 from dialer.numbers import MalformedNumber, normalize, zone_for_number
-from dialer.policy import Attempt, debtor_zone, decide, preset
+from dialer.policy import PRESETS, Attempt, debtor_zone, decide, preset
 from dialer.workdays import load_calendar
 
 
@@ -51,10 +54,17 @@ def read_history(path: Path, debtor_id: str, number: str) -> list[Attempt]:
             )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HistoryError(
-            f"history file {path} is not usable ({exc})",
-            hint='give a JSON list like [{"at": "2026-11-24T10:00:00+08:00", "connected": false}]',
+            translate("history file %(path)s is not usable (%(problem)s)", path=path, problem=exc),
+            hint=gettext(
+                'give a JSON list like [{"at": "2026-11-24T10:00:00+08:00", "connected": false}]'
+            ),
         ) from None
     return attempts
+
+
+#: The answer's reason in the operator's language, for the printed line; `--json` leaves it out
+#: (scripts read `rule` and the English `reason`).
+SHOWN = "shown"
 
 
 def policy_check(
@@ -73,11 +83,18 @@ def policy_check(
             "rule": "malformed_number",
             "reason": str(exc),
             "next_allowed_at": None,
+            SHOWN: say(exc.said),
         }
-    try:
-        policy = preset(preset_name)
-    except ValueError as exc:
-        raise ApiError(str(exc), hint="pass --preset with one of the names above") from None
+    if preset_name not in PRESETS:
+        raise ApiError(
+            translate(
+                "unknown call policy %(name)s; valid names: %(valid)s",
+                name=repr(preset_name),
+                valid=", ".join(sorted(PRESETS)),
+            ),
+            hint=gettext("pass --preset with one of the names above"),
+        )
+    policy = preset(preset_name)
     site = ZoneInfo(settings.timezone)
     if at.tzinfo is None:
         at = at.replace(tzinfo=site)
@@ -93,6 +110,9 @@ def policy_check(
         calendar=load_calendar() if policy.working_days_only else None,
     )
     return {
+        SHOWN: refusal_text(
+            decision.rule.value, decision.reason, decision.next_allowed_at, at, policy
+        ),
         "allowed": decision.allowed,
         "rule": decision.rule.value,
         "reason": decision.reason,

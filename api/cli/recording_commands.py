@@ -11,6 +11,7 @@ from pydub import AudioSegment
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.i18n import day, gettext, translate
 from api.settings import Settings
 from recording.keys import KeyWrapper
 from recording.models import Recording, RecordingStatus
@@ -47,15 +48,32 @@ def store(
     row = spool_call(sessions, settings.spool_dir, keys, args.file, info, days, now)
     timeout = getattr(args, "timeout", None) or STORE_TIMEOUT_S
     where = deliver(sessions, settings.spool_dir, copies, row.id, timeout)
+    reason = gettext(where.reason) if where.reason else ""
     if where.stored:
-        state = "stored in both copies"
-    else:
-        verified = f"{' and '.join(where.copies)} copy verified, " if where.copies else ""
-        state = (
-            f"spooled, not yet stored ({verified}{where.reason}); "
-            "the uploader of `dialguard up` stores it when storage answers"
+        state = gettext("stored in both copies")
+    elif where.copies:
+        state = translate(
+            "spooled, not yet stored (%(copies)s copy verified, %(reason)s); the uploader of "
+            "`dialguard up` stores it when storage answers",
+            copies=", ".join(where.copies),
+            reason=reason,
         )
-    print(f"{row.id} {state} ({row.duration_s:.1f} s, retained until {row.retain_until:%Y-%m-%d})")
+    else:
+        state = translate(
+            "spooled, not yet stored (%(reason)s); the uploader of `dialguard up` stores it "
+            "when storage answers",
+            reason=reason,
+        )
+    seconds = f"{row.duration_s:.1f}"
+    print(
+        translate(
+            "%(id)s %(state)s (%(seconds)s s, retained until %(day)s)",
+            id=row.id,
+            state=state,
+            seconds=seconds,
+            day=day(row.retain_until),
+        )
+    )
     return 0
 
 
@@ -76,7 +94,14 @@ def fetch_to(
         else:
             pcm = AudioSegment.from_file(ogg).set_sample_width(2).set_frame_rate(16000)
             pcm.export(output, format="wav")
-    print(f"{recording_id} written to {output} (from the {served} copy)")
+    print(
+        translate(
+            "%(id)s written to %(path)s (from the %(copy)s copy)",
+            id=recording_id,
+            path=output,
+            copy=served,
+        )
+    )
     return 0
 
 
@@ -100,5 +125,9 @@ def verify_some(
         for check in verify(sessions, copies, keys, one):
             print(f"{one}  {check.copy:<7}  {'ok' if check.ok else 'FAIL'}  {check.detail}")
             failed += not check.ok
-    print(f"{len(ids)} recording(s) checked, {failed} copy failure(s)")
+    print(
+        translate(
+            "%(n)s recording(s) checked, %(failed)s copy failure(s)", n=len(ids), failed=failed
+        )
+    )
     return 1 if failed else 0

@@ -27,6 +27,7 @@ from api.console.admin_rules import Change, describe_policy
 from api.console.common import form_user, page_user, render
 from api.errors import ApiError
 from api.i18n import gettext, translate
+from api.import_messages import problem, say
 from api.key_rotation import key_usage
 from api.recordings.contracts import ClientContract, end_contract
 from api.routes.audit import visible_entries
@@ -246,7 +247,7 @@ def dnc_import(
             allow_vanity=services.allow_vanity_numbers,
         )
     except SheetError as exc:
-        return refused(f"{name}: {exc}", [])
+        return refused(f"{name}: {say(exc.said)}", [])
     rows, errors = read.rows, read.errors
     target = f"{chosen.value}:{scope_id}"
     now = services.clock()
@@ -261,7 +262,10 @@ def dnc_import(
                     n=len(errors),
                     name=name,
                 ),
-                errors[:SHOWN_ERRORS],
+                [
+                    {"line": e.line, "message": problem(e.message, e.said)}
+                    for e in errors[:SHOWN_ERRORS]
+                ],
                 len(errors),
             )
         secret = services.number_secret
@@ -285,7 +289,7 @@ def dnc_import(
         "already": known,
         "scope": chosen.value,
         "scope_id": scope_id,
-        "warnings": read.warnings,
+        "warnings": [say(w) for w in read.warnings],
     }
     return _page(
         request,

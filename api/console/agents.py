@@ -22,6 +22,7 @@ from api.accounts.models import Role, User
 from api.audit.chain import record
 from api.console.common import form_user, page_user, render
 from api.i18n import N_, gettext, translate
+from api.import_messages import say
 from api.reasons import refusal_text
 from api.routes.calls import CallIn, click_to_call
 from api.web.call_check import call_site, facts_of
@@ -198,7 +199,7 @@ def agent_find_number(
             normalize(number, services.phone_region, allow_vanity=services.allow_vanity_numbers)
         )
     except MalformedNumber as exc:
-        shown = localised(str(exc))
+        shown = say(exc.said)
         return _agent_call_view(request, user, token, [], False, error=shown, status=422)
     with services.sessions() as session:
         found = list(

@@ -27,7 +27,7 @@ from api.routes.qa import FlagSort, flag_order, step_flag
 from api.web.params import RowId, text_problem
 from api.web.problems import localised
 from api.web.services import services_of
-from qa_scoring.models import QaFlag
+from qa_scoring.models import QaFlag, QaResult
 from recording.errors import RecordingError
 from recording.lifecycle import set_legal_hold
 from recording.models import Recording
@@ -147,6 +147,18 @@ def _call_view(
                 .order_by(*flag_order(sort))
             )
         )
+        scored = session.scalar(
+            select(QaResult.id).where(QaResult.recording_id == recording_id).limit(1)
+        )
+    # the API's export of this call's QA result (agents export nothing), audited there
+    qa_exports = (
+        {
+            fmt: f"/api/v1/qa/calls/{recording_id}?" + urlencode({"sort": sort, "format": fmt})
+            for fmt in ("xlsx", "csv")
+        }
+        if scored is not None and user.role in READERS
+        else None
+    )
     reason = reason.strip()
     playable = text_problem(reason) is None
     # one playback id per page view: the player's many Range requests are audited once
@@ -169,6 +181,7 @@ def _call_view(
         audio_url=audio,
         pauses=json.loads(row.pauses_json or "[]"),
         flags=flags,
+        qa_exports=qa_exports,
         sort=sort,
         can_review=user.role in (Role.QA, Role.SUPERVISOR),
         can_download=may_download(user),

@@ -21,7 +21,9 @@ from sqlalchemy import func, select
 
 from api.accounts.models import Role, User
 from api.console.common import EXPORTERS, NAME_PATTERN, READERS, form_user, page_user, render
+from api.console.edge_status import edge_status
 from api.i18n import N_, gettext, translate
+from api.recordings.finder import MAX_LIMIT as MAX_RECORDINGS
 from api.recordings.retrieval import RetrievalRequest, is_late
 from api.routes.recordings import NUMBER_PATTERN, recordings_for
 from api.routes.retrieval import FulfilIn, RequestIn, create_request, fulfil_request
@@ -73,6 +75,7 @@ def status_page(request: Request) -> Response:
         # What `dialguard up` started on the SIP side (api/cli/supervisor.py DialerPlan):
         # the pool and what it rests on, and the carrier (the test carrier, marked).
         dialer=getattr(request.app.state, "dialer_status", None),
+        edge=edge_status(request.app.state),
     )
 
 
@@ -165,12 +168,42 @@ def recordings_page(
         else:
             context["found"] = page.recordings
             context["searched"] = True
+            context["exports"] = _export_urls(form, tz)
             if page.next_cursor:
                 context["next_url"] = "/recordings?" + urlencode(
                     {**{k: v for k, v in form.items() if v}, "cursor": page.next_cursor}
                 )
     status = 422 if context["error"] else 200
     return render(request, "recordings.html", status=status, **context)
+
+
+def _export_urls(form: dict[str, str], tz: ZoneInfo) -> dict[str, str]:
+    """The Export buttons: the API's own exports of what the form found (audited there), so a
+    file holds what the page shows; days become the site's midnights, as the search took them."""
+    start = _day_start(form["from"], tz)
+    end = _day_start(form["to"], tz, after=True)
+    bounds = {
+        "from": start.isoformat() if start else "",
+        "to": end.isoformat() if end else "",
+    }
+    found = {
+        "agent": form["agent"],
+        "debtor": form["debtor"],
+        "client": form["client"],
+        "case": form["case"],
+        **bounds,
+    }
+    scores = {"agent": form["agent"], **bounds}
+    urls: dict[str, str] = {}
+    for fmt in ("xlsx", "csv"):
+        chosen = {k: v for k, v in found.items() if v}
+        urls[f"recordings_{fmt}"] = "/api/v1/recordings?" + urlencode(
+            {**chosen, "limit": MAX_RECORDINGS, "format": fmt}
+        )
+        urls[f"scores_{fmt}"] = "/api/v1/qa/scores?" + urlencode(
+            {**{k: v for k, v in scores.items() if v}, "format": fmt}
+        )
+    return urls
 
 
 # --- retrieval requests -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from api.audit.chain import record
 from api.errors import UserError
-from api.i18n import day, translate
+from api.i18n import day, gettext, translate
 from recording.db.engine import Base, as_utc
 from recording.models import Recording, RecordingStatus
 
@@ -82,8 +82,8 @@ def end_contract(session: Session, client_id: str, actor: str, reason: str, now:
     """Record the end of `client_id`'s contract (once), audited; commits."""
     if not re.match(CLIENT_PATTERN, client_id):
         raise UserError(
-            f"client id {client_id!r} is not allowed",
-            hint="letters, digits, '.', '_', '@' or '-', as the debtors' client ids",
+            translate("client id %(client)s is not allowed", client=repr(client_id)),
+            hint=gettext("letters, digits, '.', '_', '@' or '-', as the debtors' client ids"),
         )
     existing = session.get(ClientContract, client_id)
     kept = session.execute(

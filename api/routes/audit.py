@@ -138,7 +138,7 @@ def _chain_out(report: ChainReport) -> ChainOut:
             if holding is not None
             else None
         ),
-        problems=[ProblemOut(seq=p.seq, problem=p.problem) for p in report.problems],
+        problems=[ProblemOut(seq=p.seq, problem=p.shown) for p in report.problems],
     )
 
 

@@ -23,8 +23,10 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
+from api.i18n import current, gettext, translate
+from api.import_messages import field_error, problem, say
 from api.web.auth import require
-from api.web.problems import PROBLEM
+from api.web.problems import PROBLEM, localised
 from api.web.services import Services, services_of
 from dialer.debtors import (
     CLIENT_PATTERN,
@@ -124,16 +126,19 @@ def _now(services: Services) -> datetime:
 
 
 def _invalid(detail: str, errors: list[dict[str, Any]], total: int | None = None) -> JSONResponse:
+    """A 422 problem naming every bad field, its title and detail in the reader's language."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": "Invalid input",
+        "title": gettext("Invalid input"),
         "status": 422,
-        "detail": detail,
+        "detail": localised(detail),
+        "code": "invalid_input",
         "errors": errors,
     }
     if total is not None:
         body["error_count"] = total
-    return JSONResponse(body, status_code=422, media_type=PROBLEM)
+    language = {"Content-Language": current().replace("_", "-")}
+    return JSONResponse(body, status_code=422, media_type=PROBLEM, headers=language)
 
 
 @router.put(
@@ -156,8 +161,11 @@ def put_debtor(
     checked = validate_row(raw, services.phone_region, allow_vanity=services.allow_vanity_numbers)
     if isinstance(checked, list):
         return _invalid(
-            "; ".join(e.message for e in checked),
-            [{"field": e.field, "message": e.message} for e in checked],
+            "; ".join(field_error(e.field, e.message, e.said) for e in checked),
+            [
+                {"field": e.field, "message": problem(e.message, e.said), "code": e.said.code}
+                for e in checked
+            ],
         )
     now = _now(services)
     with services.sessions() as session:
@@ -338,7 +346,7 @@ async def import_file(
             encoding=encoding,
         )
     except ImportConflict as exc:
-        raise HTTPException(409, f"{exc} - {exc.hint}") from None
+        raise HTTPException(409, f"{gettext(str(exc))} - {gettext(exc.hint)}") from None
     detail = {
         "file": name,
         "format": fmt.value,
@@ -350,11 +358,23 @@ async def import_file(
             refused = {**detail, "errors": len(result.errors)}
             record(session, user.username, "debtor-import-refused", "debtors", now, detail=refused)
         if "text/csv" in request.headers.get("accept", ""):
-            return PlainTextResponse(error_csv(result.errors), 422, media_type="text/csv")
+            return PlainTextResponse(
+                error_csv(result.errors, lambda e: problem(e.message, e.said)),
+                422,
+                media_type="text/csv",
+            )
         shown = result.errors[:MAX_ERRORS_SHOWN]
         return _invalid(
-            f"{len(result.errors)} problem(s) in the file; nothing was imported",
-            [{"line": e.line, "field": e.field, "message": e.message} for e in shown],
+            translate("%(n)s problem(s) in the file; nothing was imported", n=len(result.errors)),
+            [
+                {
+                    "line": e.line,
+                    "field": e.field,
+                    "message": problem(e.message, e.said),
+                    "code": e.said.code if e.said else "invalid",
+                }
+                for e in shown
+            ],
             total=len(result.errors),
         )
     with services.sessions() as session:
@@ -364,6 +384,6 @@ async def import_file(
         rows=result.rows,
         created=result.created,
         updated=result.updated,
-        warnings=result.warnings,
+        warnings=[say(w) for w in result.warnings],
         encoding=result.encoding,
     )

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
-from api.exports import FILE_RESPONSES, ExportFormat, file_response
+from api.console.labels import label
+from api.exports import FILE_RESPONSES, Cell, ExportFormat, file_response, headings
 from api.web.auth import require
 from api.web.params import MAX_ROW_ID, Moment, no_control, text_problem
 from api.web.services import Services, services_of
@@ -231,7 +232,92 @@ def flag_order(sort: FlagSort) -> tuple[Any, ...]:
     return (QaFlag.score.is_(None), by, QaFlag.start_s, QaFlag.id)
 
 
-@router.get("/calls/{recording_id}", response_model=CallQaOut)
+#: A call's QA export: one row per flag, then one per statement the agent left out.
+CALL_HEADERS = (
+    "recording_id",
+    "agent",
+    "pack",
+    "score",
+    "reviewed_score",
+    "kind",
+    "start_s",
+    "end_s",
+    "speaker",
+    "category",
+    "rule",
+    "severity",
+    "state",
+    "needs_listening",
+    "flag_score",
+    "text",
+)
+
+
+def _call_file(services: Services, user: User, fmt: ExportFormat, out: CallQaOut) -> Response:
+    """The call's QA result as a file, audited as `qa-export` with the call it came from."""
+    with services.sessions() as session:
+        record(
+            session,
+            user.username,
+            "qa-export",
+            f"call:{out.recording_id}",
+            services.clock(),
+            detail={
+                "format": fmt.value,
+                "what": "call",
+                "recording": out.recording_id,
+                "results": len(out.flags) + len(out.missing),
+            },
+        )
+    first: list[Cell] = [
+        out.recording_id,
+        out.agent,
+        f"{out.pack} {out.pack_version}".strip(),
+        out.score,
+        out.reviewed_score,
+    ]
+    rows: list[list[Cell]] = [
+        [
+            *first,
+            label("qa_row", "flag"),
+            f.start,
+            f.end,
+            label("speaker", f.speaker),
+            label("category", f.category),
+            label("rule", f.rule),
+            f.severity,
+            label("state", f.state),
+            f.needs_listening,
+            f.score,
+            f.text,
+        ]
+        for f in out.flags
+    ]
+    for item in out.missing:
+        category = str(item.get("category", ""))
+        rule = str(item.get("rule", ""))
+        rows.append(
+            [
+                *first,
+                label("qa_row", "missing"),
+                None,
+                None,
+                None,
+                label("category", category),
+                label("rule", rule) if rule else None,
+                item.get("severity") if isinstance(item.get("severity"), int) else None,
+                None,
+                None,
+                None,
+                None,
+            ]
+        )
+    tz = services.working_day.tz
+    name = f"qa-call-{out.recording_id}"
+    return file_response(fmt, name, headings(CALL_HEADERS, tz), rows, tz)
+
+
+@router.get("/calls/{recording_id}", response_model=CallQaOut, responses=FILE_RESPONSES)
 def call_qa(
     request: Request,
     recording_id: RecordingId,
@@ -243,12 +329,31 @@ def call_qa(
             "or -score (surest first)"
         ),
     ] = "time",
-) -> CallQaOut:
+    fmt: Annotated[
+        ExportFormat,
+        Query(
+            alias="format",
+            description="csv or xlsx: the call's flags and missing statements as a file, "
+            "audited as qa-export",
+        ),
+    ] = ExportFormat.JSON,
+) -> CallQaOut | Response:
     """A call's latest QA result: score, missing statements, flags with their review history.
 
     404 for a call the user may not see (an agent's colleague's, another
-    client's), as for one that does not exist.
+    client's), as for one that does not exist. `format=csv|xlsx` gives the
+    same result as a file for Excel (one row per flag, then per missing
+    statement), audited (`qa-export`); agents, whose pages allow no export, get 403.
     """
+    if fmt is not ExportFormat.JSON and user.role is Role.AGENT:
+        raise HTTPException(403, "agents may not export QA results")
+    out = _call_qa(request, recording_id, user, sort)
+    if fmt is ExportFormat.JSON:
+        return out
+    return _call_file(services_of(request), user, fmt, out)
+
+
+def _call_qa(request: Request, recording_id: str, user: User, sort: FlagSort) -> CallQaOut:
     services = services_of(request)
     with services.sessions() as session:
         recording = session.get(Recording, recording_id)
@@ -522,7 +627,7 @@ def _scores_file(
             detail={**filters, "format": fmt.value, "results": len(weeks), "what": "scores"},
         )
     rows = [[getattr(week, name) for name in SCORE_HEADERS] for week in weeks]
-    return file_response(fmt, "qa-scores", SCORE_HEADERS, rows, tz)
+    return file_response(fmt, "qa-scores", headings(SCORE_HEADERS, tz), rows, tz)
 
 
 @router.get("/scores", response_model=ScoresOut, responses=FILE_RESPONSES)

@@ -19,7 +19,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.accounts.models import Role, User
 from api.audit.chain import audit_to, record
-from api.exports import FILE_RESPONSES, ExportFormat, file_response
+from api.console.labels import label
+from api.exports import FILE_RESPONSES, ExportFormat, file_response, headings
+from api.import_messages import say
 from api.recordings.access import (
     PLAYBACK_PATTERN,
     PlaybackMismatch,
@@ -107,7 +109,7 @@ def recordings_for(
                 debtor, services.phone_region, allow_vanity=services.allow_vanity_numbers
             )
         except MalformedNumber as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise HTTPException(422, say(exc.said)) from None
         key, masked = number_key(secret, e164), mask(e164)
     try:  # a bound near year 1 or 9999 may not exist in UTC
         date_from = date_from.astimezone(UTC) if date_from else None
@@ -223,9 +225,15 @@ def list_recordings(
         export=fmt,
     )
     if fmt is not ExportFormat.JSON:
-        rows = [[getattr(found, name) for name in EXPORT_HEADERS] for found in page.recordings]
+        rows = [
+            [
+                label("recording", found.status) if name == "status" else getattr(found, name)
+                for name in EXPORT_HEADERS
+            ]
+            for found in page.recordings
+        ]
         tz = services_of(request).working_day.tz
-        headers = [*EXPORT_HEADERS[:5], f"recorded_at ({tz.key})", *EXPORT_HEADERS[6:]]
+        headers = headings(EXPORT_HEADERS, tz, zoned=("recorded_at",))
         return file_response(fmt, "recordings", headers, rows, tz)
     return RecordingList(
         recordings=[RecordingOut(**vars(found)) for found in page.recordings],

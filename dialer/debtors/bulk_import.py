@@ -45,6 +45,7 @@ from dialer.debtors.sealing import Sealer
 from dialer.debtors.store import upsert
 from dialer.debtors.validation import DebtorIn, validate_row
 from dialer.errors import DialerError
+from dialer.said import Said, said
 from dialer.sheets import Kind, SheetError, read_sheet
 
 MAX_ROWS = 500_000
@@ -74,11 +75,17 @@ class ImportConflict(DialerError):
 
 @dataclass(frozen=True)
 class RowError:
-    """One reason a row was refused: a line of the error file."""
+    """One reason a row was refused: a line of the error file.
+
+    `field` is the column as the file names it (or ``row``, or ``file`` on
+    line 0); `message` is the English sentence and `said` the problem as a
+    code, for `api` to say with the line and column in the reader's language.
+    """
 
     line: int
     field: str
     message: str
+    said: Said | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class ImportResult:
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
     #: What the operator should know though nothing was refused (columns not stored, ...).
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Said] = field(default_factory=list)
     #: The encoding the file was read in ("utf-8", "gb18030", "xlsx", ...).
     encoding: str = ""
 
@@ -102,7 +109,11 @@ def _no_progress(_phase: str, _done: int, _total: int) -> None:
 
 
 class _FileError(ValueError):
-    """The file as a whole cannot be read: reported as line 0, field "file"."""
+    """The file as a whole cannot be read: reported as line 0, field "file", once per reason."""
+
+    def __init__(self, *reasons: Said) -> None:
+        super().__init__("; ".join(r.text for r in reasons))
+        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ class Records:
     #: canonical field -> how the file names that column (its header, and letter in a workbook)
     columns: dict[str, str] = field(default_factory=dict)
     problems: list[RowError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Said] = field(default_factory=list)
     encoding: str = ""
     chinese: bool = False
 
@@ -133,23 +144,24 @@ def _table_records(data: bytes | str, fmt: Format, encoding: str) -> Records:
     try:
         sheet = read_sheet(data, Kind(fmt.value), encoding, max_rows=MAX_ROWS)
     except SheetError as exc:
-        raise _FileError(str(exc)) from None
+        raise _FileError(exc.said) from None
     if not sheet.rows:
-        raise _FileError("the file is empty; it needs a header line")
+        raise _FileError(said("row.empty_file"))
     _, header_cells = sheet.rows[0]
     names = [str(c) for c in header_cells]
     while names and not names[-1].strip():
         names.pop()
     letters = [sheet.column_name(i) for i in range(len(names))]
-    header = map_debtor_headers(names, letters)
+    header = map_debtor_headers(names, [sheet.column_said(i) for i in range(len(names))])
     if header.problems:
-        raise _FileError("; ".join(header.problems))
+        raise _FileError(*header.problems)
     labels = _labels(header, letters if sheet.kind is Kind.XLSX else None)
     problems = [
         RowError(
             p.line,
             _cell_label(header.names, letters, p.column, sheet.column_name(p.column)),
-            p.message_zh if header.chinese else p.message,
+            p.message,
+            p.said,
         )
         for p in sheet.problems
         if p.column >= len(header.fields) or header.fields[p.column] != columns.NOT_STORED
@@ -175,13 +187,13 @@ def _json_records(text: str) -> list[tuple[int, dict[str, object]]]:
     try:
         data: Any = json.loads(text)
     except ValueError as exc:
-        raise _FileError(f"the file is not JSON ({exc})") from None
+        raise _FileError(said("row.not_json", problem=str(exc)[:200])) from None
     if isinstance(data, dict) and isinstance(data.get("debtors"), list):
         data = data["debtors"]
     if not isinstance(data, list):
-        raise _FileError('the JSON must be a list of debtors or {"debtors": [...]}')
+        raise _FileError(said("row.json_shape"))
     if len(data) > MAX_ROWS:
-        raise _FileError(f"more than {MAX_ROWS} rows; split the file")
+        raise _FileError(said("sheet.too_many_rows", max_rows=MAX_ROWS))
     return [
         (n, item if isinstance(item, dict) else {"__not_object__": True})
         for n, item in enumerate(data, start=1)
@@ -195,9 +207,7 @@ def read_records(data: bytes | str, fmt: Format, encoding: str = "auto") -> Reco
             try:
                 data = data.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
-                raise _FileError(
-                    f"the file is not UTF-8 text (bad byte at offset {exc.start}); JSON is UTF-8"
-                ) from None
+                raise _FileError(said("row.json_not_utf8", offset=exc.start)) from None
         return Records(_json_records(data), encoding="utf-8")
     return _table_records(data, fmt, encoding)
 
@@ -222,31 +232,36 @@ def validate(
     total = len(records)
     for done, (line, raw) in enumerate(records, start=1):
         if raw.get("__not_object__"):
-            errors.append(RowError(line, "row", "each debtor must be a JSON object"))
+            not_object = said("row.not_object")
+            errors.append(RowError(line, "row", not_object.text, not_object))
         elif raw.get("__extra__"):
-            errors.append(RowError(line, "row", "has more cells than the header has columns"))
+            extra = said("row.extra_cells")
+            errors.append(RowError(line, "row", extra.text, extra))
         else:
             bad_overdue = bool(raw.get(columns.BAD_OVERDUE))
             if bad_overdue:
                 stage = label.get(columns.STAGE, columns.STAGE)
-                errors.append(RowError(line, stage, f"{stage} must be a whole number of days"))
+                days = said("row.days")
+                errors.append(RowError(line, stage, f"{stage} {days.text}", days))
             # with a bad day count, the row's other fields are still checked
             row = {**raw, columns.STAGE: "m0"} if bad_overdue else raw
             checked = validate_row(row, region, allow_vanity=allow_vanity)
             if isinstance(checked, list):
                 errors.extend(
-                    RowError(line, label.get(e.field, e.field), e.message) for e in checked
+                    RowError(line, label.get(e.field, e.field), e.message, e.said) for e in checked
                 )
             elif bad_overdue:
                 pass
             else:
                 account = (checked.client_id, checked.external_id)
                 if account in first_seen:
+                    repeats = said("row.repeats", line=first_seen[account])
                     errors.append(
                         RowError(
                             line,
                             label.get("external_id", "external_id"),
-                            f"external_id repeats the account on line {first_seen[account]}",
+                            f"external_id {repeats.text}",
+                            repeats,
                         )
                     )
                 else:
@@ -279,7 +294,7 @@ def import_debtors(
     try:
         read = read_records(data, fmt, encoding)
     except _FileError as exc:
-        return ImportResult(0, errors=[RowError(0, "file", str(exc))])
+        return ImportResult(0, errors=[RowError(0, "file", r.text, r) for r in exc.reasons])
     records = read.rows
     debtors, errors = validate(
         records, region, progress, allow_vanity=allow_vanity, named=read.columns
@@ -313,18 +328,28 @@ def import_debtors(
     )
 
 
-def error_csv(errors: list[RowError]) -> str:
-    """The error file: ``line,field,message``, one row per problem, in file order."""
+def _english(error: RowError) -> str:
+    return error.message
+
+
+def error_csv(errors: list[RowError], say: Callable[[RowError], str] = _english) -> str:
+    """The error file: ``line,field,message``, one row per problem, in file order.
+
+    The header stays as scripts read it; `say` gives each message (`api`
+    passes one that speaks the reader's language).
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("line", "field", "message"))
-    writer.writerows((e.line, e.field, e.message) for e in errors)
+    writer.writerows((e.line, e.field, say(e)) for e in errors)
     return out.getvalue()
 
 
-def write_error_file(errors: list[RowError], path: Path) -> None:
+def write_error_file(
+    errors: list[RowError], path: Path, say: Callable[[RowError], str] = _english
+) -> None:
     """With a BOM, so Excel on a Chinese desktop opens the messages and column names readable."""
-    path.write_text(error_csv(errors), encoding="utf-8-sig")
+    path.write_text(error_csv(errors, say), encoding="utf-8-sig")
 
 
 def guess_format(name: str | None, content_type: str | None) -> Format | None:

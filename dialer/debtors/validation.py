@@ -19,6 +19,7 @@ from zoneinfo import available_timezones
 
 from dialer.debtors.models import Role
 from dialer.numbers import MalformedNumber, mask, normalize, zone_for_number
+from dialer.said import Said, said
 
 MAX_NUMBERS = 20
 MAX_WINDOWS = 14
@@ -82,16 +83,22 @@ class DebtorIn:
 
 @dataclass(frozen=True)
 class FieldError:
-    """What is wrong with one field; messages show at most a masked number."""
+    """What is wrong with one field; messages show at most a masked number.
+
+    `message` is the English sentence, the field's name first; `said` is the
+    problem alone, for a reader who is told the column another way.
+    """
 
     field: str
     message: str
+    said: Said
 
 
 class _Bad(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, what: Said) -> None:
+        super().__init__(what.text)
+        self.said = what
+        self.message = what.text
 
 
 @cache
@@ -106,53 +113,51 @@ def _text(value: object) -> str:
         return value.strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise _Bad(f"must be text, not {type(value).__name__}")
+    raise _Bad(said("value.not_text", kind=type(value).__name__))
 
 
 def _client(value: object) -> str:
     text = _text(value)
     if not text:
-        raise _Bad("is required")
+        raise _Bad(said("value.required"))
     if not _CLIENT.match(text):
-        raise _Bad("must be 1-64 letters, digits, '.', '_' or '-'")
+        raise _Bad(said("value.client"))
     return text
 
 
 def _external_id(value: object) -> str:
     text = _text(value)
     if not text:
-        raise _Bad("is required")
+        raise _Bad(said("value.required"))
     if not _EXTERNAL_ID.match(text):
-        raise _Bad(
-            "must be 1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
-        )
+        raise _Bad(said("value.external_id"))
     return text
 
 
 def _name(value: object) -> str:
     text = unicodedata.normalize("NFC", _text(value))
     if not text:
-        raise _Bad("is required")
+        raise _Bad(said("value.required"))
     if len(text) > NAME_MAX:
-        raise _Bad(f"is longer than {NAME_MAX} characters")
+        raise _Bad(said("value.too_long", max=NAME_MAX))
     if any(unicodedata.category(c) == "Cc" or c in _BIDI for c in text):
-        raise _Bad("holds control characters")
+        raise _Bad(said("value.control"))
     return text
 
 
 def _stage(value: object) -> str:
     text = _text(value).lower()
     if not text:
-        raise _Bad("is required")
+        raise _Bad(said("value.required"))
     if not _STAGE.match(text):
-        raise _Bad("must be 1-32 lower-case letters, digits, '_' or '-' (e.g. early, late, legal)")
+        raise _Bad(said("value.stage"))
     return text
 
 
 def _timezone(value: object) -> str:
     text = _text(value)
     if text and text not in _zones():
-        raise _Bad("is not an IANA time zone name (e.g. Asia/Shanghai)")
+        raise _Bad(said("value.timezone"))
     return text
 
 
@@ -164,7 +169,7 @@ def _role(value: object) -> Role:
     try:
         return Role(text)
     except ValueError:
-        raise _Bad("has an unknown role; use debtor, relative, employer or emergency") from None
+        raise _Bad(said("value.role")) from None
 
 
 def _number_items(value: object) -> list[tuple[object, object]]:
@@ -178,38 +183,38 @@ def _number_items(value: object) -> list[tuple[object, object]]:
                 continue
             role, sep, number = part.partition(":")
             if not sep:
-                raise _Bad("each entry must be role:number, separated by ';'")
+                raise _Bad(said("value.number_entry"))
             pairs.append((role, number))
         return pairs
     if isinstance(value, list):
         items: list[tuple[object, object]] = []
         for item in value:
             if not isinstance(item, Mapping):
-                raise _Bad('each entry must be an object {"role": ..., "number": ...}')
+                raise _Bad(said("value.number_object"))
             items.append((item.get("role"), item.get("number")))
         return items
-    raise _Bad("must be 'role:number;role:number' or a list of {role, number}")
+    raise _Bad(said("value.numbers_shape"))
 
 
 def _numbers(value: object, region: str, allow_vanity: bool = False) -> tuple[Number, ...]:
     items = _number_items(value)
     if not items:
-        raise _Bad("at least one number is required")
+        raise _Bad(said("value.no_number"))
     if len(items) > MAX_NUMBERS:
-        raise _Bad(f"more than {MAX_NUMBERS} numbers")
+        raise _Bad(said("value.too_many_numbers", max=MAX_NUMBERS))
     numbers: list[Number] = []
     seen: set[str] = set()
     for index, (role_raw, raw) in enumerate(items, start=1):
         role = _role(role_raw)
         text = _text(raw)
         if not text:
-            raise _Bad(f"number {index} is empty")
+            raise _Bad(said("value.number_empty", index=index))
         try:
             e164 = normalize(text, region, allow_vanity=allow_vanity)
         except MalformedNumber as exc:
-            raise _Bad(f"number {index}: {exc}") from None
+            raise _Bad(said("value.number_bad", index=index, problem=exc.said)) from None
         if e164 in seen:
-            raise _Bad(f"number {index} ({mask(e164)}) is listed twice")
+            raise _Bad(said("value.number_twice", index=index, masked=mask(e164)))
         seen.add(e164)
         numbers.append(Number(role, e164))
     return tuple(numbers)
@@ -225,11 +230,11 @@ def _days(text: str) -> tuple[str, ...]:
         first = first.strip()[:3]
         last = last.strip()[:3]
         if first not in DAYS or (sep and last not in DAYS):
-            raise _Bad("has unknown days; use Mon-Fri, Sat,Sun or daily")
+            raise _Bad(said("value.days"))
         lo = DAYS.index(first)
         hi = DAYS.index(last) if sep else lo
         if hi < lo:
-            raise _Bad("has a day range that runs backwards; use Mon-Fri, not Fri-Mon")
+            raise _Bad(said("value.days_backwards"))
         chosen.update(DAYS[lo : hi + 1])
     return tuple(d for d in DAYS if d in chosen)
 
@@ -237,7 +242,7 @@ def _days(text: str) -> tuple[str, ...]:
 def _clock(text: object) -> time:
     found = _TIME.match(_text(text))
     if not found:
-        raise _Bad("has a time that is not HH:MM (00:00-23:59)")
+        raise _Bad(said("value.clock"))
     return time(int(found.group(1)), int(found.group(2)))
 
 
@@ -249,8 +254,7 @@ def _window(days: object, start: object, end: object) -> Window:
     window = Window(day_tuple, _clock(start), _clock(end))
     if window.end <= window.start:
         raise _Bad(
-            f"window {window.start:%H:%M}-{window.end:%H:%M} ends before it starts; "
-            "split a window that crosses midnight in two"
+            said("value.window_backwards", start=f"{window.start:%H:%M}", end=f"{window.end:%H:%M}")
         )
     return window
 
@@ -268,7 +272,7 @@ def _windows(value: object) -> tuple[Window, ...]:
         try:
             value = json.loads(value)
         except ValueError:
-            raise _Bad("is not valid JSON") from None
+            raise _Bad(said("value.json")) from None
     windows: list[Window] = []
     if isinstance(value, str):
         for part in value.split(";"):
@@ -276,17 +280,17 @@ def _windows(value: object) -> tuple[Window, ...]:
                 continue
             found = _WINDOW_TEXT.match(part.strip())
             if not found:
-                raise _Bad("has an entry not like 'Mon-Fri 18:00-20:00'")
+                raise _Bad(said("value.window_entry"))
             windows.append(_window(found["days"], found["start"], found["end"]))
     elif isinstance(value, list):
         for item in value:
             if not isinstance(item, Mapping):
-                raise _Bad('each window must be {"days": ..., "start": "HH:MM", "end": "HH:MM"}')
+                raise _Bad(said("value.window_object"))
             windows.append(_window(item.get("days"), item.get("start"), item.get("end")))
     else:
-        raise _Bad("must be 'Mon-Fri 18:00-20:00; ...' or a list of windows")
+        raise _Bad(said("value.windows_shape"))
     if len(windows) > MAX_WINDOWS:
-        raise _Bad(f"more than {MAX_WINDOWS} windows")
+        raise _Bad(said("value.too_many_windows", max=MAX_WINDOWS))
     return tuple(windows)
 
 
@@ -315,18 +319,17 @@ def validate_row(
         try:
             values[field] = check(raw.get(field))
         except _Bad as exc:
-            errors.append(FieldError(field, f"{field} {exc.message}"))
+            errors.append(FieldError(field, f"{field} {exc.message}", exc.said))
     try:
         values["numbers"] = _numbers(raw.get("numbers"), region, allow_vanity)
     except _Bad as exc:
-        errors.append(FieldError("numbers", f"numbers: {exc.message}"))
+        errors.append(FieldError("numbers", f"numbers: {exc.message}", exc.said))
     if not errors and not values["timezone"]:
         own = [n for n in values["numbers"] if n.role is Role.DEBTOR]
         zone = zone_for_number(own[0].e164) if own else None
         if zone is None:
-            errors.append(
-                FieldError("timezone", "timezone is required (the numbers do not pin one)")
-            )
+            required = said("value.timezone_required")
+            errors.append(FieldError("timezone", f"timezone {required.text}", required))
         else:
             values["timezone"] = zone.key
     if errors:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,15 +25,18 @@ from typing import Any
 
 import pytest
 import uvicorn
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from api.accounts.totp import code_at
 from api.accounts.users import create_user
 from api.web.services import Services
+from qa_scoring.store import score_transcript
 from tests.api.console_site import PASSWORD, Console, add_accounts
 from tests.api.test_console_agents import _refusals
 from tests.factories import T0
 from tests.helpers import free_port
+from transcribe.models import TranscriptRow
 
 pytestmark = [
     pytest.mark.skipif(
@@ -82,6 +86,11 @@ def site(services: Services, engine: Engine) -> Iterator[tuple[Console, str]]:
     console = Console(services, engine)
     with console.services.sessions() as session:
         create_user(session, "admin1", "admin", PASSWORD, T0)
+        transcript = session.scalar(
+            select(TranscriptRow.id).where(TranscriptRow.recording_id == console.recording.id)
+        )
+        assert transcript is not None
+        score_transcript(session, transcript, "cn-collections", T0)  # the call page's QA export
     add_accounts(console)
     _refusals(console)
     port = free_port()
@@ -146,6 +155,8 @@ def _walk(console: Console, base: str) -> list[tuple[str, str]]:
         ("sup1", "/status"),
         ("sup1", "/retrieval"),
         ("sup1", call),
+        ("sup1", "/recordings?agent=agent7"),
+        ("sup1", "/search?q=还款"),
         ("admin1", "/admin/users"),
         ("admin1", "/admin/dnc"),
         ("admin1", "/admin/policy"),
@@ -189,9 +200,36 @@ def test_every_page_in_chinese_has_no_english(site: tuple[Console, str]) -> None
                 found[f"{role or 'anyone'} {path}"] = sorted(set(words))
             if shots is not None:
                 driver.save_screenshot(str(shots / _name(role, path)))
+        # a do-not-call list with bad rows: each named by its line, in Chinese
+        rows = _upload_dnc(driver, base, "号码,原因\n13800138000,本人要求\n12345,有误\n,空\n")
+        text = driver.execute_script(_VISIBLE_TEXT)
+        assert rows == ["3", "4"] and "该行没有号码" in text, text
+        if english_words(text):
+            found["admin1 /admin/dnc (bad rows)"] = sorted(set(english_words(text)))
+        if shots is not None:
+            driver.save_screenshot(str(shots / "admin1-admin-dnc-rows-to-fix.png"))
     finally:
         driver.quit()
     assert not found, found
+
+
+def _upload_dnc(driver: Any, base: str, content: str) -> list[str]:
+    """Upload `content` as a GBK CSV on the do-not-call page; the lines the page refuses."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/admin/dnc")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "名单.csv"
+        path.write_bytes(content.encode("gbk"))
+        driver.find_element(By.CSS_SELECTOR, "#dnc-import input[type=file]").send_keys(str(path))
+        driver.find_element(By.CSS_SELECTOR, "#dnc-import button").click()
+        deadline = time.monotonic() + 20
+        while not driver.find_elements(By.ID, "row-errors") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return [
+        r.find_element(By.TAG_NAME, "td").text
+        for r in driver.find_elements(By.CSS_SELECTOR, ".row-error")
+    ]
 
 
 def test_the_same_walk_in_english_reads_english(site: tuple[Console, str]) -> None:

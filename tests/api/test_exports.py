@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -120,3 +121,85 @@ def test_qa_scores_export_and_agents_export_nothing(
     plain = _get(site, "/api/v1/recordings", "sup1")
     assert plain.headers["content-type"] == "application/json"  # no format: the list as before
     assert len(_exports(services)) == 2
+
+
+def test_one_calls_qa_results_as_a_file_in_the_readers_language(
+    services: Services, engine: Engine
+) -> None:
+    """#17 Must 3: the QA result of one call as .xlsx and as CSV with a BOM, audited, none to
+    agents; a Chinese reader's file has Chinese headers and words, an English one the codes."""
+    from tests.api.test_routes_qa import THREAT, Desk
+
+    desk = Desk(services, engine)
+    rid = desk.scored_call(THREAT)
+    url = f"/api/v1/qa/calls/{rid}"
+    chinese = {"Authorization": f"Bearer {desk.tokens['sup1']}", "Accept-Language": "zh-CN"}
+    as_xlsx = desk.client.get(f"{url}?format=xlsx", headers=chinese)
+    assert as_xlsx.status_code == 200, as_xlsx.text
+    assert f'filename="qa-call-{rid}.xlsx"' in as_xlsx.headers["content-disposition"]
+    rows = list(
+        load_workbook(io.BytesIO(as_xlsx.content)).worksheets[0].iter_rows(values_only=True)
+    )
+    assert rows[0][:3] == ("录音编号", "坐席", "规则包") and rows[0][-1] == "原话"
+    threat = next(r for r in rows[1:] if r[-1] and "坐牢" in str(r[-1]))
+    assert (threat[0], threat[1], threat[5], threat[11]) == (rid, "agent7", "标记", 4)
+    assert threat[12] == "待审核" and threat[9] == "恐吓"  # the review state and category
+    english = desk.call("GET", f"{url}?format=csv", "qa1")
+    assert english.content.startswith(b"\xef\xbb\xbf")
+    lines = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))
+    assert lines[0][:3] == ["recording_id", "agent", "pack"]
+    assert any(r[5] == "flag" and r[9] == "intimidation" and r[12] == "open" for r in lines[1:])
+    assert desk.call("GET", f"{url}?format=csv", "agent7").status_code == 403
+    assert desk.call("GET", url, "agent7").status_code == 200  # the result itself, as before
+    exports = [e for e in desk.audit() if e.action == "qa-export"]
+    assert [(e.actor, e.target) for e in exports] == [
+        ("sup1", f"call:{rid}"),
+        ("qa1", f"call:{rid}"),
+    ]
+    assert [json.loads(e.detail)["format"] for e in exports] == ["xlsx", "csv"]
+
+
+def test_the_console_pages_export_what_they_list(services: Services, engine: Engine) -> None:
+    """The recordings list and the call page offer their lists as files: the buttons fetch the
+    API's audited exports with the console's session, in the page's language."""
+    import html
+
+    from qa_scoring.store import score_transcript
+    from tests.api.console_site import Console
+    from transcribe.models import TranscriptRow
+
+    console = Console(services, engine)
+    with console.services.sessions() as session:
+        transcript = session.scalar(
+            select(TranscriptRow.id).where(TranscriptRow.recording_id == console.recording.id)
+        )
+        assert transcript is not None
+        score_transcript(session, transcript, "cn-collections", T0)
+    browser = console.supervisor()
+    browser.headers.update({"Accept-Language": "zh-CN"})
+    page = browser.get("/recordings", params={"agent": "agent7", "from": "2020-01-01"})
+    assert page.status_code == 200 and 'id="exports"' in page.text
+    links = [html.unescape(u) for u in re.findall(r'href="([^"]+)" class="export"', page.text)]
+    assert [u.split("?")[0] for u in links] == ["/api/v1/recordings"] * 2 + [
+        "/api/v1/qa/scores"
+    ] * 2
+    assert "agent=agent7" in links[0] and "from=2020-01-01T00%3A00%3A00" in links[0]
+    listed = browser.get(links[0])  # the .xlsx, fetched as the browser does
+    assert listed.status_code == 200, listed.text
+    sheet = load_workbook(io.BytesIO(listed.content)).worksheets[0]
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[:3] == ("录音编号", "通话编号", "坐席") and str(header[5]).startswith(
+        "录音时间 ("
+    )
+    assert browser.get(links[3]).content.startswith(b"\xef\xbb\xbf")  # the scores, as CSV
+
+    call = browser.get(f"/calls/{console.recording.id}")
+    found = re.findall(r'href="([^"]+)" class="export"', call.text)
+    assert [html.unescape(u).split("?")[0] for u in found] == [
+        f"/api/v1/qa/calls/{console.recording.id}"
+    ] * 2
+    result = browser.get(html.unescape(found[1]))
+    assert result.status_code == 200 and result.content.startswith(b"\xef\xbb\xbf")
+    assert result.content.decode("utf-8-sig").startswith("录音编号,坐席,规则包")
+    exported = [a for a in console.actions() if a[1].endswith("-export")]
+    assert exported == [("sup1", "recording-export"), ("sup1", "qa-export"), ("sup1", "qa-export")]

@@ -156,7 +156,12 @@ def test_import_with_bad_rows_is_422_and_writes_nothing(desk: Desk) -> None:
     body = refused.json()
     assert body["error_count"] == 1
     assert body["errors"] == [
-        {"line": 4, "field": "numbers", "message": body["errors"][0]["message"]}
+        {
+            "line": 4,
+            "field": "numbers",
+            "message": body["errors"][0]["message"],
+            "code": "value.number_bad",
+        }
     ]
     as_file = desk.call(
         "POST",

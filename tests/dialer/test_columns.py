@@ -51,13 +51,15 @@ def test_days_past_due_become_the_banks_buckets(days: str, stage: str) -> None:
     assert stage_from_overdue_days(f"{days}天") == stage
 
 
-def test_a_header_is_checked_whole_in_its_own_language() -> None:
+def test_a_header_is_checked_whole_and_said_as_codes() -> None:
+    """The dialer names what is wrong by code; `api` says it in the reader's language
+    (tests/api/test_import_messages.py)."""
     chinese = map_debtor_headers(["客户", "账号", "备注"], ["A", "B", "C"])
-    assert (
-        chinese.chinese and "备注 (C)" in chinese.problems[0] and "无法识别" in chinese.problems[0]
-    )
+    assert chinese.chinese and [p.code for p in chinese.problems] == ["header.unknown"]
+    assert "'备注 (C)'" in chinese.problems[0].text
     english = map_debtor_headers(["client", "external_id", "name"], ["1", "2", "3"])
-    assert not english.chinese and "lacks column(s) numbers, stage" in english.problems[0]
+    assert not english.chinese and [p.code for p in english.problems] == ["header.missing"]
+    assert "lacks column(s) numbers, stage" in english.problems[0].text
 
 
 def test_phone_columns_join_the_numbers_and_a_stage_column_wins() -> None:

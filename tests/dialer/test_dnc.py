@@ -74,7 +74,7 @@ def test_cli_import_is_all_or_nothing(dialguard_env: dict[str, str], tmp_path: P
     bad.write_text("number,reason\n13800138000,asked\nnot-a-number\n")
     refused = dialguard(["dnc", "import", str(bad)], dialguard_env)
     assert refused.returncode == 1
-    assert "bad.csv:3:" in refused.stderr and "nothing was imported" in refused.stderr
+    assert "bad.csv: line 3: " in refused.stderr and "nothing was imported" in refused.stderr
     assert dialguard(["dnc", "check", "13800138000"], dialguard_env).returncode == 1
 
     good = tmp_path / "good.csv"

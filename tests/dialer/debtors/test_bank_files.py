@@ -106,7 +106,7 @@ def test_a_chinese_bank_file_imports_in_every_shape(
     result = _import(engine, sealer, data, fmt)
     assert result.errors == []
     assert (result.created, result.encoding) == (2, encoding)
-    assert any("身份证号" in w and "欠款金额" in w for w in result.warnings)
+    assert any("身份证号" in w.text and "欠款金额" in w.text for w in result.warnings)
     assert _stored(engine, sealer, "ZH-1") == (
         "张三",
         "m2",  # 45 days past due: the bank's M2 bucket
@@ -148,7 +148,8 @@ def test_merged_cells_are_refused_with_the_range(engine: Engine, sealer: Sealer)
     sheet.merge_cells("C2:C3")  # one name for two accounts, as a bank's report groups them
     result = _import(engine, sealer, _bytes(book), Format.XLSX)
     assert [(e.line, e.field) for e in result.errors] == [(0, "file")]
-    assert "C2:C3" in result.errors[0].message and "合并单元格" in result.errors[0].message
+    assert "C2:C3" in result.errors[0].message and "merged cells" in result.errors[0].message
+    assert result.errors[0].said is not None and result.errors[0].said.code == "sheet.merged"
     with session_factory(engine)() as session:
         assert find(session, "bank-a", "ZH-1") is None
 
@@ -162,12 +163,15 @@ def test_formulas_are_read_as_excel_saved_them(engine: Engine, sealer: Sealer) -
     refused = _import(engine, sealer, unsaved, Format.XLSX)
     # the day counts are formulas nobody computed: each named by row and column, in Chinese
     assert [(e.line, e.field) for e in refused.errors] == [(2, "逾期天数 (F)"), (3, "逾期天数 (F)")]
-    assert "F2" in refused.errors[0].message and "公式" in refused.errors[0].message
+    assert "F2" in refused.errors[0].message and "formula" in refused.errors[0].message
+    assert [e.said.code for e in refused.errors if e.said] == ["sheet.formula_unsaved"] * 2
 
     saved = _with_saved_values(unsaved, {"F2": "45", "H2": "12000", "F3": "30"})
     result = _import(engine, sealer, saved, Format.XLSX)
     assert result.errors == [] and result.created == 2
-    assert "formulas were read as the values Excel saved with them" in result.warnings
+    assert "formulas were read as the values Excel saved with them" in [
+        w.text for w in result.warnings
+    ]
     assert _stored(engine, sealer, "ZH-1")[1] == "m2"
     assert _stored(engine, sealer, "ZH-2")[1] == "m1"
 
@@ -212,7 +216,7 @@ def test_do_not_call_lists_come_as_gbk_or_xlsx() -> None:
         ("+8613800138000", "本人要求"),
         ("+8613900139000", "投诉"),
     ]
-    assert listed.encoding == "gb18030" and any("姓名" in w for w in listed.warnings)
+    assert listed.encoding == "gb18030" and any("姓名" in w.text for w in listed.warnings)
 
     book = _xlsx([["备注", 13800138000], ["", "13900139000"]], ["原因", "号码"])
     from_excel = parse_file(_bytes(book), "CN", kind=Kind.XLSX)
@@ -221,6 +225,7 @@ def test_do_not_call_lists_come_as_gbk_or_xlsx() -> None:
         ("+8613900139000", "listed"),
     ]
     no_number = parse_file("姓名,原因\n张三,x\n".encode("gbk"), "CN")
-    assert no_number.rows == [] and "没有号码列" in no_number.errors[0].message
+    assert no_number.rows == [] and "no number column" in no_number.errors[0].message
+    assert no_number.errors[0].said.code == "dnc.no_number_column"
     with pytest.raises(SheetError, match="declared UTF-8 but is GBK"):
         parse_file(text.encode("gbk"), "CN", encoding="utf-8")
