@@ -4,7 +4,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime baresip fonts-wqy-microhei
+APT_PACKAGES := ffmpeg sip-tester espeak-ng chromium chromium-driver faketime baresip fonts-wqy-microhei kamailio kamailio-tls-modules kamailio-sqlite-modules kamailio-postgres-modules kamailio-extra-modules kamailio-utils-modules sipvicious
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test apt lint clean messages

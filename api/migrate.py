@@ -20,6 +20,10 @@ _HAND_MADE = (
     "segment_grams",
     "ix_transcript_segments_text_trgm",
     "ix_transcript_segments_grams_tsv",
+    # Kamailio's usrloc schema and the auth view over sip_accounts (migration 0027)
+    "location",
+    "version",
+    "kamailio_subscriber",
 )
 
 

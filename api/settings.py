@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import time
 from pathlib import Path
 from typing import Literal
@@ -19,7 +20,9 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.web.proxies import Network, parse_networks
+from dialer.edge.dispatch import DEFAULT_PORT_BASE, MAX_WORKERS, RTP_BASE
 from dialer.policy import PRESETS
+from dialer.sip.media_policy import DEFAULT_SRTP, SrtpPolicy
 from recording.storage_rules import parse_client_retention, retention_classes
 
 #: REQUIREMENTS §3: recordings are kept at least two years; a client may only ask for more.
@@ -121,17 +124,89 @@ class Settings(BaseSettings):
         description="Dialer worker processes behind the SIP front; each bridges 2 calls "
         "(pjsua2 carries 4 legs a process). 0 or auto: sized to the host's cores and memory.",
     )
+    dialer_port_base: int = Field(
+        default=DEFAULT_PORT_BASE,
+        ge=1024,
+        le=RTP_BASE - MAX_WORKERS,
+        description="SIP port (UDP and TCP) of dialer worker 0; worker i listens on base + i, "
+        "the ports the edge's dispatcher list names. Below the RTP range (20000 up).",
+    )
+    edge_secret: SecretStr | None = Field(
+        default=None,
+        description="Hex key the SIP edge marks the INVITEs it authenticated with; the same "
+        "on edge and dialer hosts. Empty: dialguard up makes one per run (one host).",
+    )
+    edge_addresses: str = Field(
+        default="",
+        description="IP addresses the SIP edge sends from, comma-separated; dialer workers "
+        "take calls from nowhere else. Empty: DIALGUARD_SIP_HOST.",
+    )
     sip_digest: str = Field(
         default="MD5,SHA-256",
         pattern=r"^(MD5|SHA-256)(,(MD5|SHA-256))?$",
         description="Digest algorithms offered to softphones, in order; some (SIPp among "
         "them) answer only the first challenge, so MD5 leads by default.",
     )
+    srtp: str = Field(
+        default=DEFAULT_SRTP,
+        description="Encrypted media (SRTP, SDES keys) between softphones and dialer workers, "
+        "per softphone transport: optional (SRTP when offered, plain RTP allowed) or "
+        "required (plain RTP refused, 488), e.g. udp=optional,tcp=optional,tls=required; "
+        "one word sets every transport; off: no SRTP at all.",
+    )
     sip_realm: str = Field(
         default="dialguard",
         pattern=r"^[A-Za-z0-9.-]{1,64}$",
         description="Digest realm agents' softphones authenticate in; changing it "
         "invalidates every SIP password.",
+    )
+    sip_tls_port: int = Field(
+        default=5061, ge=1, le=65535, description="SIP over TLS port of the Kamailio edge."
+    )
+    sip_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate the edge presents on the TLS port; empty: a self-signed "
+        "one made in DATA_DIR/edge at first start (its fingerprint is printed).",
+    )
+    sip_tls_key: Path | None = Field(
+        default=None, description="PEM private key of DIALGUARD_SIP_TLS_CERT."
+    )
+    edge_rpc_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the edge's JSON-RPC (bans) on 127.0.0.1; 0: a free one.",
+    )
+    edge_ban_flood_requests: int = Field(
+        default=64,
+        ge=4,
+        description="Requests a source may send the edge in 2 s before it is banned as a flood.",
+    )
+    edge_ban_flood_s: int = Field(
+        default=60,
+        ge=5,
+        description="Seconds a flooding source stays banned (at least 5: pike's own block "
+        "lasts 4 s after the flood).",
+    )
+    edge_ban_login_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins of one account from one source before that pair is banned.",
+    )
+    edge_ban_account_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins of one account from all sources after which every further "
+        "failing source is banned for that account at its first failure.",
+    )
+    edge_ban_source_failures: int = Field(
+        default=30,
+        ge=1,
+        description="Failed logins from one source, any account, before the source is banned "
+        "(accounts that logged in from it keep working).",
+    )
+    edge_ban_login_s: int = Field(
+        default=300, ge=1, description="Seconds a login ban lasts, and failures are counted."
     )
 
     policy_preset: str = Field(
@@ -306,6 +381,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown call policy {value!r}; use one of {', '.join(PRESETS)}")
         return value
 
+    @field_validator("srtp")
+    @classmethod
+    def _srtp_policy(cls, value: str) -> str:
+        return str(SrtpPolicy.parse(value))  # canonical: "required", "udp=optional,..."
+
     @field_validator("trunk_password")
     @classmethod
     def _trunk_login_whole(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
@@ -324,7 +404,9 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("announcement_phrases", "audit_key_file", mode="before")
+    @field_validator(
+        "announcement_phrases", "audit_key_file", "sip_tls_cert", "sip_tls_key", mode="before"
+    )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return value or None  # "" would be read as the current directory
@@ -460,6 +542,33 @@ class Settings(BaseSettings):
     @property
     def effective_audit_key_file(self) -> Path:
         return self.audit_key_file or self.data_dir / "keys" / "audit-key"
+
+    @field_validator("edge_secret")
+    @classmethod
+    def _edge_secret_hex(cls, value: SecretStr | None) -> SecretStr | None:
+        # Kamailio's config carries it as a literal string: hex keeps it one safe token.
+        if value is None or not value.get_secret_value():
+            return None
+        if re.fullmatch(r"[0-9a-fA-F]{32,128}", value.get_secret_value()) is None:
+            raise ValueError("must be 32 to 128 hex digits, e.g. from: openssl rand -hex 32")
+        return value
+
+    @field_validator("dialer_port_base")
+    @classmethod
+    def _workers_clear_of_sip(cls, value: int, info: ValidationInfo) -> int:
+        sip = info.data.get("sip_port")
+        if isinstance(sip, int) and value <= sip < value + MAX_WORKERS:
+            raise ValueError(
+                f"DIALGUARD_SIP_PORT {sip} falls among the dialer workers' ports "
+                f"({value} to {value + MAX_WORKERS - 1}); move one of them"
+            )
+        return value
+
+    @property
+    def edge_address_set(self) -> frozenset[str]:
+        """Where the SIP edge sends from: the listed addresses, else the SIP host."""
+        listed = {a.strip() for a in self.edge_addresses.split(",") if a.strip()}
+        return frozenset(listed or {self.sip_host})
 
     @field_validator("dialer_workers", mode="before")
     @classmethod

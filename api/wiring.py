@@ -15,12 +15,15 @@ from api.audit.anchors import AnchorStore
 from api.audit.chain import with_audit_key
 from api.errors import ConfigError
 from api.settings import Settings
+from dialer.edge.config import EdgeBans, EdgeConfig, first_algorithm
+from dialer.edge.dispatch import dispatcher_list, worker_port
+from dialer.edge.trust import EdgeTrust
 from dialer.numbers import load_or_create_secret
 from dialer.policy import preset
 from dialer.pool import PoolSize, cgroup_room, mem_available, size_pool
 from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Algorithm
-from dialer.sip.front import FrontConfig
+from dialer.sip.media_policy import SrtpPolicy
 from dialer.site import CallSite
 from dialer.workdays import load_calendar
 from recording.db.engine import make_engine, session_factory
@@ -205,6 +208,12 @@ def dialer_config(
         allow_vanity=settings.allow_vanity_numbers,
         realm=settings.sip_realm,
         algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
+        srtp=SrtpPolicy.parse(settings.srtp),
+        edge=(
+            edge_trust(settings, settings.edge_secret.get_secret_value())
+            if settings.edge_secret is not None
+            else None
+        ),
         version=version,
         trunk_username=username,
         trunk_password=(
@@ -212,6 +221,17 @@ def dialer_config(
             if settings.trunk_password and username
             else None
         ),
+    )
+
+
+def edge_trust(settings: Settings, secret: str) -> EdgeTrust:
+    """What a dialer worker trusts of the SIP edge: its mark's key, the addresses it sends
+    from, and where it listens (click-to-call INVITEs go there). `dialguard up` passes the
+    secret it made for the run when DIALGUARD_EDGE_SECRET is unset."""
+    return EdgeTrust(
+        secret=secret,
+        addresses=settings.edge_address_set,
+        proxy=f"{settings.sip_host}:{settings.sip_port}",
     )
 
 
@@ -263,12 +283,61 @@ def dialer_site(settings: Settings) -> CallSite:
     )
 
 
-def front_config(settings: Settings, secret: bytes) -> FrontConfig:
-    """The SIP front: where agents' softphones send their INVITEs."""
-    return FrontConfig(
+def edge_dir(settings: Settings) -> Path:
+    """Where `dialguard up` keeps the edge's config, secrets include, certificate and log."""
+    return settings.data_dir / "edge"
+
+
+def edge_tls_files(settings: Settings) -> tuple[Path, Path]:
+    """The edge's certificate and key: the site's, else the self-signed one (made once)."""
+    from datetime import UTC, datetime
+
+    from dialer.edge.tls import ensure_self_signed
+
+    if settings.sip_tls_cert is not None and settings.sip_tls_key is not None:
+        return settings.sip_tls_cert, settings.sip_tls_key
+    if settings.sip_tls_cert is not None or settings.sip_tls_key is not None:
+        raise ConfigError(
+            "only one of DIALGUARD_SIP_TLS_CERT and DIALGUARD_SIP_TLS_KEY is set",
+            hint="set both, or neither for a self-signed certificate",
+        )
+    return ensure_self_signed(edge_dir(settings) / "tls", settings.sip_host, datetime.now(UTC))
+
+
+def edge_config(
+    settings: Settings,
+    rpc_port: int,
+    directory: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> EdgeConfig:
+    """The Kamailio edge from the settings; files under `directory` (default DATA_DIR/edge)."""
+    where = directory or edge_dir(settings)
+    cert, key = tls or edge_tls_files(settings)
+    return EdgeConfig(
         host=settings.sip_host,
         port=settings.sip_port,
-        secret=secret,
+        tls_port=settings.sip_tls_port,
         realm=settings.sip_realm,
-        algorithms=tuple(Algorithm(name) for name in settings.sip_digest.split(",")),
+        algorithm=first_algorithm(settings.sip_digest),
+        dispatcher_list=where / "dispatcher.list",
+        tls_cert=cert,
+        tls_key=key,
+        rpc_port=rpc_port,
+        secrets_file=where / "kamailio-secrets.cfg",
+        bans=EdgeBans(
+            flood_requests=settings.edge_ban_flood_requests,
+            flood_s=settings.edge_ban_flood_s,
+            login_failures=settings.edge_ban_login_failures,
+            account_failures=settings.edge_ban_account_failures,
+            source_failures=settings.edge_ban_source_failures,
+            login_s=settings.edge_ban_login_s,
+        ),
+    )
+
+
+def edge_workers_list(settings: Settings, workers: int) -> str:
+    """The dispatcher list of this host's workers (`dialguard up`: edge and workers together)."""
+    return dispatcher_list(
+        settings.sip_host,
+        [worker_port(settings.dialer_port_base, i) for i in range(workers)],
     )

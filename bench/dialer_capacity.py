@@ -1,9 +1,9 @@
-"""Concurrent bridged calls through `dialguard up`: SIP front, dialer worker pool, recording.
+"""Concurrent bridged calls through `dialguard up`: Kamailio edge, dialer worker pool, recording.
 
 Usage: python bench/dialer_capacity.py [--calls 50] [--workers 25] [--talk 30]
 
 Starts `dialguard up` (embedded SQLite and SeaweedFS) with a SIPp carrier on
-the trunk, then SIPp agents place `--calls` calls at once through the front,
+the trunk, then SIPp agents place `--calls` calls at once through the edge,
 each to its own number (the call policy caps calls per number), each talking
 (G.711a RTP both ways) for `--talk` seconds. Prints how many calls were
 bridged, the peak number bridged at the same moment (from the booked
@@ -131,7 +131,7 @@ def place_calls(
                     "sipp",
                     f"127.0.0.1:{sip_port}",
                     "-sf",
-                    str(SIPP / "front_agent_talk.xml"),
+                    str(SIPP / "edge_agent_calls_talks.xml"),
                     "-s",
                     number,
                     "-i",
@@ -190,7 +190,7 @@ def _invites(trace: Path, direction: str) -> dict[str, float]:
 def setup_delays(work: Path, calls: int) -> list[float]:
     """Seconds from the agent's INVITE reaching the worker to the worker's INVITE to the trunk.
 
-    The agent's last INVITE (after the front's challenge and redirect) and the
+    The agent's last INVITE (after the edge's challenge) and the
     carrier's received INVITE are matched by the dialed number, unique per call.
     """
     sent: dict[str, float] = {}
@@ -342,7 +342,7 @@ def main() -> None:
         f"Python {platform.python_version()}"
     )
     print(
-        f"calls: {args.calls} placed at 10/s through the front to {args.workers} workers, "
+        f"calls: {args.calls} placed at 10/s through the edge to {args.workers} workers, "
         f"{args.talk} s of G.711a RTP each way, recorded"
     )
     print(f"agents' SIPp: {ok} successful, {failed} failed, {elapsed:.1f} s")

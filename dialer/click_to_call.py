@@ -2,7 +2,8 @@
 
 The API queues a request (api/routes/calls.py) with the number sealed and the
 debtor's facts copied in; a worker with room claims the oldest, rings the
-agent's registered softphone and, once they answer, dials the number.
+agent's registered softphone (through the SIP edge, which finds it) and,
+once they answer, dials the number.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dialer.calls import CallRecord
-from dialer.models import CallRequest, SipRegistration
+from dialer.models import CallRequest
 from dialer.site import CallSite
-from recording.db.engine import as_utc
+from dialer.softphones import registration
 from recording.fields import open_text
 
 
@@ -42,8 +43,8 @@ def request_claimer(site: CallSite, worker: int) -> Callable[[], tuple[int, str,
             session.commit()
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 return None  # another worker was quicker
-            binding = session.get(SipRegistration, request.agent)
-            if binding is None or as_utc(binding.expires_at) < now:
+            binding = registration(session, request.agent, now)
+            if binding is None:
                 request.status, request.finished_at = "failed", now
                 request.detail = "the agent's softphone is not registered"
                 session.commit()

@@ -1,5 +1,5 @@
 """The dialer processes: a worker's B2BUA wired to the database, the call policy and the
-recording spool, and the front that spreads agents' calls over the workers.
+recording spool, on the port the SIP edge's dispatcher list names for it.
 
 Outside dialer/sip, this is the one dialer module that loads pjsua2 (through
 dialer.sip.b2bua); only the SIP processes `dialguard up` starts import it.
@@ -10,24 +10,23 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, MutableSequence, Sequence
+from collections.abc import Callable, MutableSequence
 from dataclasses import replace
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.booking import finish_call, store_leftover
 from dialer.calls import CallRecord
 from dialer.click_to_call import request_claimer
 from dialer.decision import caller_id_check, policy_decider
+from dialer.edge.dispatch import RTP_BASE, RTP_SPAN, worker_port
+from dialer.errors import SipPortBusy
 from dialer.live_calls import call_ended, command_reader, event_writer, forget_live_calls
 from dialer.numbers import mask, number_key
 from dialer.reservations import settle_abandoned
 from dialer.sip.b2bua import B2bua
 from dialer.sip.config import B2buaConfig
-from dialer.sip.front import Front, FrontConfig, WorkerTable
 from dialer.sip.salvage import salvage
 from dialer.site import CallSite
-from dialer.softphones import credential_lookup, registrar
+from dialer.softphones import credential_lookup
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +88,12 @@ def run(
     b2b.run(stop)
 
 
-#: Each worker's RTP ports: RTP_SPAN from RTP_BASE + index * RTP_SPAN (4 legs need 8, RTP
-#: and RTCP); below Linux's ephemeral range, where the workers' SIP ports come from.
-RTP_BASE = 20000
-RTP_SPAN = 20
+__all__ = ["RTP_BASE", "RTP_SPAN", "run", "run_worker", "worker_label"]
 
 
 def worker_label(worker: int) -> str:
     """How a worker's calls in flight name it: this host and its index ("host/index")."""
     return f"{socket.gethostname()}/{worker}"
-
-
-def free_sip_port(host: str, attempts: int = 20) -> int:
-    """A port free for both UDP and TCP, as pjsua2 binds both on one number."""
-    for _ in range(attempts):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-        return port
-    raise OSError(f"no port free for both UDP and TCP on {host}")
 
 
 def run_worker(
@@ -122,13 +103,19 @@ def run_worker(
     index: int,
     ports: MutableSequence[int],
     legs: MutableSequence[int],
+    *,
+    port_base: int,
 ) -> None:
-    """One worker of the pool behind the front: its own port, its own calls folder.
+    """Worker `index` of this host: SIP on port_base + index, its own RTP range and calls folder.
 
-    The port goes into `ports[index]` once pjsua2 listens, the number of live
-    legs into `legs[index]` as it changes; the front reads both.
+    The port is fixed, not picked free, so the edge's dispatcher list
+    (`dialer.edge.dispatch`) names it and a restarted worker comes back where
+    the edge looks for it. It goes into `ports[index]` once pjsua2 listens,
+    the number of live legs into `legs[index]` as it changes.
     """
-    port = free_sip_port(config.host)
+    if config.edge is None:  # a pool worker taking logins itself is the hole the edge closes
+        raise ValueError("a pool worker needs the edge's trust (B2buaConfig.edge)")
+    port = worker_port(port_base, index)
     mine = replace(
         config,
         port=port,
@@ -150,19 +137,10 @@ def run_worker(
             next_request=request_claimer(site, index),
             worker=index,
         )
+    except SipPortBusy as exc:
+        raise SipPortBusy(
+            str(exc), hint="stop whatever holds the port or set DIALGUARD_DIALER_PORT_BASE"
+        ) from None
     finally:
         ports[index] = 0
         legs[index] = 0
-
-
-def run_front(
-    config: FrontConfig,
-    sessions: sessionmaker[Session],
-    ports: Sequence[int],
-    legs: Sequence[int],
-    stop: threading.Event,
-) -> None:
-    front = Front(
-        config, WorkerTable(ports, legs), credential_lookup(sessions), register=registrar(sessions)
-    )
-    front.serve(stop)

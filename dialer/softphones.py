@@ -1,19 +1,24 @@
 """Agents' softphones: their SIP logins, stored as HA1 digests, and where each is registered.
 
-The B2BUA and the front check logins with `credential_lookup`; the front's
-REGISTER handler is `registrar`, and a click-to-call rings the contact it
-stored (dialer/click_to_call.py).
+A standalone worker checks logins with `credential_lookup`; behind the edge,
+Kamailio reads the same HA1s (the `kamailio_subscriber` view) and keeps
+registrations in its usrloc table `location`. `registration` reads where an
+agent's softphone is, for click-to-call and the console.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dialer.edge.registrations import live_contacts
 from dialer.models import SipAccount, SipRegistration
 from dialer.sip.digest import Algorithm, Credential
+from recording.db.engine import as_utc
 
 
 def set_sip_password(
@@ -46,21 +51,40 @@ def credential_lookup(sessions: sessionmaker[Session]) -> Callable[[str], Creden
     return lookup
 
 
-def registrar(sessions: sessionmaker[Session]) -> Callable[[str, str | None, int], None]:
-    """The front's REGISTER handler: where each agent's softphone can be rung."""
+@dataclass(frozen=True)
+class Registration:
+    username: str
+    contact: str  # the softphone's Contact URI, as it registered it
+    expires_at: datetime | None  # aware; None: a permanent contact
+    user_agent: str = ""
 
-    def register(username: str, contact: str | None, seconds: int) -> None:
-        now = datetime.now(UTC)
+
+def registration(session: Session, username: str, now: datetime) -> Registration | None:
+    """The agent's newest live registration, or None if the softphone is not registered.
+
+    Kamailio's `location` first. Rows of the old `sip_registrations` table
+    (the Python front wrote them; nothing does now) still count until they
+    expire, so an upgrade does not make registered agents look offline.
+    """
+    try:  # Kamailio writes `expires` its own way per database: live_contacts reads both
+        live = live_contacts(session, username, now)
+    except SQLAlchemyError:  # a database not yet migrated to 0027: no edge has written it
+        session.rollback()
+        live = []
+    if live:
+        newest = live[0]
+        return Registration(username, newest.contact, newest.expires, newest.user_agent)
+    old = session.get(SipRegistration, username)
+    if old is None or as_utc(old.expires_at) < now:
+        return None
+    return Registration(username, old.contact, as_utc(old.expires_at))
+
+
+def registration_reader(
+    sessions: sessionmaker[Session],
+) -> Callable[[str, datetime], Registration | None]:
+    def read(username: str, now: datetime) -> Registration | None:
         with sessions() as session:
-            row = session.get(SipRegistration, username)
-            if contact is None:
-                if row is not None:
-                    session.delete(row)
-            else:
-                row = row or SipRegistration(username=username)
-                row.contact, row.updated_at = contact[:255], now
-                row.expires_at = now + timedelta(seconds=seconds)
-                session.add(row)
-            session.commit()
+            return registration(session, username, now)
 
-    return register
+    return read

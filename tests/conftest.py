@@ -105,6 +105,25 @@ def engine(database_url: str) -> Iterator[Engine]:
 # --- processes, SIPp, audio ----------------------------------------------------------
 
 
+def _free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports free for UDP and TCP, below the RTP range
+    (DIALGUARD_DIALER_PORT_BASE must be), so parallel `dialguard up`s do not collide."""
+    import random
+
+    while True:
+        base = random.randrange(10000, 19000)
+        taken = False
+        for port in range(base, base + count):
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    try:
+                        sock.bind(("127.0.0.1", port))
+                    except OSError:
+                        taken = True
+        if not taken:
+            return base
+
+
 @pytest.fixture
 def dialguard_env(tmp_path: Path) -> dict[str, str]:
     """Environment for a `dialguard` subprocess with its own data dir and free ports."""
@@ -119,6 +138,9 @@ def dialguard_env(tmp_path: Path) -> dict[str, str]:
         DIALGUARD_DATA_DIR=str(tmp_path / "data"),
         DIALGUARD_SIP_PORT=str(free_port(socket.SOCK_DGRAM)),
         DIALGUARD_API_PORT=str(free_port()),
+        # the Kamailio edge's TLS port and the workers' ports: free ones, not 5061 and 5100
+        DIALGUARD_SIP_TLS_PORT=str(free_port()),
+        DIALGUARD_DIALER_PORT_BASE=str(_free_port_run(4)),
         DIALGUARD_LOG_LEVEL="WARNING",
         # `dialguard up` sizes its dialer pool to the host (24 workers on 2 cores): two
         # carry every test's calls, and start in seconds on a loaded box.

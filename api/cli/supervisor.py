@@ -14,7 +14,7 @@ or stops answering is restarted with backoff and a log line that counts the
 restarts. "Stops answering" is a heartbeat older than `HANG_AFTER_S` for a
 worker that beats (uploader, transcribers, QA, webhooks, announcements),
 its own protocol unanswered for as long for a child that answers requests
-(the API over HTTP, the SIP front or the refusing dialer with OPTIONS), once
+(the API over HTTP, the Kamailio edge or the refusing dialer with OPTIONS), once
 it has answered since its start, and an S3 request unanswered for as long
 for SeaweedFS (frozen, wedged).
 """
@@ -28,12 +28,13 @@ import functools
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, MutableSequence, Sequence
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
@@ -43,6 +44,7 @@ from types import FrameType
 from typing import BinaryIO
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from api.cli.doctor import (
@@ -59,6 +61,7 @@ from api.errors import ApiError
 from api.i18n import gettext, translate
 from api.logs import configure_logging
 from api.migrate import upgrade
+from api.restarts import record_restart, restarts_file
 from api.settings import Settings
 from api.wiring import (
     dialer_config,
@@ -139,6 +142,8 @@ def run_api_child(plan: DialerPlan, settings: Settings) -> None:
     stop = _child_setup("api", settings)
     app = build_app(settings)
     app.state.dialer_status = plan.status_lines()  # the console's Status page shows them
+    app.state.edge_rpc_port = plan.edge_rpc_port if plan.pool is not None else None
+    app.state.restarts_path = restarts_file(settings.data_dir)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -185,35 +190,64 @@ def run_dialer_child(settings: Settings) -> None:
     run_dialer(settings.sip_host, settings.sip_port, stop, __version__)
 
 
-def run_front_child(
-    ports: Sequence[int], legs: Sequence[int], secret: bytes, settings: Settings
-) -> None:
-    from api.wiring import front_config
-    from dialer.process import run_front
-    from recording.db.engine import make_engine, session_factory
+def run_edge_child(workers: int, rpc_port: int, settings: Settings) -> None:
+    """Kamailio, the SIP edge, in front of this host's workers.
 
-    stop = _child_setup("dialer-front", settings)
-    sessions = session_factory(make_engine(settings.effective_database_url))
-    run_front(front_config(settings, secret), sessions, ports, legs, stop)
+    A child like the others (restarted when it exits, or when OPTIONS to the
+    SIP port goes unanswered for `HANG_AFTER_S`): it writes the config, runs
+    Kamailio, and exits when Kamailio does. Kamailio dies with it.
+    """
+    from api.wiring import edge_config, edge_workers_list
+    from dialer.edge.process import EdgeError, EdgeProcess, write_config
+
+    stop = _child_setup("sip-edge", settings)
+    assert settings.edge_secret is not None  # run_up makes one per run when unset
+    config = edge_config(settings, rpc_port)
+    path = write_config(
+        config,
+        settings.edge_secret.get_secret_value(),
+        settings.effective_database_url,
+        edge_workers_list(settings, workers),
+    )
+    edge = EdgeProcess(config, path)
+    try:
+        edge.launch()
+        while not stop.wait(0.5):
+            if not edge.alive():
+                log.error(
+                    "kamailio exited",
+                    extra={"exitcode": edge.exitcode, "reason": edge.tail_log(2)},
+                )
+                sys.exit(1)
+    except EdgeError as exc:
+        log.error("kamailio did not start: %s", exc)
+        sys.exit(1)
+    finally:
+        edge.stop()
 
 
 def run_worker_child(
     index: int,
     ports: MutableSequence[int],
     legs: MutableSequence[int],
-    secret: bytes,
     carrier_port: int | None,
     settings: Settings,
 ) -> None:
-    from dataclasses import replace
-
     from api import __version__
     from api.wiring import dialer_config, dialer_site
     from dialer.process import run_worker
 
     stop = _child_setup(f"dialer-{index}", settings)
-    config = replace(dialer_config(settings, __version__, carrier_port), front_secret=secret)
-    run_worker(config, dialer_site(settings), stop, index, ports, legs)
+    config = dialer_config(settings, __version__, carrier_port)  # edge trust from the settings
+    run_worker(
+        config,
+        dialer_site(settings),
+        stop,
+        index,
+        ports,
+        legs,
+        port_base=settings.dialer_port_base,
+    )
 
 
 def run_carrier_child(port: int, line: Path, settings: Settings) -> None:
@@ -247,6 +281,7 @@ class DialerPlan:
     trunk: str | None = None  # DIALGUARD_TRUNK_URI
     carrier_port: int | None = None  # the built-in test carrier's, when it runs
     carrier_line: Path | None = None
+    edge_rpc_port: int = 0  # the Kamailio edge's JSON-RPC on 127.0.0.1 (its bans)
 
     def status_lines(self) -> list[tuple[str, str]]:
         """(what, how) rows for the console's Status page."""
@@ -268,7 +303,11 @@ class DialerPlan:
             )
         else:
             carrier = f"trunk {self.trunk}"
-        return [("Dialer pool", self.pool.describe()), ("Carrier", carrier)]
+        return [
+            ("Dialer pool", self.pool.describe()),
+            ("Carrier", carrier),
+            ("SIP edge", "Kamailio: checks logins, bans attackers, dispatches to every worker"),
+        ]
 
 
 def _free_loopback_port(attempts: int = 20) -> int:
@@ -288,8 +327,9 @@ def _free_loopback_port(attempts: int = 20) -> int:
 
 def plan_dialer(settings: Settings) -> DialerPlan:
     """Size the pool, and with the test carrier make its line and pick its port."""
+    rpc = settings.edge_rpc_port or _free_loopback_port()
     if settings.trunk_uri is not None:
-        return DialerPlan(dialer_pool(settings), trunk=settings.trunk_uri)
+        return DialerPlan(dialer_pool(settings), trunk=settings.trunk_uri, edge_rpc_port=rpc)
     if not settings.test_carrier_on:
         return DialerPlan(None)
     from dialer.carrier_line import ensure_lines
@@ -299,18 +339,21 @@ def plan_dialer(settings: Settings) -> DialerPlan:
         dialer_pool(settings),
         carrier_port=_free_loopback_port(),
         carrier_line=lines[settings.test_line_language],
+        edge_rpc_port=rpc,
     )
 
 
 def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> list[Child]:
-    """The SIP side: a refusing endpoint without a carrier, else the front and its workers
-    (with the test carrier in front of them when it stands in for the trunk)."""
+    """The SIP side: a refusing endpoint without a carrier, else the workers and the Kamailio
+    edge in front of them (with the test carrier behind them when it stands in for the trunk).
+
+    Workers first, then the edge: its dispatcher probes find them answering.
+    """
     if plan.pool is None:
         return [Child("dialer", run_dialer_child, probe=sip_answers)]
     n = plan.pool.workers
     ports = ctx.Array("i", n, lock=False)
     legs = ctx.Array("i", n, lock=False)
-    secret = os.urandom(32)  # one per run: tokens and nonces do not outlive it
     carrier: list[Child] = []
     if plan.carrier_port is not None and plan.carrier_line is not None:
         carrier = [
@@ -321,19 +364,31 @@ def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> l
         ]
     return [
         *carrier,
-        Child(
-            "dialer-front",
-            functools.partial(run_front_child, ports, legs, secret),
-            probe=sip_answers,
-        ),
         *[
             Child(
                 f"dialer-{i}",
-                functools.partial(run_worker_child, i, ports, legs, secret, plan.carrier_port),
+                functools.partial(run_worker_child, i, ports, legs, plan.carrier_port),
             )
             for i in range(n)
         ],
+        Child(
+            "sip-edge",
+            functools.partial(run_edge_child, n, plan.edge_rpc_port),
+            probe=sip_answers,
+        ),
     ]
+
+
+def with_edge_secret(settings: Settings) -> Settings:
+    """The settings with an edge secret: the site's, or a fresh one for this run.
+
+    One host runs edge and workers together, so a per-run secret suffices
+    (marks do not outlive the run); edge hosts and dialer hosts apart share
+    DIALGUARD_EDGE_SECRET.
+    """
+    if settings.edge_secret is not None:
+        return settings
+    return settings.model_copy(update={"edge_secret": SecretStr(secrets.token_hex(32))})
 
 
 def run_webhooks_child(settings: Settings) -> None:
@@ -437,6 +492,7 @@ class Child:
     probe: Callable[[Settings], bool] | None = None
     answered: bool = False  # since its last start: a slow start is never taken for a hang
     failing_since: float | None = None
+    hung: bool = False  # killed for not answering: its restart is recorded as a hang
 
 
 def _local(host: str) -> str:
@@ -479,7 +535,7 @@ class Supervisor:
     A hang is seen through the heartbeats workers write to the database
     anyway (`recording.db.heartbeats`): a child that has beaten once and then
     not for `HANG_AFTER_S` is killed, and restarted like one that died. A
-    child that never beats (the API, the SIP front) is asked instead (`Child.probe`),
+    child that never beats (the API, the SIP edge) is asked instead (`Child.probe`),
     and killed when it has not answered for `HANG_AFTER_S` after answering once.
     When every beating child is silent at once, the database is what hangs
     (a long write holding SQLite's lock, say): nobody is killed for it.
@@ -539,6 +595,10 @@ class Supervisor:
                         "restarts": child.restarted,
                     },
                 )
+                why, child.hung = ("hung" if child.hung else "exited"), False
+                record_restart(
+                    restarts_file(self.settings.data_dir), child.name, why, datetime.now(UTC)
+                )
             elif now >= child.next_start:
                 child.next_start = 0.0
                 self._start(child)
@@ -583,6 +643,7 @@ class Supervisor:
                     silent,
                     extra={"child": child.name, "restarts": child.restarted + 1},
                 )
+                child.hung = True
                 child.process.kill()
                 child.process.join(5)
 
@@ -612,6 +673,7 @@ class Supervisor:
                     extra={"child": child.name, "restarts": child.restarted + 1},
                 )
                 child.failing_since = None
+                child.hung = True
                 process.kill()
                 process.join(5)
 
@@ -780,8 +842,31 @@ def prepare_storage(settings: Settings) -> None:
         )
 
 
+def prepare_edge(settings: Settings) -> str:
+    """Kamailio is installed and the TLS certificate is there (made if need be): its
+    SHA-256 fingerprint, which `up` prints for agents to compare with their softphone's."""
+    from api.wiring import edge_tls_files
+    from dialer.edge.process import EdgeError, find_kamailio
+    from dialer.edge.tls import fingerprint
+
+    try:
+        find_kamailio()
+        cert, _ = edge_tls_files(settings)
+        return fingerprint(cert)
+    except EdgeError as exc:
+        raise PreflightFailed(str(exc)) from None
+    except ApiError as exc:
+        raise PreflightFailed(hinted(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise PreflightFailed(f"DIALGUARD_SIP_TLS_CERT: {exc}") from None
+
+
 def _wait_healthy(
-    settings: Settings, stop: threading.Event, plan: DialerPlan, timeout: float = 120.0
+    settings: Settings,
+    stop: threading.Event,
+    plan: DialerPlan,
+    fingerprint: str | None = None,
+    timeout: float = 120.0,
 ) -> None:
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
     deadline = time.monotonic() + timeout
@@ -797,6 +882,15 @@ def _wait_healthy(
                     ),
                     flush=True,
                 )
+                if fingerprint is not None:
+                    print(
+                        translate(
+                            "SIP over TLS on %(tls)s; certificate SHA-256 fingerprint %(fp)s",
+                            tls=f"{settings.sip_host}:{settings.sip_tls_port}",
+                            fp=fingerprint,
+                        ),
+                        flush=True,
+                    )
                 if plan.carrier_port is not None:
                     print(
                         gettext(
@@ -858,6 +952,8 @@ def run_up(settings: Settings) -> int:
     try:
         preflight(settings)
         plan = plan_dialer(settings)  # the test carrier's line is made here: fails before S3
+        settings = with_edge_secret(settings)
+        fingerprint = prepare_edge(settings) if plan.pool is not None else None
         if settings.embedded_s3:
             embedded = EmbeddedS3(settings.s3_dir).start()
             assert embedded.credentials is not None
@@ -888,7 +984,7 @@ def run_up(settings: Settings) -> int:
         keeper = S3Keeper(embedded) if embedded is not None else None
         threading.Thread(  # in the command's language: a new thread starts with none
             target=contextvars.copy_context().run,
-            args=(_wait_healthy, settings, stop, plan),
+            args=(_wait_healthy, settings, stop, plan, fingerprint),
             daemon=True,
         ).start()
         while not stop.wait(0.5):

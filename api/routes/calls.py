@@ -27,12 +27,14 @@ from sqlalchemy.orm import Session
 
 from api.accounts.models import Role, User
 from api.audit.chain import record
+from api.import_messages import say
 from api.web.auth import require
 from api.web.params import RowId
 from api.web.services import services_of
 from dialer.debtors import CLIENT_PATTERN, REQUEST_DEBTOR, Debtor, debtor_facts
-from dialer.models import CallCommand, CallRequest, LiveCall, SipRegistration
+from dialer.models import CallCommand, CallRequest, LiveCall
 from dialer.numbers import MalformedNumber, mask, normalize
+from dialer.softphones import registration
 from recording.db.engine import as_utc
 from recording.fields import seal_text
 
@@ -98,15 +100,14 @@ def click_to_call(
             body.number, services.phone_region, allow_vanity=services.allow_vanity_numbers
         )
     except MalformedNumber as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(422, say(exc.said)) from None
     if body.client is not None and body.debtor_id is None:
         raise HTTPException(422, "a client is given only with the debtor_id it qualifies")
     now = services.clock().astimezone(UTC)
     with services.sessions() as session:
         debtor = _debtor(session, body.debtor_id, body.client) if body.debtor_id else None
         facts = debtor_facts(debtor)  # none named: empty, and the request carries no debtor
-        binding = session.get(SipRegistration, body.agent)
-        if binding is None or as_utc(binding.expires_at) < now:
+        if registration(session, body.agent, now) is None:  # Kamailio's location table
             raise HTTPException(
                 409, f"{body.agent}'s softphone is not registered: it cannot be rung"
             )

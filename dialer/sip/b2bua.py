@@ -19,6 +19,11 @@ Why it is shaped this way:
   says) and merged afterwards into one stereo file, agent left and debtor
   right, which is what transcription expects; the merge runs on a worker
   thread so a long call does not stall SIP while it is written.
+- Behind the Kamailio edge (`config.edge`) a worker checks no password: it
+  takes a new INVITE only from the edge's addresses with the edge's mark over
+  the Call-ID and agent (dialer/edge/trust.py), so a worker port found around
+  the edge offers no login to guess. A full worker answers 503, not pjsua's
+  486 (dialer/sip/overload.py), so the edge tries the next worker.
 - Logs carry our call id and a masked number only.
 """
 
@@ -43,14 +48,16 @@ from typing import Any
 import pjsua2 as pj
 
 from dialer.calls import CallEvent, CallRecord, Command, Decide, Ended, note_path
+from dialer.edge import trust
 from dialer.errors import DialerError
 from dialer.numbers import MalformedNumber, mask, normalize
 from dialer.sip.config import B2buaConfig
 from dialer.sip.digest import Credential, FailureThrottle, check_login
 from dialer.sip.endpoint import start_endpoint
+from dialer.sip.media_policy import Verdict, client_transport, sdp_body
+from dialer.sip.media_policy import decide as decide_media
 from dialer.sip.messages import SipRequest, host_of, parse_request, uri_user
-from dialer.sip.redirect_token import check as check_token
-from dialer.sip.redirect_token import token_in
+from dialer.sip.overload import OverloadGuard
 from dialer.stereo import merge_stereo
 
 log = logging.getLogger(__name__)
@@ -148,6 +155,9 @@ class _Session:
     caller_id: str | None = None
     provisional: int = 0  # highest provisional response sent to the agent
     outbound: bool = False  # click-to-call: we rang the agent, they did not call us
+    # How the softphone reached us (udp, tcp, tls): the edge's word behind an edge, else
+    # the INVITE's own Via. The media policy reads it.
+    client_transport: str = "udp"
     request_id: int | None = None
     dialed_at: float | None = None  # monotonic, INVITE sent to the trunk
     answered_at: float | None = None  # monotonic, carrier's 200 OK
@@ -235,6 +245,11 @@ _BRIDGED = frozenset(
     {pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
 )
 
+#: A source refused at the door is logged at most once per this many seconds, and the
+#: sources remembered for that are capped (a scan from many addresses stays bounded).
+REFUSAL_LOG_INTERVAL_S = 60.0
+REFUSAL_LOG_SOURCES = 4096
+
 # Carrier failures the agent's softphone should see as is; anything else becomes
 # something the softphone cannot misread (401/407 would make it prompt for a password).
 _RELAYED = frozenset(range(400, 700)) - {401, 407}
@@ -293,6 +308,9 @@ class B2bua:
         self._merger = ThreadPoolExecutor(1, thread_name_prefix="b2bua-merge")
         self._caller_ids = itertools.cycle(config.caller_ids)
         self._accounts: dict[str, _Account] = {}
+        self._edge_account: _Account | None = None
+        self._refusals_logged: dict[str, float] = {}  # source: monotonic, last line about it
+        self._overload_logged = 0.0
         self._closed = False
         self._ep = pj.Endpoint()
         self._logger = _MaskingLogBridge()  # referenced here: pjsua2 keeps no reference
@@ -310,6 +328,9 @@ class B2bua:
             self._front = self._account("dialguard", default=True)
             for cid in config.caller_ids:
                 self._accounts[cid] = self._account(cid, default=False)
+            if config.edge is not None:  # click-to-call rings the agent through the edge
+                self._edge_account = self._account("dialguard-c2c", default=False)
+            self._overload = OverloadGuard(on_refused=self._overloaded)
         except BaseException:
             self.close()
             raise
@@ -322,7 +343,20 @@ class B2bua:
         if cfg.rtp_port:
             acfg.mediaConfig.transportConfig.port = cfg.rtp_port
             acfg.mediaConfig.transportConfig.portRange = cfg.rtp_port_range
-        if not default and cfg.trunk_username is not None and cfg.trunk_password is not None:
+        if (default or user == "dialguard-c2c") and cfg.srtp.enabled:
+            # The agents' side: SRTP keyed with SDES whenever the softphone offers it
+            # (click-to-call offers it too); whether an agent's plain RTP is refused is
+            # decided per call (_media_refused, 488).
+            # No secure signalling is demanded of the hop itself: behind the edge every
+            # INVITE arrives over the edge's UDP, and the edge names the softphone's.
+            # The callers' accounts (the trunk leg) keep pjsua's default: plain RTP.
+            acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_OPTIONAL
+            acfg.mediaConfig.srtpSecureSignaling = 0
+            acfg.mediaConfig.srtpOpt.keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+        if user == "dialguard-c2c" and cfg.edge is not None:
+            # Loose-routed to the edge, which looks up where the agent's softphone is.
+            acfg.sipConfig.proxies.append(f"sip:{cfg.edge.proxy};lr;transport=udp")
+        elif not default and cfg.trunk_username is not None and cfg.trunk_password is not None:
             # Realm "*": whatever realm the carrier challenges in (401 or 407), PJSIP
             # answers with this login once; a second challenge ends the call as refused.
             acfg.sipConfig.authCreds.append(
@@ -374,7 +408,12 @@ class B2bua:
             while self._legs and time.monotonic() < deadline:
                 self.poll(20)
         self._merger.shutdown(wait=True)
-        for account in [*self._accounts.values(), getattr(self, "_front", None)]:
+        accounts = [
+            *self._accounts.values(),
+            getattr(self, "_front", None),
+            getattr(self, "_edge_account", None),
+        ]
+        for account in accounts:
             if account is not None:
                 account.shutdown()
         self._accounts.clear()
@@ -398,7 +437,12 @@ class B2bua:
     def _handle(self, event: _Event) -> None:
         if event.kind == "incoming":
             self._legs.add(event.leg)
-            self._incoming(event)
+            try:
+                self._incoming(event)
+            except Exception:  # a leg left unanswered would hold a call slot for good
+                log.exception("b2bua: an incoming call could not be handled; refused")
+                if event.leg.session is None:
+                    self._refuse(event.leg, 500, "Server Internal Error")
             return
         leg = event.leg
         if event.kind == "state":
@@ -434,6 +478,8 @@ class B2bua:
         agent = self._authenticate(leg, request, source)
         if agent is None:
             return
+        if self._media_refused(leg, request, event.msg, agent):
+            return
         sip_call_id = request.first("call-id") or ""
         sid = secrets.token_hex(8)
         dialed = uri_user(request.uri)
@@ -454,6 +500,7 @@ class B2bua:
             e164=e164,
             started_at=self._clock(),
             started_mono=time.monotonic(),
+            client_transport=self._client_transport(request),
         )
         try:  # decides and, when it allows the call, books it as in flight
             allowed, rule, reason = self._decide(e164, None, sid, agent)
@@ -507,17 +554,23 @@ class B2bua:
         self._place_trunk_call(session)
 
     def originate(self, request_id: int, agent: str, contact: str, e164: str) -> None:
-        """Click-to-call: ring the agent's softphone at `contact`, dial `e164` once answered.
+        """Click-to-call: ring the agent's softphone, dial `e164` once answered.
 
-        The same checks as a softphone's own call, before anything rings: the
-        policy for the number, then both recorders (fail closed).
+        Behind an edge the INVITE goes to the edge for `sip:<agent>@<realm>`,
+        marked as the edge marks what it sends us, and the edge finds the
+        softphone (its location table is the truth, `contact` only a hint);
+        standalone, it goes to `contact`. The same checks as a softphone's own
+        call, before anything rings: the policy for the number, then both
+        recorders (fail closed).
         """
         sid = secrets.token_hex(8)
+        cfg = self.config
+        account = self._edge_account if self._edge_account is not None else self._front
         session = _Session(
             id=sid,
             sip_call_id="",
             agent=agent,
-            agent_leg=_Leg(self, self._front, pj.PJSUA_INVALID_ID),
+            agent_leg=_Leg(self, account, pj.PJSUA_INVALID_ID),
             e164=e164,
             started_at=self._clock(),
             started_mono=time.monotonic(),
@@ -565,8 +618,17 @@ class B2bua:
         op = pj.CallOpParam(True)
         op.opt.audioCount = 1
         op.opt.videoCount = 0
+        target = contact
+        if cfg.edge is not None:
+            target = f"sip:{agent}@{cfg.realm}"
+            # Our own Call-ID, so the mark over it can go in the INVITE that carries it.
+            session.sip_call_id = f"{secrets.token_hex(12)}@dialguard"
+            op.opt.customCallId = session.sip_call_id
+            stamp = trust.mark(cfg.edge.secret, int(self._clock()), session.sip_call_id, agent)
+            op.txOption.headers.append(_header(trust.AGENT_HEADER, agent))
+            op.txOption.headers.append(_header(trust.MARK_HEADER, stamp))
         try:
-            leg.makeCall(contact, op)
+            leg.makeCall(target, op)
         except pj.Error as exc:
             log.error("b2bua: cannot ring the agent: %s", exc.reason, extra=session.label())
             leg.session = None
@@ -580,21 +642,26 @@ class B2bua:
         log.info("b2bua: ringing the agent for click-to-call", extra=session.label())
 
     def _authenticate(self, leg: _Leg, request: SipRequest, source: str) -> str | None:
-        """The agent's username, or None once the leg has been answered 401 or 403."""
+        """The agent's username, or None once the leg has been answered 401 or 403.
+
+        Behind an edge the edge alone authenticates: the call must come from
+        one of its addresses with its mark, and nothing is ever challenged
+        here, so a worker port found around the edge yields no login to guess.
+        """
         cfg = self.config
-        token = token_in(request.uri) if cfg.front_secret is not None else None
-        if token is not None and cfg.front_secret is not None:
-            agent = check_token(
-                cfg.front_secret,
-                token,
-                uri_user(request.uri),
+        if cfg.edge is not None:
+            agent = request.first(trust.AGENT_HEADER)
+            if source in cfg.edge.addresses and trust.verify(
+                cfg.edge.secret,
+                request.first(trust.MARK_HEADER),
                 request.first("call-id") or "",
+                agent,
                 self._clock(),
-            )
-            if agent is None:
-                log.warning("b2bua: redirect token refused from %s", source)
-                self._refuse(leg, 403, "Forbidden")
-            return agent
+            ):
+                return agent
+            self._refuse_quietly(source, "not from the edge, or without its mark")
+            self._refuse(leg, 403, "Forbidden")
+            return None
         login = check_login(
             request.all("authorization"),
             method="INVITE",
@@ -613,6 +680,33 @@ class B2bua:
         elif login.refusal is not None:
             self._refuse(leg, 403, login.refusal)
         return login.agent
+
+    def _refuse_quietly(self, source: str, why: str) -> None:
+        """Log a refused source at most once a minute: a scan must not flood the log."""
+        now = time.monotonic()
+        last = self._refusals_logged.get(source)
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
+            return
+        if len(self._refusals_logged) >= REFUSAL_LOG_SOURCES:  # forget the quiet ones
+            self._refusals_logged = {
+                k: t for k, t in self._refusals_logged.items() if now - t < REFUSAL_LOG_INTERVAL_S
+            }
+        self._refusals_logged[source] = now
+        log.warning(
+            "b2bua: INVITE from %s refused (403): %s; said once a minute per source", source, why
+        )
+
+    def _overloaded(self, refused: int) -> None:
+        now = time.monotonic()
+        if now - self._overload_logged >= REFUSAL_LOG_INTERVAL_S:
+            self._overload_logged = now
+            log.info("b2bua: full, new calls answered 503 (%d so far)", refused)
+
+    def _client_transport(self, request: SipRequest) -> str:
+        """udp, tcp or tls: the edge's word for it behind an edge (it replaces any
+        client's), else the top Via; a client alone cannot claim TLS it did not use."""
+        edge_says = request.first(trust.TRANSPORT_HEADER) if self.config.edge is not None else None
+        return client_transport(request.all("via"), edge_says)
 
     def _refuse(
         self, leg: _Leg, code: int, reason: str, headers: Sequence[tuple[str, str]] = ()
@@ -822,6 +916,23 @@ class B2bua:
 
     # --- media ---------------------------------------------------------------------------------
 
+    def _media_refused(self, leg: _Leg, request: SipRequest, message: str, agent: str) -> bool:
+        """Refuse (488) an offer the SRTP policy does not allow over the softphone's transport.
+
+        After the login, so an unauthenticated caller learns nothing of the
+        policy; before the number and the trunk, so nothing is dialed for it.
+        """
+        transport = self._client_transport(request)
+        media = decide_media(self.config.srtp, transport, sdp_body(message))
+        if media.verdict is not Verdict.REFUSE:
+            log.debug("b2bua: agent media: %s", media.why)
+            return False
+        log.info("b2bua: media offer of %s refused: %s", agent, media.why)
+        self._refuse(
+            leg, 488, "Not Acceptable Here", [("Warning", f'399 dialguard "{_token(media.why)}"')]
+        )
+        return True
+
     @staticmethod
     def _audio(leg: _Leg | None) -> pj.AudioMedia | None:
         if leg is None or leg.state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -958,7 +1069,9 @@ class B2bua:
     def _take_request(self) -> None:
         """Claim a queued click-to-call when this worker has room for one more call."""
         now = time.monotonic()
-        if self._next_request is None or now - self._asked_at < 0.5 or len(self._legs) > 2:
+        if self._next_request is None or now - self._asked_at < 0.5:
+            return
+        if len(self._legs) > 2 or self._overload.full():  # no room for both legs of a call
             return
         self._asked_at = now
         try:

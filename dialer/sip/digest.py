@@ -400,6 +400,25 @@ class Login:
     refusal: str | None = None  # reason phrase of a 403
 
 
+#: Longer than any username an account can have (and than a database column holds).
+_MAX_USERNAME = 128
+
+
+def plausible_username(username: str) -> bool:
+    """Whether a digest username can name an account at all: UTF-8, no control characters.
+
+    Anything else is answered as an unknown user without asking the database, whose
+    driver would raise on text it cannot encode (and leave the call unanswered).
+    """
+    if not username or len(username) > _MAX_USERNAME:
+        return False
+    try:
+        username.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return all(ch.isprintable() for ch in username)
+
+
 def check_login(
     authorization: Sequence[str],
     *,
@@ -443,7 +462,7 @@ def check_login(
         method=method,
         request_uri=uri,
         realm=realm,
-        credential=credentials(auth.username),
+        credential=credentials(auth.username) if plausible_username(auth.username) else None,
         secret=secret,
         now=now,
         nonce_lifetime_s=nonce_lifetime_s,

@@ -129,14 +129,14 @@ def _carrier(port: int, log: Path) -> subprocess.Popen[str]:
 
 
 def _agents(product: Product, calls: int, log: Path) -> subprocess.CompletedProcess[str]:
-    """`calls` softphone calls to the debtor's number within one second, through the front."""
+    """`calls` softphone calls to the debtor's number within one second, through the edge."""
     sip = product.sip
     return subprocess.run(
         [
             "sipp",
             f"127.0.0.1:{sip}",
             "-sf",
-            str(DATA / "sipp" / "front_agent_capped.xml"),
+            str(DATA / "sipp" / "edge_agent_capped.xml"),
             "-i",
             "127.0.0.1",
             "-p",

@@ -2,7 +2,7 @@
 
 What README.md's "First call in five minutes" promises, end to end: with no
 trunk configured, `dialguard up` starts its built-in test carrier; an agent's
-softphone (SIPp) calls any number through the SIP front; the carrier answers,
+softphone (SIPp) calls any number through the Kamailio edge; the carrier answers,
 says its line and hangs up; the call is recorded, stored twice, transcribed
 and QA-checked like any call, marked as a test call everywhere, and every
 file it left is its user's alone. Where baresip is installed (the README's
@@ -87,7 +87,7 @@ def _speaking_agent(work: Path) -> Path:
             usec = i * 20_000
             out.write(struct.pack("<IIII", usec // 10**6, usec % 10**6, len(frame), len(frame)))
             out.write(frame)
-    scenario = (DATA / "sipp" / "front_agent_hears_bye.xml").read_text()
+    scenario = (DATA / "sipp" / "edge_agent_hears_bye.xml").read_text()
     assert SAMPLE_PCAP in scenario
     mine = work / "agent.xml"
     mine.write_text(scenario.replace(SAMPLE_PCAP, f'play_pcap_audio="{pcap}"'))

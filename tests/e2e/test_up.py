@@ -198,7 +198,7 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         carrier = Carrier(answering, trunk_port)
         sip = int(env["DIALGUARD_SIP_PORT"])
         talk = run_sipp(
-            "front_agent_talk.xml",  # the front redirects it to a dialer worker
+            "edge_agent_calls_talks.xml",  # the Kamailio edge passes it to a dialer worker
             f"127.0.0.1:{sip}",
             "-s",
             number,

@@ -1,0 +1,1 @@
+"""The SIP edge: Kamailio in front of the dialer workers, and what the workers trust of it."""

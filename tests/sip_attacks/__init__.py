@@ -1,0 +1,1 @@
+"""Malformed SIP against Dialguard's SIP listeners: RFC 4475, a generated corpus, SIPVicious."""
