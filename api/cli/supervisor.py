@@ -58,7 +58,7 @@ from api.cli.doctor import (
     open_database,
 )
 from api.errors import ApiError
-from api.i18n import gettext, translate
+from api.i18n import N_, gettext, translate
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.restarts import record_restart, restarts_file
@@ -71,7 +71,7 @@ from api.wiring import (
     storage_targets,
     with_embedded_storage,
 )
-from dialer.pool import PoolSize
+from dialer.pool import WORKERS_PER_CORE, PoolSize
 from recording.db.engine import as_utc, make_engine, session_factory
 from recording.db.heartbeats import Heartbeat
 from recording.embedded_s3 import EmbeddedS3
@@ -283,31 +283,93 @@ class DialerPlan:
     carrier_line: Path | None = None
     edge_rpc_port: int = 0  # the Kamailio edge's JSON-RPC on 127.0.0.1 (its bans)
 
-    def status_lines(self) -> list[tuple[str, str]]:
-        """(what, how) rows for the console's Status page."""
+    def status_lines(self) -> list[StatusLine]:
+        """Rows for the console's Status page, said in the reader's language when shown."""
         if self.pool is None:
             return [
-                (
-                    "Carrier",
-                    "none: DIALGUARD_TRUNK_URI is not set and the test carrier is off, "
-                    "so every call is refused",
+                StatusLine(
+                    N_("Carrier"),
+                    N_(
+                        "none: DIALGUARD_TRUNK_URI is not set and the test carrier is off, "
+                        "so every call is refused"
+                    ),
                 )
             ]
         if self.carrier_port is not None:
-            carrier = (
-                f"TEST CARRIER on 127.0.0.1:{self.carrier_port}: every call is answered by "
-                "Dialguard's built-in test carrier with a short spoken line "
-                f"({self.carrier_line.name if self.carrier_line else ''}), not by a phone "
-                "network. Set DIALGUARD_TRUNK_URI for real calls; DIALGUARD_TEST_CARRIER=off "
-                "in production."
+            carrier = StatusLine(
+                N_("Carrier"),
+                N_(
+                    "TEST CARRIER on 127.0.0.1:%(port)s: every call is answered by "
+                    "Dialguard's built-in test carrier with a short spoken line (%(line)s), "
+                    "not by a phone network. Set DIALGUARD_TRUNK_URI for real calls; "
+                    "DIALGUARD_TEST_CARRIER=off in production."
+                ),
+                {
+                    "port": str(self.carrier_port),
+                    "line": self.carrier_line.name if self.carrier_line else "",
+                },
+                alarm=True,
             )
         else:
-            carrier = f"trunk {self.trunk}"
+            carrier = StatusLine(N_("Carrier"), N_("trunk %(trunk)s"), {"trunk": str(self.trunk)})
         return [
-            ("Dialer pool", self.pool.describe()),
-            ("Carrier", carrier),
-            ("SIP edge", "Kamailio: checks logins, bans attackers, dispatches to every worker"),
+            _pool_line(self.pool),
+            carrier,
+            StatusLine(
+                N_("SIP edge"),
+                N_("Kamailio: checks logins, bans attackers, dispatches to every worker"),
+            ),
         ]
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """A row of the Status page: message ids and their parameters, not yet translated
+    (the API process says them in each reader's language)."""
+
+    what: str
+    how: str
+    params: dict[str, str] = field(default_factory=dict)
+    alarm: bool = False  # shown as an error: the test carrier answers the calls
+
+
+def _pool_line(pool: PoolSize) -> StatusLine:
+    """`PoolSize.describe` for the console, one message per case so each can be translated."""
+    params = {
+        "workers": str(pool.workers),
+        "calls": str(pool.calls),
+        "cores": str(pool.cores),
+        "sized": str(pool.sized),
+        "per_core": str(WORKERS_PER_CORE),
+        "gib": f"{pool.available_mib / 1024:.1f}" if pool.available_mib is not None else "",
+        "room": str(pool.by_memory) if pool.by_memory is not None else "",
+    }
+    known = pool.available_mib is not None and pool.by_memory is not None
+    if pool.requested:
+        how = (
+            N_(
+                "%(workers)s workers = %(calls)s calls: set by DIALGUARD_DIALER_WORKERS "
+                "(this host: %(cores)s cores, %(gib)s GiB available; auto would start %(sized)s)"
+            )
+            if known
+            else N_(
+                "%(workers)s workers = %(calls)s calls: set by DIALGUARD_DIALER_WORKERS "
+                "(this host: %(cores)s cores, memory unknown; auto would start %(sized)s)"
+            )
+        )
+    else:
+        how = (
+            N_(
+                "%(workers)s workers = %(calls)s calls: %(cores)s cores (%(per_core)s workers "
+                "a core), %(gib)s GiB available (room for %(room)s)"
+            )
+            if known
+            else N_(
+                "%(workers)s workers = %(calls)s calls: %(cores)s cores (%(per_core)s workers "
+                "a core), memory unknown"
+            )
+        )
+    return StatusLine(N_("Dialer pool"), how, params)
 
 
 def _free_loopback_port(attempts: int = 20) -> int:

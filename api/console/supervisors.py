@@ -74,7 +74,10 @@ def status_page(request: Request) -> Response:
         refused=refused,
         # What `dialguard up` started on the SIP side (api/cli/supervisor.py DialerPlan):
         # the pool and what it rests on, and the carrier (the test carrier, marked).
-        dialer=getattr(request.app.state, "dialer_status", None),
+        dialer=[
+            (gettext(line.what), translate(line.how, **line.params), line.alarm)
+            for line in getattr(request.app.state, "dialer_status", None) or []
+        ],
         edge=edge_status(request.app.state),
     )
 

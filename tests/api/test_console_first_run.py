@@ -37,3 +37,15 @@ def test_the_status_page_shows_the_pool_and_marks_the_test_carrier(console: Cons
     page = supervisor.get("/status").text
     assert "4 workers = 8 calls: set by DIALGUARD_DIALER_WORKERS" in page
     assert "trunk sip:c:5060" in page and "TEST CARRIER" not in page
+
+
+def test_the_status_page_says_the_pool_and_the_carrier_in_chinese(console: Console) -> None:
+    supervisor = console.supervisor()
+    supervisor.headers["Accept-Language"] = "zh-CN,zh;q=0.9"
+    console.app.state.dialer_status = DialerPlan(
+        size_pool(2, 22 * 2**30), carrier_port=40123, carrier_line=None
+    ).status_lines()
+    page = supervisor.get("/status").text
+    assert "24 个拨号进程 = 48 路呼叫：2 核（每核 12 个进程），可用内存 22.0 GiB" in page
+    assert '<strong class="error">测试线路（127.0.0.1:40123）' in page
+    assert "Dialer pool" not in page and "TEST CARRIER" not in page
