@@ -142,7 +142,13 @@ def test_freezes_and_kills_leave_exactly_one_verified_version_of_every_recording
     keys = FileKeyRing(data / "keys" / "recording-keys.json")
     sessions = session_factory(engine)
     capture = write_wav(tmp_path / "call.wav", [noise(30.0, 0.2, seed=5), noise(30.0, 0.2, seed=6)])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALGUARD_")} | {
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DIALGUARD_") and k not in ("LC_ALL", "LC_MESSAGES")
+    } | {
+        "LANG": "C.UTF-8",  # the CLI speaks the shell's language; SAID reads English
+        "DIALGUARD_LANGUAGE": "en",
         "DIALGUARD_DATA_DIR": str(data),
         "DIALGUARD_DATABASE_URL": database_url,
         "DIALGUARD_S3_ENDPOINT": store.endpoint,
