@@ -126,6 +126,49 @@ def _free_tcp_port() -> int:
 StartEdge = Callable[..., Edge]
 
 
+def start_edge_at(
+    directory: Path,
+    workers: int = 1,
+    bans: EdgeBans | None = None,
+    algorithm: str = "MD5",
+    database_url: str | None = None,
+    uas_scenarios: list[str] | None = None,
+    started: list[Edge] | None = None,
+) -> Edge:
+    """An edge (and `workers` SIPp UASes behind it) kept in `directory`; the caller stops
+    it (an edge appended to `started` before it starts, so a failed start is cleaned up)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    url = database_url or migrated_sqlite(directory)
+    scenarios = uas_scenarios or ["edge_worker_uas.xml"] * workers
+    uases = [
+        WorkerUas(free_port(socket.SOCK_DGRAM), directory, scenario).start()
+        for scenario in scenarios
+    ]
+    cert, key = ensure_self_signed(
+        directory / "tls", "127.0.0.1", datetime.datetime.now(datetime.UTC)
+    )
+    config = EdgeConfig(
+        host="127.0.0.1",
+        port=free_port(socket.SOCK_DGRAM),
+        tls_port=_free_tcp_port(),
+        realm="dialguard",
+        algorithm=algorithm,
+        dispatcher_list=directory / "dispatcher.list",
+        tls_cert=cert,
+        tls_key=key,
+        rpc_port=_free_tcp_port(),
+        secrets_file=directory / "kamailio-secrets.cfg",
+        bans=bans or EdgeBans(),
+    )
+    secret = secrets.token_hex(32)
+    path = write_config(config, secret, url, dispatcher_list("127.0.0.1", [u.port for u in uases]))
+    edge = Edge(EdgeProcess(config, path), config, secret, url, uases)
+    if started is not None:
+        started.append(edge)
+    edge.process.start(timeout=20)
+    return edge
+
+
 @pytest.fixture
 def start_edge(tmp_path: Path) -> Iterator[StartEdge]:
     """Start an edge (and `workers` SIPp UASes behind it); stopped after the test."""
@@ -138,38 +181,15 @@ def start_edge(tmp_path: Path) -> Iterator[StartEdge]:
         database_url: str | None = None,
         uas_scenarios: list[str] | None = None,
     ) -> Edge:
-        directory = tmp_path / f"edge{len(started)}"
-        directory.mkdir()
-        url = database_url or migrated_sqlite(directory)
-        scenarios = uas_scenarios or ["edge_worker_uas.xml"] * workers
-        uases = [
-            WorkerUas(free_port(socket.SOCK_DGRAM), directory, scenario).start()
-            for scenario in scenarios
-        ]
-        cert, key = ensure_self_signed(
-            directory / "tls", "127.0.0.1", datetime.datetime.now(datetime.UTC)
+        return start_edge_at(
+            tmp_path / f"edge{len(started)}",
+            workers,
+            bans,
+            algorithm,
+            database_url,
+            uas_scenarios,
+            started,
         )
-        config = EdgeConfig(
-            host="127.0.0.1",
-            port=free_port(socket.SOCK_DGRAM),
-            tls_port=_free_tcp_port(),
-            realm="dialguard",
-            algorithm=algorithm,
-            dispatcher_list=directory / "dispatcher.list",
-            tls_cert=cert,
-            tls_key=key,
-            rpc_port=_free_tcp_port(),
-            secrets_file=directory / "kamailio-secrets.cfg",
-            bans=bans or EdgeBans(),
-        )
-        secret = secrets.token_hex(32)
-        path = write_config(
-            config, secret, url, dispatcher_list("127.0.0.1", [u.port for u in uases])
-        )
-        edge = Edge(EdgeProcess(config, path), config, secret, url, uases)
-        started.append(edge)
-        edge.process.start(timeout=20)
-        return edge
 
     yield start
     for edge in started:
