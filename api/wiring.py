@@ -28,7 +28,7 @@ from dialer.site import CallSite
 from dialer.workdays import load_calendar
 from recording.db.engine import make_engine, session_factory
 from recording.embedded_s3 import EmbeddedS3, load_or_create_credentials, running_instance
-from recording.keys import FileKeyRing
+from recording.keys import FileKeyRing, read_or_create_secret
 from recording.storage import S3Target, ensure_bucket, make_client, split_endpoint
 from recording.store import Copy
 
@@ -118,13 +118,7 @@ def audit_key(settings: Settings, create: bool = True) -> bytes | None:
     except FileNotFoundError:
         if not create:
             return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of this start made it first
-        return _read_audit_key(path)
-    with os.fdopen(fd, "wb") as f:
-        f.write(os.urandom(AUDIT_KEY_SIZE))
+    read_or_create_secret(path, AUDIT_KEY_SIZE)
     return _read_audit_key(path)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from pathlib import Path
@@ -34,6 +33,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, timezone
 
 from dialer.errors import DialerError
 from dialer.said import Said, said
+from recording.keys import read_or_create_secret
 
 
 class MalformedNumber(DialerError):
@@ -140,12 +140,4 @@ def number_key(secret: bytes, e164: str) -> str:
 
 def load_or_create_secret(path: Path) -> bytes:
     """32 random bytes kept in a 0600 file; every dialer of a site must share it."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secret)
-        return secret
+    return read_or_create_secret(path)

@@ -21,7 +21,13 @@ from recording.crypto import (
     new_data_key,
 )
 from recording.errors import RecordingError
-from recording.keys import FileKeyRing, KeyFileError, KeyWrapper, WrappedKey
+from recording.keys import (
+    FileKeyRing,
+    KeyFileError,
+    KeyWrapper,
+    WrappedKey,
+    read_or_create_secret,
+)
 
 
 def key_file(path: Path) -> dict[str, Any]:
@@ -258,3 +264,29 @@ def test_a_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "kek.json").mkdir()
     with pytest.raises(KeyFileError, match="not a regular file"):
         FileKeyRing(tmp_path / "kek.json")
+
+
+def _secret_in_process(path: Path, go: Any, out: Any) -> None:
+    go.wait(30)
+    out.put(read_or_create_secret(path))
+
+
+def test_processes_starting_at_once_share_one_whole_secret(tmp_path: Path) -> None:
+    """Dialer workers start together: all must read the one secret, none a half-written file."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = tmp_path / "keys" / "number-key"
+    go, out = ctx.Event(), ctx.Queue()
+    processes = [ctx.Process(target=_secret_in_process, args=(path, go, out)) for _ in range(8)]
+    for process in processes:
+        process.start()
+    go.set()
+    secrets_read = {out.get(timeout=30) for _ in processes}
+    for process in processes:
+        process.join(10)
+        assert process.exitcode == 0
+    assert secrets_read == {path.read_bytes()}
+    assert len(path.read_bytes()) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["number-key"]  # no temporary left
