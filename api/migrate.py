@@ -19,6 +19,7 @@ _HAND_MADE = (
     "segment_tri",
     "segment_grams",
     "ix_transcript_segments_text_trgm",
+    "ix_transcript_segments_joined_trgm",  # migration 0028 replaced text_trgm
     "ix_transcript_segments_grams_tsv",
     # Kamailio's usrloc schema and the auth view over sip_accounts (migration 0027)
     "location",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +25,15 @@ def backends(choice: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def scratch_database(backend: str, folder: Path) -> Iterator[str]:
-    """The SQLAlchemy URL of an empty database that lasts as long as the `with`."""
+def scratch_database(backend: str, folder: Path, keep: bool = False) -> Iterator[str]:
+    """The SQLAlchemy URL of an empty database that lasts as long as the `with`.
+
+    `keep` leaves it in place (for measuring a large build again); the caller
+    drops it, or deletes the SQLite file, when done.
+    """
     if backend == "sqlite":
+        if keep:
+            folder = Path(tempfile.mkdtemp(prefix="dialguard_bench_"))
         yield f"sqlite:///{folder}/bench.db"
         return
     name = f"dialguard_bench_{secrets.token_hex(4)}"
@@ -36,5 +43,6 @@ def scratch_database(backend: str, folder: Path) -> Iterator[str]:
     try:
         yield f"{base}/{name}"
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, func, select, table, text
+from sqlalchemy import and_, column, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from recording.db.engine import as_utc
 from recording.models import Recording
@@ -29,6 +30,15 @@ from transcribe.redact import mask_numbers
 
 # SQLAlchemy 2.0 and 2.1 spell the generic row type differently; the builder needs neither.
 _Rows = Any
+
+#: PostgreSQL's trigram index is built over the text with spaces replaced by
+#: this letter (migration 0028), so its trigrams cross word boundaries and a
+#: phrase is as selective as its words together; queries must use the same
+#: expression, with constants (not bound values) for the planner to match it.
+WORD_JOINER = "ǀ"
+_JOINED_TEXT = func.replace(
+    SegmentRow.text, literal_column("' '"), literal_column(f"'{WORD_JOINER}'")
+)
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
@@ -110,12 +120,17 @@ def _statement(query: str, dialect: str) -> _Rows:
             .order_by(fts.c.rowid.desc())
             .params(phrase=_fts_phrase(query.lower() if short else query))
         )
+    condition: ColumnElement[bool]
     if short:
         condition = func.to_tsvector("simple", SegmentRow.grams).op("@@")(
             func.plainto_tsquery("simple", query.lower())
         )
-    else:
-        condition = SegmentRow.text.ilike(_like_pattern(query), escape="\\")
+    else:  # the index narrows by joined trigrams; the plain ILIKE keeps hits exact
+        pattern = _like_pattern(query)
+        condition = and_(
+            _JOINED_TEXT.ilike(pattern.replace(" ", WORD_JOINER), escape="\\"),
+            SegmentRow.text.ilike(pattern, escape="\\"),
+        )
     return (
         select(SegmentRow, Recording)
         .join(Recording, SegmentRow.recording_id == Recording.id)

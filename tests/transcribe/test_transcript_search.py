@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -136,3 +137,44 @@ def test_the_plain_excerpt_and_the_html_snippet_hold_the_same_words() -> None:
         f"{before}<mark>pay</mark>{after}".replace("&", "&amp;").replace("<now>", "&lt;now&gt;")
     )
     assert excerpt("short", "absent") == ("short", "", "")
+
+
+def test_a_phrase_matches_only_where_its_words_stand_together(session: Session) -> None:
+    """PostgreSQL narrows phrases by trigrams that cross spaces (spaces indexed as `ǀ`):
+    words apart, or a transcript that really holds that letter, must still not match."""
+    other = add_recording(session, agent="agent5", recorded_at=T0 + timedelta(days=3))
+    add_transcript(
+        session,
+        other.id,
+        [("agent", 1.0, "What date? Name of birth town"), ("agent", 2.0, "Field dateǀofǀbirth")],
+    )
+    assert _found(session, text="date of birth") == [("agent", 3.0)]
+    assert _found(session, text="ate of bir") == [("agent", 3.0)]  # parts of words count
+    assert _found(session, text="dateǀofǀbirth") == [("agent", 2.0)]
+    assert _found(session, text="confirm date") == []
+
+
+def test_phrase_search_on_postgresql_goes_through_the_joined_trigram_index(
+    session: Session,
+) -> None:
+    """The index (migration 0028) serves only the exact expression the search writes:
+    a change to either side would silently fall back to scanning every segment."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the trigram index is PostgreSQL's; SQLite uses FTS5")
+    executed: list[tuple[str, object]] = []
+
+    def capture(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        executed.append((sql, params))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        search(session, SearchQuery(text="date of birth"))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    (sql, params) = executed[-1]
+    connection = session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+    plan = "\n".join(r[0] for r in connection.exec_driver_sql("EXPLAIN " + sql, params))  # type: ignore[arg-type]
+    assert "ix_transcript_segments_joined_trgm" in plan
