@@ -29,6 +29,8 @@ from recording.storage_rules import parse_client_retention, retention_classes
 MIN_RETENTION_DAYS = 730
 #: The longest any retention may run unless a setting says otherwise: ten years.
 DEFAULT_MAX_RETENTION_DAYS = 3650
+#: The parts of Dialguard a host can run (DIALGUARD_ROLE); a small site runs them all.
+ROLES = ("edge", "dialer", "transcribe", "console")
 
 
 def default_data_dir() -> Path:
@@ -139,7 +141,21 @@ class Settings(BaseSettings):
     edge_addresses: str = Field(
         default="",
         description="IP addresses the SIP edge sends from, comma-separated; dialer workers "
-        "take calls from nowhere else. Empty: DIALGUARD_SIP_HOST.",
+        "take calls from nowhere else. Empty: DIALGUARD_SIP_HOST. On a dialer host, the "
+        "first is also where its workers send click-to-call INVITEs (port DIALGUARD_SIP_PORT).",
+    )
+    role: str = Field(
+        default="all",
+        description="What `dialguard up` runs on this host, comma-separated: edge (Kamailio), "
+        "dialer (workers, recording uploader, carrier announcements), transcribe "
+        "(transcription and QA workers), console (web console and API, webhooks); all: "
+        "every part on one host.",
+    )
+    dialer_hosts: str = Field(
+        default="",
+        description="IP addresses of the dialer hosts whose workers the edge dispatches to, "
+        "comma-separated, each running DIALGUARD_DIALER_WORKERS workers from "
+        "DIALGUARD_DIALER_PORT_BASE. Empty: DIALGUARD_SIP_HOST (edge and workers on one host).",
     )
     sip_digest: str = Field(
         default="MD5,SHA-256",
@@ -180,7 +196,9 @@ class Settings(BaseSettings):
     edge_ban_flood_requests: int = Field(
         default=64,
         ge=4,
-        description="Requests a source may send the edge in 2 s before it is banned as a flood.",
+        description="Requests a source may send the edge in 2 s before it is banned as a flood; "
+        "16 times as many from an address an agent logged in from within the hour (a floor "
+        "behind NAT).",
     )
     edge_ban_flood_s: int = Field(
         default=60,
@@ -567,8 +585,49 @@ class Settings(BaseSettings):
     @property
     def edge_address_set(self) -> frozenset[str]:
         """Where the SIP edge sends from: the listed addresses, else the SIP host."""
-        listed = {a.strip() for a in self.edge_addresses.split(",") if a.strip()}
-        return frozenset(listed or {self.sip_host})
+        return frozenset(_addresses(self.edge_addresses) or (self.sip_host,))
+
+    @field_validator("role")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        named = [part.strip().lower() for part in value.split(",") if part.strip()]
+        unknown = [name for name in named if name not in (*ROLES, "all")]
+        if not named or unknown:
+            raise ValueError(
+                f"{', '.join(unknown) or 'nothing'} is not a role: name one or more of "
+                f"{', '.join(ROLES)}, or all"
+            )
+        return ",".join(named)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The parts this host runs (`all` is every one)."""
+        named = frozenset(self.role.split(","))
+        return frozenset(ROLES) if "all" in named else named
+
+    @field_validator("dialer_hosts", "edge_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: str) -> str:
+        # they go into Kamailio's dispatcher list and the workers' source check: addresses only
+        for part in _addresses(value):
+            try:
+                ipaddress.ip_address(part)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address") from None
+        return value
+
+    @property
+    def dialer_host_list(self) -> tuple[str, ...]:
+        """The dialer hosts the edge dispatches to, in the order given; else this host."""
+        return _addresses(self.dialer_hosts) or (self.sip_host,)
+
+    @property
+    def edge_proxy(self) -> str:
+        """host:port where this host's workers reach the edge (click-to-call INVITEs): this
+        host's SIP address with the edge here, else the first edge address listed."""
+        listed = _addresses(self.edge_addresses)
+        host = self.sip_host if "edge" in self.roles or not listed else listed[0]
+        return f"[{host}]:{self.sip_port}" if ":" in host else f"{host}:{self.sip_port}"
 
     @field_validator("dialer_workers", mode="before")
     @classmethod
@@ -611,6 +670,10 @@ class Settings(BaseSettings):
     def test_carrier_dir(self) -> Path:
         """The test carrier's spoken lines, generated at its first start."""
         return self.data_dir / "test-carrier"
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _loopback(host: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -222,11 +222,7 @@ def edge_trust(settings: Settings, secret: str) -> EdgeTrust:
     """What a dialer worker trusts of the SIP edge: its mark's key, the addresses it sends
     from, and where it listens (click-to-call INVITEs go there). `dialguard up` passes the
     secret it made for the run when DIALGUARD_EDGE_SECRET is unset."""
-    return EdgeTrust(
-        secret=secret,
-        addresses=settings.edge_address_set,
-        proxy=f"{settings.sip_host}:{settings.sip_port}",
-    )
+    return EdgeTrust(secret=secret, addresses=settings.edge_address_set, proxy=settings.edge_proxy)
 
 
 def host_resources() -> tuple[int, int | None]:
@@ -329,9 +325,24 @@ def edge_config(
     )
 
 
-def edge_workers_list(settings: Settings, workers: int) -> str:
-    """The dispatcher list of this host's workers (`dialguard up`: edge and workers together)."""
-    return dispatcher_list(
-        settings.sip_host,
-        [worker_port(settings.dialer_port_base, i) for i in range(workers)],
-    )
+def edge_workers_list(settings: Settings, workers: int, hosts: Sequence[str] = ()) -> str:
+    """The dispatcher list: `workers` workers on each dialer host (`hosts`, else
+    DIALGUARD_DIALER_HOSTS, else this host), from DIALGUARD_DIALER_PORT_BASE on each."""
+    ports = [worker_port(settings.dialer_port_base, i) for i in range(workers)]
+    return "".join(dispatcher_list(host, ports) for host in hosts or settings.dialer_host_list)
+
+
+def edge_workers_per_host(settings: Settings) -> int:
+    """How many workers the edge lists on each dialer host.
+
+    With the workers here too it is this host's pool; an edge alone cannot
+    size another host's pool, so DIALGUARD_DIALER_WORKERS must say it.
+    """
+    if "dialer" in settings.roles:
+        return dialer_pool(settings).workers
+    if settings.dialer_workers == 0:
+        raise ConfigError(
+            "an edge without dialer workers of its own needs DIALGUARD_DIALER_WORKERS",
+            hint="set it to the number of workers each dialer host runs (the same number there)",
+        )
+    return settings.dialer_workers

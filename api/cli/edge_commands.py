@@ -18,8 +18,7 @@ from pathlib import Path
 from api.errors import ConfigError
 from api.i18n import N_
 from api.settings import Settings
-from api.wiring import dialer_pool, edge_config
-from dialer.edge.dispatch import dispatcher_list, worker_port
+from api.wiring import edge_config, edge_workers_list, edge_workers_per_host
 from dialer.edge.process import write_config
 from dialer.edge.tls import CERT_NAME, KEY_NAME, ensure_self_signed
 
@@ -42,10 +41,15 @@ def add_edge_commands(top: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--dialer-host",
         action="append",
         default=[],
-        help=N_("address of a dialer host's workers; repeat for each (default DIALGUARD_SIP_HOST)"),
+        help=N_(
+            "address of a dialer host's workers; repeat for each (default DIALGUARD_DIALER_HOSTS)"
+        ),
     )
     config.add_argument(
-        "--workers", type=int, default=0, help=N_("workers per dialer host (default: this host's)")
+        "--workers",
+        type=int,
+        default=0,
+        help=N_("workers per dialer host (default DIALGUARD_DIALER_WORKERS)"),
     )
     config.add_argument(
         "--write",
@@ -62,12 +66,9 @@ def edge_config_command(settings: Settings, args: argparse.Namespace) -> int:
     else:
         tls = (directory / CERT_NAME, directory / KEY_NAME)
     config = edge_config(settings, settings.edge_rpc_port or DEFAULT_RPC_PORT, directory, tls)
-    workers = args.workers or dialer_pool(settings).workers
-    hosts = args.dialer_host or [settings.sip_host]
-    listing = "".join(
-        dispatcher_list(host, [worker_port(settings.dialer_port_base, i) for i in range(workers)])
-        for host in hosts
-    )
+    # the same list `dialguard up` gives its edge: DIALGUARD_DIALER_HOSTS and _WORKERS
+    workers = args.workers or edge_workers_per_host(settings)
+    listing = edge_workers_list(settings, workers, args.dialer_host)
     if args.write:
         if settings.edge_secret is None:
             raise ConfigError(

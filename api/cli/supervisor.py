@@ -57,12 +57,13 @@ from api.cli.doctor import (
     hinted,
     open_database,
 )
+from api.cli.worker_context import drop_forkserver_pipe, worker_context
 from api.errors import ApiError
 from api.i18n import N_, gettext, translate
 from api.logs import configure_logging
 from api.migrate import upgrade
 from api.restarts import record_restart, restarts_file
-from api.settings import Settings
+from api.settings import ROLES, Settings
 from api.wiring import (
     dialer_config,
     dialer_pool,
@@ -104,11 +105,16 @@ class PreflightFailed(Exception):
 
 
 def _child_setup(name: str, settings: Settings) -> threading.Event:
+    drop_forkserver_pipe()  # a forked dialer worker must not keep its server alive
     os.setpgid(0, 0)  # out of the terminal's group: the supervisor decides when we stop
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     parent = multiprocessing.parent_process()
     supervisor = parent.pid if parent is not None and parent.pid else os.getppid()
+    if os.getppid() != supervisor and _parent_of(os.getppid()) == supervisor:
+        # a dialer worker forked by the forkserver (api.cli.worker_context), which exits with
+        # the supervisor: watching it is watching the supervisor
+        supervisor = os.getppid()
     if os.getppid() != supervisor:
         os._exit(1)  # the supervisor died before the prctl: nobody would signal us
     configure_logging(settings.log_level, name)
@@ -119,6 +125,15 @@ def _child_setup(name: str, settings: Settings) -> threading.Event:
         target=_exit_when_orphaned, args=(supervisor, stop), name="orphan-watch", daemon=True
     ).start()
     return stop
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent of process `pid` (/proc), None when it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _exit_when_orphaned(supervisor: int, stop: threading.Event) -> None:
@@ -142,7 +157,7 @@ def run_api_child(plan: DialerPlan, settings: Settings) -> None:
     stop = _child_setup("api", settings)
     app = build_app(settings)
     app.state.dialer_status = plan.status_lines()  # the console's Status page shows them
-    app.state.edge_rpc_port = plan.edge_rpc_port if plan.pool is not None else None
+    app.state.edge_rpc_port = plan.edge_rpc_port if plan.edge else None
     app.state.restarts_path = restarts_file(settings.data_dir)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -191,13 +206,14 @@ def run_dialer_child(settings: Settings) -> None:
 
 
 def run_edge_child(workers: int, rpc_port: int, settings: Settings) -> None:
-    """Kamailio, the SIP edge, in front of this host's workers.
+    """Kamailio, the SIP edge, in front of the dialer hosts' workers (`workers` on each;
+    0: DIALGUARD_DIALER_WORKERS, for an edge host without workers of its own).
 
     A child like the others (restarted when it exits, or when OPTIONS to the
     SIP port goes unanswered for `HANG_AFTER_S`): it writes the config, runs
     Kamailio, and exits when Kamailio does. Kamailio dies with it.
     """
-    from api.wiring import edge_config, edge_workers_list
+    from api.wiring import edge_config, edge_workers_list, edge_workers_per_host
     from dialer.edge.process import EdgeError, EdgeProcess, write_config
 
     stop = _child_setup("sip-edge", settings)
@@ -207,7 +223,8 @@ def run_edge_child(workers: int, rpc_port: int, settings: Settings) -> None:
         config,
         settings.edge_secret.get_secret_value(),
         settings.effective_database_url,
-        edge_workers_list(settings, workers),
+        # every dialer host's workers (DIALGUARD_DIALER_HOSTS), as `dialguard edge config`
+        edge_workers_list(settings, workers or edge_workers_per_host(settings)),
     )
     edge = EdgeProcess(config, path)
     try:
@@ -282,9 +299,21 @@ class DialerPlan:
     carrier_port: int | None = None  # the built-in test carrier's, when it runs
     carrier_line: Path | None = None
     edge_rpc_port: int = 0  # the Kamailio edge's JSON-RPC on 127.0.0.1 (its bans)
+    #: The dialer hosts, when this host runs none of the workers (DIALGUARD_ROLE).
+    elsewhere: tuple[str, ...] = ()
+    role: str = "all"  # DIALGUARD_ROLE
+    edge: bool = True  # Kamailio runs on this host
 
     def status_lines(self) -> list[StatusLine]:
         """Rows for the console's Status page, said in the reader's language when shown."""
+        if self.elsewhere:
+            return [
+                StatusLine(
+                    N_("Dialer pool"),
+                    N_("on the dialer hosts %(hosts)s (this host: DIALGUARD_ROLE=%(role)s)"),
+                    {"hosts": ", ".join(self.elsewhere), "role": self.role},
+                )
+            ]
         if self.pool is None:
             return [
                 StatusLine(
@@ -390,10 +419,17 @@ def _free_loopback_port(attempts: int = 20) -> int:
 def plan_dialer(settings: Settings) -> DialerPlan:
     """Size the pool, and with the test carrier make its line and pick its port."""
     rpc = settings.edge_rpc_port or _free_loopback_port()
+    edge, role = "edge" in settings.roles, settings.role
+    if "dialer" not in settings.roles:  # the workers are on the dialer hosts
+        return DialerPlan(
+            None, edge_rpc_port=rpc, elsewhere=settings.dialer_host_list, edge=edge, role=role
+        )
     if settings.trunk_uri is not None:
-        return DialerPlan(dialer_pool(settings), trunk=settings.trunk_uri, edge_rpc_port=rpc)
+        return DialerPlan(
+            dialer_pool(settings), trunk=settings.trunk_uri, edge_rpc_port=rpc, edge=edge, role=role
+        )
     if not settings.test_carrier_on:
-        return DialerPlan(None)
+        return DialerPlan(None, edge=False, role=role)
     from dialer.carrier_line import ensure_lines
 
     lines = ensure_lines(settings.test_carrier_dir)
@@ -402,16 +438,31 @@ def plan_dialer(settings: Settings) -> DialerPlan:
         carrier_port=_free_loopback_port(),
         carrier_line=lines[settings.test_line_language],
         edge_rpc_port=rpc,
+        edge=edge,
+        role=role,
     )
 
 
 def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> list[Child]:
     """The SIP side: a refusing endpoint without a carrier, else the workers and the Kamailio
     edge in front of them (with the test carrier behind them when it stands in for the trunk).
+    A host runs the workers with the `dialer` role, Kamailio with `edge` (DIALGUARD_ROLE).
 
     Workers first, then the edge: its dispatcher probes find them answering.
     """
-    if plan.pool is None:
+    roles = settings.roles
+    edge = Child(
+        "sip-edge",
+        functools.partial(
+            run_edge_child,
+            plan.pool.workers if plan.pool is not None and "dialer" in roles else 0,
+            plan.edge_rpc_port,
+        ),
+        probe=sip_answers,
+    )
+    if "dialer" not in roles:
+        return [edge] if "edge" in roles else []
+    if plan.pool is None:  # no carrier: one endpoint refuses every call (one host only)
         return [Child("dialer", run_dialer_child, probe=sip_answers)]
     n = plan.pool.workers
     ports = ctx.Array("i", n, lock=False)
@@ -430,13 +481,46 @@ def dialer_children(settings: Settings, ctx: BaseContext, plan: DialerPlan) -> l
             Child(
                 f"dialer-{i}",
                 functools.partial(run_worker_child, i, ports, legs, plan.carrier_port),
+                forked=True,
             )
             for i in range(n)
         ],
-        Child(
-            "sip-edge",
-            functools.partial(run_edge_child, n, plan.edge_rpc_port),
-            probe=sip_answers,
+        *([edge] if "edge" in roles else []),
+    ]
+
+
+def role_children(settings: Settings, plan: DialerPlan) -> list[Child]:
+    """The children this host's roles (DIALGUARD_ROLE) call for.
+
+    The recording uploader and the announcements go with the workers: they
+    read the spool the workers write on this host's disk. Transcription and
+    QA read only the database and S3, the console and webhooks likewise, so
+    they may run anywhere.
+    """
+    roles = settings.roles
+    dialer = "dialer" in roles
+    return [
+        *dialer_children(settings, multiprocessing.get_context("spawn"), plan),
+        *([Child("uploader", run_uploader_child)] if dialer else []),
+        *[
+            Child(f"transcriber-{i}", run_transcriber_child)
+            for i in range(settings.transcribe_workers if "transcribe" in roles else 0)
+        ],
+        *(
+            [Child("announcements", run_announcements_child)]
+            if dialer and settings.trunk_uri
+            else []
+        ),
+        *([Child("qa", run_qa_child)] if "transcribe" in roles else []),
+        *(
+            [Child("webhooks", run_webhooks_child)]
+            if "console" in roles and settings.webhook_url
+            else []
+        ),
+        *(
+            [Child("api", functools.partial(run_api_child, plan), probe=api_answers)]
+            if "console" in roles
+            else []
         ),
     ]
 
@@ -552,6 +636,7 @@ class Child:
     #: Asks the child itself whether it answers, for a child that writes no heartbeat: a
     #: beating thread proves nothing about the loop that serves requests.
     probe: Callable[[Settings], bool] | None = None
+    forked: bool = False  # a dialer worker: forked from the preloaded forkserver, not spawned
     answered: bool = False  # since its last start: a slow start is never taken for a hang
     failing_since: float | None = None
     hung: bool = False  # killed for not answering: its restart is recorded as a hang
@@ -577,14 +662,7 @@ def api_answers(settings: Settings) -> bool:
 
 def sip_answers(settings: Settings) -> bool:
     """Any final reply to OPTIONS counts."""
-    from dialer.errors import SipUnreachable
-    from dialer.sip.probe import sip_ping
-
-    try:
-        sip_ping(_local(settings.sip_host), settings.sip_port, timeout=_ANSWER_TIMEOUT_S)
-    except (SipUnreachable, OSError):
-        return False
-    return True
+    return _answers(settings.sip_host, settings.sip_port)
 
 
 def _backoff(streak: int) -> float:
@@ -619,7 +697,8 @@ class Supervisor:
         self._beats_failing = False
 
     def _start(self, child: Child) -> None:
-        child.process = self._ctx.Process(
+        ctx = worker_context() if child.forked else self._ctx
+        child.process = ctx.Process(
             target=child.target, args=(self.settings,), name=child.name, daemon=False
         )
         child.process.start()
@@ -864,32 +943,82 @@ def _require(result: CheckResult) -> None:
         raise PreflightFailed(result.line)
 
 
+def layout_problem(settings: Settings) -> str | None:
+    """Why this host cannot take its part of a layout over several hosts (DIALGUARD_ROLE),
+    or None. Pure: a host that runs every part has nothing to agree with."""
+    roles = settings.roles
+    if roles == frozenset(ROLES):
+        return None
+    if not settings.effective_database_url.startswith(("postgresql", "postgres")):
+        return (
+            f"DIALGUARD_ROLE={settings.role}: the hosts share one database; set "
+            "DIALGUARD_DATABASE_URL to the site's PostgreSQL"
+        )
+    if roles & {"dialer", "transcribe", "console"} and settings.embedded_s3:
+        return (
+            f"DIALGUARD_ROLE={settings.role}: the hosts share one S3 with object lock; set "
+            "DIALGUARD_S3_ENDPOINT (and its keys)"
+        )
+    if ("edge" in roles) != ("dialer" in roles) and settings.edge_secret is None:
+        return (
+            "DIALGUARD_EDGE_SECRET is not set: the edge and the dialer hosts must share it "
+            "(e.g. from: openssl rand -hex 32)"
+        )
+    if "dialer" in roles and "edge" not in roles:
+        if not settings.edge_addresses.strip():
+            return (
+                "DIALGUARD_EDGE_ADDRESSES is not set: a dialer host takes calls only from "
+                "the edge hosts' addresses"
+            )
+        if settings.trunk_uri is None and not settings.test_carrier_on:
+            return "a dialer host without a carrier refuses every call: set DIALGUARD_TRUNK_URI"
+    return None
+
+
 def preflight(settings: Settings) -> None:
-    """What must hold before anything starts: each failure is one line for the operator."""
+    """What must hold before anything starts: each failure is one line for the operator.
+
+    Only what this host's parts (DIALGUARD_ROLE) need: a dialer host has no
+    console port to check and no model to load unless it recognises
+    carrier announcements.
+    """
+    roles = settings.roles
     private_data_dir(settings.data_dir)
-    for check in (
-        check_ffmpeg,
-        lambda: check_sip_port(settings, allow_dialguard=False),
-        lambda: check_api_port(settings, allow_dialguard=False),
-        lambda: check_model(settings, load=True),
-    ):
+    problem = layout_problem(settings)
+    if problem is not None:
+        raise PreflightFailed(problem)
+    checks: list[Callable[[], CheckResult]] = []
+    if roles & {"dialer", "transcribe"}:
+        checks.append(check_ffmpeg)
+    if "edge" in roles:  # Kamailio, or the endpoint refusing calls where no carrier is
+        checks.append(lambda: check_sip_port(settings, allow_dialguard=False))
+    if "console" in roles:
+        checks.append(lambda: check_api_port(settings, allow_dialguard=False))
+    if "transcribe" in roles or ("dialer" in roles and settings.trunk_uri is not None):
+        checks.append(lambda: check_model(settings, load=True))
+    for check in checks:
         _require(check())
     try:
         engine = open_database(settings)
         upgrade(engine)
         engine.dispose()
         log.info("database schema up to date")
-        if settings.trunk_uri is not None:
+        if "edge" in roles and "dialer" not in roles:
+            from api.wiring import edge_workers_per_host
+
+            edge_workers_per_host(settings)  # an edge alone must be told the workers' count
+        if settings.trunk_uri is not None and "dialer" in roles:
             dialer_config(settings, "")
             from dialer.announcements import load_phrase_book
 
             load_phrase_book(settings.announcement_phrases)  # a bad file: one line, no start
-        from qa_scoring import QaError, load_pack
+        if "transcribe" in roles:
+            from qa_scoring import QaError, load_pack
 
-        try:
-            load_pack(settings.qa_pack)
-        except QaError as exc:
-            raise PreflightFailed(f"DIALGUARD_QA_PACK: {exc}") from None
+            try:
+                load_pack(settings.qa_pack)
+            except QaError as exc:
+                raise PreflightFailed(f"DIALGUARD_QA_PACK: {exc}") from None
     except ApiError as exc:
         raise PreflightFailed(hinted(exc)) from None
 
@@ -930,6 +1059,9 @@ def _wait_healthy(
     fingerprint: str | None = None,
     timeout: float = 120.0,
 ) -> None:
+    if "console" not in settings.roles:
+        _wait_answering(settings, stop, plan, fingerprint, timeout)
+        return
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
@@ -966,8 +1098,65 @@ def _wait_healthy(
         stop.wait(1.0)
 
 
+def _wait_answering(
+    settings: Settings,
+    stop: threading.Event,
+    plan: DialerPlan,
+    fingerprint: str | None,
+    timeout: float,
+) -> None:
+    """A host without the console: up once its edge and each of its workers answer OPTIONS
+    (the console's /healthz, on another host, covers the site as a whole)."""
+    from dialer.edge.dispatch import worker_port
+
+    base = settings.dialer_port_base
+    workers = plan.pool.workers if plan.pool is not None and not plan.elsewhere else 0
+    targets = [(settings.sip_host, settings.sip_port)] if plan.edge else []
+    targets += [(settings.sip_host, worker_port(base, i)) for i in range(workers)]
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
+        if all(_answers(host, port) for host, port in targets):
+            where = [f"{settings.sip_host}:{settings.sip_port}"] if plan.edge else []
+            if workers:
+                where.append(f"{settings.sip_host}:{base}-{worker_port(base, workers - 1)}")
+            log.info("all components answer", extra={"role": settings.role})
+            print(
+                translate(
+                    "Dialguard is up (%(role)s): SIP %(sip)s. Ctrl-C stops it.",
+                    role=settings.role,
+                    sip=", ".join(where) or "-",
+                ),
+                flush=True,
+            )
+            if fingerprint is not None:
+                print(
+                    translate(
+                        "SIP over TLS on %(tls)s; certificate SHA-256 fingerprint %(fp)s",
+                        tls=f"{settings.sip_host}:{settings.sip_tls_port}",
+                        fp=fingerprint,
+                    ),
+                    flush=True,
+                )
+            return
+        stop.wait(1.0)
+
+
+def _answers(host: str, port: int) -> bool:
+    from dialer.errors import SipUnreachable
+    from dialer.sip.probe import sip_ping
+
+    try:
+        sip_ping(_local(host), port, timeout=_ANSWER_TIMEOUT_S)
+    except (SipUnreachable, OSError):
+        return False
+    return True
+
+
 def _announce(plan: DialerPlan) -> None:
     """The dialer's shape in the log, and a warning where it is not what a floor needs."""
+    if plan.elsewhere:
+        log.info("dialer workers on the dialer hosts", extra={"hosts": list(plan.elsewhere)})
+        return
     if plan.pool is None:
         log.warning("no trunk and no test carrier: every call is refused")
         return
@@ -1013,10 +1202,12 @@ def run_up(settings: Settings) -> int:
     supervisor: Supervisor | None = None
     try:
         preflight(settings)
+        roles = settings.roles
         plan = plan_dialer(settings)  # the test carrier's line is made here: fails before S3
         settings = with_edge_secret(settings)
-        fingerprint = prepare_edge(settings) if plan.pool is not None else None
-        if settings.embedded_s3:
+        fingerprint = prepare_edge(settings) if plan.edge else None
+        stores = bool(roles & {"dialer", "transcribe", "console"})  # an edge alone keeps none
+        if settings.embedded_s3 and stores:
             embedded = EmbeddedS3(settings.s3_dir).start()
             assert embedded.credentials is not None
             settings = with_embedded_storage(
@@ -1025,22 +1216,12 @@ def run_up(settings: Settings) -> int:
                 embedded.credentials.access_key,
                 embedded.credentials.secret_key,
             )
-        prepare_storage(settings)
+        if stores:
+            prepare_storage(settings)
         if stop.is_set():
             return 0
         _announce(plan)
-        children = [
-            *dialer_children(settings, multiprocessing.get_context("spawn"), plan),
-            Child("uploader", run_uploader_child),
-            *[
-                Child(f"transcriber-{i}", run_transcriber_child)
-                for i in range(settings.transcribe_workers)
-            ],
-            *([Child("announcements", run_announcements_child)] if settings.trunk_uri else []),
-            Child("qa", run_qa_child),
-            *([Child("webhooks", run_webhooks_child)] if settings.webhook_url else []),
-            Child("api", functools.partial(run_api_child, plan), probe=api_answers),
-        ]
+        children = role_children(settings, plan)
         supervisor = Supervisor(settings, children)
         supervisor.start_all()
         keeper = S3Keeper(embedded) if embedded is not None else None
