@@ -255,6 +255,13 @@ REFUSAL_LOG_SOURCES = 4096
 _RELAYED = frozenset(range(400, 700)) - {401, 407}
 
 
+#: How long `run` lets PJSIP wait for a SIP event. A SIP message ends the wait at once; what
+#: may wait this long is the once- and twice-a-second chores (click-to-call queue, call
+#: commands, recorder watch) and callbacks pjsua2 queues from its media thread (DTMF). At
+#: 20 ms, 100 idle workers cost 72% of a core, at 100 ms 34% (bench/README.md).
+RUN_POLL_MS = 100
+
+
 class B2bua:
     """One pjsua2 endpoint bridging agents' calls to the carrier trunk, recording both parties.
 
@@ -387,7 +394,7 @@ class B2bua:
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                self.poll(20)
+                self.poll(RUN_POLL_MS)
         finally:
             self.close()
 
@@ -402,6 +409,7 @@ class B2bua:
             return
         self._closed = True
         if self._ep.libGetState() == pj.PJSUA_STATE_RUNNING:
+            self._hand_over_unanswered()
             self._mark_ended_by_us()
             self._ep.hangupAllCalls()
             deadline = time.monotonic() + 5
@@ -424,6 +432,20 @@ class B2bua:
         self._sessions.clear()
         gc.collect()
         self._ep.libDestroy()
+
+    def _hand_over_unanswered(self) -> None:
+        """A stopping worker answers 503 to calls still ringing and to new ones.
+
+        The edge passes a 503 to another worker (on this host or another), so
+        a call that arrived as the worker was told to stop is set up there
+        instead of failing with pjsua's hang-up code.
+        """
+        overload = getattr(self, "_overload", None)
+        if overload is not None:
+            overload.draining = True
+        for session in list(self._sessions.values()):
+            if session.answered_at is None and session.ended_by is None:
+                self._end_agent(session, 503, "Service Unavailable", Ended.DIALGUARD)
 
     def _mark_ended_by_us(self) -> None:
         # A method of its own on purpose: a loop variable left in close() would keep

@@ -109,6 +109,8 @@ class OverloadGuard:
         self._lib = _library()
         self._on_refused = on_refused
         self.refused = 0
+        #: Set when the worker stops: every new INVITE gets the 503, so the edge passes it on.
+        self.draining = False
         self._endpt = self._lib.pjsua_get_pjsip_endpt()
         if not self._endpt:
             raise RuntimeError("pjsua is not running")
@@ -156,7 +158,7 @@ class OverloadGuard:
                     self._endpt, rdata, 405, ctypes.byref(self._not_allowed), None, None
                 )
                 return 1
-            if not info.startswith(b"Request msg INVITE/") or not self.full():
+            if not info.startswith(b"Request msg INVITE/") or not (self.draining or self.full()):
                 return 0
             self._lib.pjsip_endpt_respond_stateless(
                 self._endpt,

@@ -565,6 +565,26 @@ def test_ring_timeout_cancels_and_tells_the_agent(tmp_path: Path) -> None:
     assert 1.8 <= record.ring_s < 4.0, "rang until our 2-s ring timeout gave up"
 
 
+def test_stopping_while_a_call_rings_answers_503_so_the_edge_tries_another_worker(
+    tmp_path: Path,
+) -> None:
+    """A worker told to stop hands its unanswered calls back: 503, not pjsua's hang-up code
+    (the edge passes a 503 to the next worker; a 480 would be the agent's final answer)."""
+    with running_b2bua(tmp_path) as srv:
+        carrier = Carrier("b2b_carrier_ring.xml", srv.trunk_port)
+        with ThreadPoolExecutor(1) as pool:
+            call = pool.submit(refused, srv, tmp_path)
+            time.sleep(2)  # ringing at the carrier by now
+            srv.stop.set()
+            status, line = call.result(timeout=60)
+        assert status == 503, line
+        rc, out = carrier.result()
+        assert rc == 0, out  # the carrier saw our CANCEL
+        record, live = srv.record()
+    assert live == 0
+    assert (record.answered, record.ended_by) == (False, Ended.DIALGUARD)
+
+
 def test_cancel_before_answer_cancels_the_trunk_leg(server: Server) -> None:
     carrier = Carrier("b2b_carrier_ring.xml", server.trunk_port)
     result = agent(server, "b2b_agent_cancel.xml", pause_ms=1000)
