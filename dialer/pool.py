@@ -7,12 +7,15 @@ DIALGUARD_DIALER_WORKERS names a number (0 or `auto`: sized here).
 
 Both limits rest on measurements (bench/README.md, *Concurrent calls*):
 
-- memory: a worker's resident set is about 125 MB (median of 25 workers);
-  each is given `WORKER_BUDGET_MIB` (that plus a quarter of headroom), after
-  `RESERVED_MIB` for the rest of the product (Whisper models, API, uploader,
-  QA, the embedded S3: 1.6 GB measured beside 25 workers);
-- cores: 25 workers carried 50 calls on 2 cores at under half of the CPU,
-  the load measured to work, so `WORKERS_PER_CORE` is 12 (24 calls a core).
+- memory: workers are forked from one preloaded server
+  (`api.cli.worker_context`), so what they imported is shared; a worker's own
+  memory (PSS, shared pages counted once) is about 33 MB with its calls up
+  (100 workers, 200 calls); each is given `WORKER_BUDGET_MIB` (that plus
+  headroom), after `RESERVED_MIB` for the rest of the product (the
+  forkserver, API, uploader, announcements, QA, the embedded S3: 1.6 GB
+  measured beside 100 workers, 2.3 GB with a transcriber's Whisper model);
+- cores: `WORKERS_PER_CORE` from the largest load that passed every run (no
+  call failed, no recording gap) on a 2-core host shared with other work.
 
 The smaller limit wins; a host with less memory than the reserve still gets
 one worker, since no worker means no call at all.
@@ -23,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CALLS_PER_WORKER = 2  # 4 legs a pjsua2 process, 2 legs a bridged call
-WORKER_RSS_MB = 125  # measured; see the module's docstring
-WORKER_BUDGET_MIB = 160  # what a worker is given: its measured size plus headroom
-RESERVED_MIB = 2048  # everything else `dialguard up` runs
-WORKERS_PER_CORE = 12
+WORKER_PSS_MB = 33  # measured with its calls up; see the module's docstring
+WORKER_BUDGET_MIB = 48  # what a worker is given: its measured size plus headroom
+RESERVED_MIB = 2560  # everything else `dialguard up` runs (2.3 GB measured)
+WORKERS_PER_CORE = 25  # 100 calls on 2 cores passed 3 runs of 3; 150 and 200 lost audio in some
 MAX_WORKERS = 256  # the setting's ceiling, and auto's
 
 
@@ -48,7 +51,7 @@ class PoolSize:
 
     def describe(self) -> str:
         """One line for the status page and the log, e.g.
-        `24 workers = 48 calls: 2 cores (12 workers a core), 21.5 GiB available (room for 124)`.
+        `50 workers = 100 calls: 2 cores (25 workers a core), 21.5 GiB available (room for 256)`.
         """
         head = f"{_workers(self.workers)} = {self.calls} calls"
         memory = (

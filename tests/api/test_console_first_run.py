@@ -29,7 +29,7 @@ def test_the_status_page_shows_the_pool_and_marks_the_test_carrier(console: Cons
     )
     console.app.state.dialer_status = plan.status_lines()  # as `dialguard up` sets it
     page = supervisor.get("/status").text
-    assert "24 workers = 48 calls: 2 cores (12 workers a core), 22.0 GiB available" in page
+    assert "50 workers = 100 calls: 2 cores (25 workers a core), 22.0 GiB available" in page
     assert '<strong class="error">TEST CARRIER on 127.0.0.1:40123' in page
     console.app.state.dialer_status = DialerPlan(
         size_pool(2, None, 4), trunk="sip:c:5060"
@@ -46,6 +46,6 @@ def test_the_status_page_says_the_pool_and_the_carrier_in_chinese(console: Conso
         size_pool(2, 22 * 2**30), carrier_port=40123, carrier_line=None
     ).status_lines()
     page = supervisor.get("/status").text
-    assert "24 个拨号进程 = 48 路呼叫：2 核（每核 12 个进程），可用内存 22.0 GiB" in page
+    assert "50 个拨号进程 = 100 路呼叫：2 核（每核 25 个进程），可用内存 22.0 GiB" in page
     assert '<strong class="error">测试线路（127.0.0.1:40123）' in page
     assert "Dialer pool" not in page and "TEST CARRIER" not in page

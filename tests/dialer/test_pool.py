@@ -19,14 +19,15 @@ GIB = 2**30
 @pytest.mark.parametrize(
     ("cores", "available", "requested", "workers", "calls"),
     [
-        (2, 22 * GIB, 0, 24, 48),  # this machine: the cores limit (12 a core)
-        (1, 22 * GIB, 0, 12, 24),
-        (16, 128 * GIB, 0, 192, 384),
+        (2, 22 * GIB, 0, 50, 100),  # this machine: the cores limit (25 a core)
+        (1, 22 * GIB, 0, 25, 50),
+        (8, 128 * GIB, 0, 200, 400),
         (64, 512 * GIB, 0, MAX_WORKERS, 2 * MAX_WORKERS),  # the ceiling
-        (16, 4 * GIB, 0, (4 * 1024 - RESERVED_MIB) // WORKER_BUDGET_MIB, 24),  # memory: 12
-        (2, 2 * GIB + 5 * 160 * 2**20, 0, 5, 10),  # exactly five workers' budgets left
+        (16, 4 * GIB, 0, 32, 64),  # memory: (4 GiB less the 2.5 GiB reserve) / 48 MiB
+        # exactly five workers' budgets left
+        (2, (RESERVED_MIB + 5 * WORKER_BUDGET_MIB) * 2**20, 0, 5, 10),
         (8, 1 * GIB, 0, 1, 2),  # below the reserve: still one worker, no call is no product
-        (4, None, 0, 48, 96),  # memory unknown: the cores decide
+        (4, None, 0, 100, 200),  # memory unknown: the cores decide
         (2, 22 * GIB, 4, 4, 8),  # the setting wins
         (2, 1 * GIB, 100, 100, 200),  # even beyond the host (with a warning)
     ],
@@ -39,13 +40,13 @@ def test_size(cores: int, available: int | None, requested: int, workers: int, c
 def test_what_the_size_rests_on_is_said() -> None:
     sized = size_pool(2, 22 * GIB)
     assert sized.describe() == (
-        "24 workers = 48 calls: 2 cores (12 workers a core), 22.0 GiB available (room for 128)"
+        "50 workers = 100 calls: 2 cores (25 workers a core), 22.0 GiB available (room for 256)"
     )
     assert not sized.above_host
-    chosen = size_pool(2, 22 * GIB, 40)
+    chosen = size_pool(2, 22 * GIB, 80)
     assert chosen.describe() == (
-        "40 workers = 80 calls: set by DIALGUARD_DIALER_WORKERS (this host: 2 cores, "
-        "22.0 GiB available; auto would start 24)"
+        "80 workers = 160 calls: set by DIALGUARD_DIALER_WORKERS (this host: 2 cores, "
+        "22.0 GiB available; auto would start 50)"
     )
     assert chosen.above_host
     assert size_pool(1, None, 1).describe().startswith("1 worker = 2 calls: set by")
