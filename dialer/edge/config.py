@@ -9,7 +9,8 @@ never appear in the rendered config: they are `#!define`d in a separate
 What the script does, in order, for each request:
 1. sanity checks and a size limit, before anything else reads the message;
 2. flood control: pike per source address, a flooding source banned in an
-   htable for `flood_s` (worker addresses are exempt);
+   htable for `flood_s` (worker addresses are exempt; an address an agent
+   logged in from, such as a floor's NAT address, has a higher limit);
 3. in-dialog requests follow their Record-Route (BYE, re-INVITE reach the
    worker that holds the call);
 4. a worker's click-to-call INVITE, recognised by a valid edge mark, is
@@ -49,10 +50,17 @@ class EdgeBans:
 
     flood_requests: int = 64  # per source in 2 s
     flood_s: int = 60
+    # per source in 2 s once an agent logged in from it (within the hour): a floor behind
+    # one NAT address is one source, 5 requests a call (bench/edge_flood.py --one-address)
+    agent_source_factor: int = 16
     login_failures: int = 5  # per (source, account)
     account_failures: int = 20  # per account, all sources
     source_failures: int = 30  # per source, all accounts
     login_s: int = 300
+
+    @property
+    def agent_source_requests(self) -> int:
+        return self.flood_requests * self.agent_source_factor
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,7 @@ def render(config: EdgeConfig) -> str:
 #!define REALM {q(config.realm)}
 #!define RPC_PORT {config.rpc_port}
 #!define MAX_MSG {config.max_message_bytes}
+#!define AGENT_SOURCE_FLOOD {bans.agent_source_requests}
 #!define LOGIN_FAILS {bans.login_failures}
 #!define ACCOUNT_FAILS {bans.account_failures}
 #!define SOURCE_FAILS {bans.source_failures}
@@ -262,6 +271,9 @@ modparam("htable", "htable", "pairfail=>size=10;autoexpire={bans.login_s};")
 modparam("htable", "htable", "acctfail=>size=8;autoexpire={bans.login_s};")
 modparam("htable", "htable", "srcfail=>size=8;autoexpire={bans.login_s};")
 modparam("htable", "htable", "loggedin=>size=10;autoexpire=3600;")
+modparam("htable", "htable", "agentsrc=>size=10;autoexpire=3600;")
+# a fixed 2 s window per agents' address: its count is not renewed by each request
+modparam("htable", "htable", "agentrate=>size=10;autoexpire=2;updateexpire=0;")
 modparam("htable", "timer_interval", 1)
 modparam("pike", "sampling_time_unit", 2)
 modparam("pike", "reqs_density_per_unit", {bans.flood_requests})
@@ -330,6 +342,8 @@ request_route {{
 }}
 
 # A source sending more than the flood rate is dropped, silently, for the ban's length.
+# An address agents logged in from within the hour (a floor behind one NAT address sends
+# every agent's requests from it) gets AGENT_SOURCE_FLOOD requests in 2 s instead.
 route[FLOOD] {{
     if (ds_is_from_list("{WORKER_SET}", "3")) {{
         return;
@@ -337,20 +351,29 @@ route[FLOOD] {{
     if ($sht(ipban=>$si) != $null) {{
         exit;
     }}
-    if (!pike_check_req()) {{
-        # the UDP and TCP processes see the flood at once: one of them bans and logs
-        sht_lock("ipban=>$si");
-        $var(new) = 0;
-        if ($sht(ipban=>$si) == $null) {{
-            $sht(ipban=>$si) = 1;
-            $var(new) = 1;
+    if ($sht(agentsrc=>$si) != $null) {{
+        sht_lock("agentrate=>$si");
+        $var(rate) = 1 + $sht(agentrate=>$si);
+        $sht(agentrate=>$si) = $var(rate);
+        sht_unlock("agentrate=>$si");
+        if ($var(rate) <= AGENT_SOURCE_FLOOD) {{
+            return;
         }}
-        sht_unlock("ipban=>$si");
-        if ($var(new) == 1) {{
-            xlog("L_WARN", "edge: ban flood source=$si seconds={bans.flood_s}\\n");
-        }}
-        exit;
+    }} else if (pike_check_req()) {{
+        return;
     }}
+    # the UDP and TCP processes see the flood at once: one of them bans and logs
+    sht_lock("ipban=>$si");
+    $var(new) = 0;
+    if ($sht(ipban=>$si) == $null) {{
+        $sht(ipban=>$si) = 1;
+        $var(new) = 1;
+    }}
+    sht_unlock("ipban=>$si");
+    if ($var(new) == 1) {{
+        xlog("L_WARN", "edge: ban flood source=$si seconds={bans.flood_s}\\n");
+    }}
+    exit;
 }}
 
 # In-dialog requests follow their Route set, between an agent and a worker only: a
@@ -405,6 +428,7 @@ route[AUTH] {{
     $var(rc) = $rc;
     if ($var(rc) > 0) {{
         $sht(loggedin=>$var(pair)) = 1;
+        $sht(agentsrc=>$si) = 1;
         consume_credentials();
         return;
     }}
