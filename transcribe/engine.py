@@ -80,8 +80,12 @@ class BatchedModel:
         return self.model.detect_language(**options)
 
 
-def load_engine(model_dir: Path, device: Device = "auto", batch_size: int = -1) -> Any:
-    """The model to transcribe with: batched where that helps (see `batch_size_for`)."""
-    model = load_model(model_dir, device)
+def engine_for(model: Any, batch_size: int = -1) -> Any:
+    """The loaded model as the transcriber uses it: batched where that helps."""
     size = batch_size_for(batch_size, "cuda" if model.model.device == "cuda" else "cpu")
     return BatchedModel(model, size) if size > 0 else model
+
+
+def load_engine(model_dir: Path, device: Device = "auto", batch_size: int = -1) -> Any:
+    """The model to transcribe with: batched where that helps (see `batch_size_for`)."""
+    return engine_for(load_model(model_dir, device), batch_size)
