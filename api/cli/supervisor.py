@@ -1076,15 +1076,7 @@ def _wait_healthy(
                     ),
                     flush=True,
                 )
-                if fingerprint is not None:
-                    print(
-                        translate(
-                            "SIP over TLS on %(tls)s; certificate SHA-256 fingerprint %(fp)s",
-                            tls=f"{settings.sip_host}:{settings.sip_tls_port}",
-                            fp=fingerprint,
-                        ),
-                        flush=True,
-                    )
+                _say_tls(settings, fingerprint)
                 if plan.carrier_port is not None:
                     print(
                         gettext(
@@ -1096,6 +1088,19 @@ def _wait_healthy(
                     )
                 return
         stop.wait(1.0)
+
+
+def _say_tls(settings: Settings, fingerprint: str | None) -> None:
+    """The TLS port and the certificate's fingerprint, for softphones to pin (self-signed)."""
+    if fingerprint is not None:
+        print(
+            translate(
+                "SIP over TLS on %(tls)s; certificate SHA-256 fingerprint %(fp)s",
+                tls=f"{settings.sip_host}:{settings.sip_tls_port}",
+                fp=fingerprint,
+            ),
+            flush=True,
+        )
 
 
 def _wait_answering(
@@ -1128,15 +1133,7 @@ def _wait_answering(
                 ),
                 flush=True,
             )
-            if fingerprint is not None:
-                print(
-                    translate(
-                        "SIP over TLS on %(tls)s; certificate SHA-256 fingerprint %(fp)s",
-                        tls=f"{settings.sip_host}:{settings.sip_tls_port}",
-                        fp=fingerprint,
-                    ),
-                    flush=True,
-                )
+            _say_tls(settings, fingerprint)
             return
         stop.wait(1.0)
 
