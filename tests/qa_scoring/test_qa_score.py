@@ -290,14 +290,15 @@ def three_hour_call(language: str) -> dict[str, Any]:
     return call(*segments, language=language)
 
 
+@pytest.mark.alone  # a time limit: measured by itself, not beside the parallel suites
 @pytest.mark.parametrize(("language", "pack"), [("zh", "cn-collections"), ("en", "en-collections")])
 def test_three_hour_call_takes_well_under_a_second(language: str, pack: str) -> None:
     data = three_hour_call(language)
     assert len(data["segments"]) > 2500
     loaded = load_pack(pack)
     check_transcript(data, loaded)  # warm the pinyin and word caches, as a worker would be
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU: other processes' load does not count
     result = check_transcript(data, loaded)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert result.flags
     assert elapsed < 1.0, f"{elapsed:.2f} s for {len(data['segments'])} segments"
