@@ -76,10 +76,14 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def pick_ports(rng: random.Random | None = None) -> dict[str, int]:
+def pick_ports(
+    rng: random.Random | None = None, reserved: frozenset[int] = frozenset()
+) -> dict[str, int]:
+    """Free ports for weed's services, none of them (nor its gRPC twin) in `reserved`:
+    ports the rest of the product binds after weed has started."""
     rng = rng or random.SystemRandom()
     chosen: dict[str, int] = {}
-    taken: set[int] = set()
+    taken: set[int] = set(reserved)
     for service in _SERVICES:
         for _ in range(500):
             port = rng.randrange(20000, 65535 - _GRPC_OFFSET)
@@ -143,9 +147,12 @@ def _die_with_parent(parent: int) -> None:  # pragma: no cover - in the child, b
 class EmbeddedS3:
     """One SeaweedFS process under `root`; use as a context manager or start/stop."""
 
-    def __init__(self, root: Path, weed: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, weed: Path | None = None, reserved: frozenset[int] = frozenset()
+    ) -> None:
         self.root = root
         self.weed = weed
+        self.reserved = reserved  # ports other parts bind later (API, SIP): never weed's
         self.ports: dict[str, int] = {}
         self.credentials: Credentials | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -190,9 +197,10 @@ class EmbeddedS3:
         if path.exists():
             saved: dict[str, int] = json.loads(path.read_text())
             needed = [p for port in saved.values() for p in (port, port + _GRPC_OFFSET)]
-            if set(saved) == set(_SERVICES) and all(_port_free(p) for p in needed):
+            usable = all(_port_free(p) and p not in self.reserved for p in needed)
+            if set(saved) == set(_SERVICES) and usable:
                 return saved  # same ports as last time keep the master's state valid
-        ports = pick_ports()
+        ports = pick_ports(reserved=self.reserved)
         path.write_text(json.dumps(ports))
         return ports
 

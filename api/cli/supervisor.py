@@ -1205,7 +1205,9 @@ def run_up(settings: Settings) -> int:
         fingerprint = prepare_edge(settings) if plan.edge else None
         stores = bool(roles & {"dialer", "transcribe", "console"})  # an edge alone keeps none
         if settings.embedded_s3 and stores:
-            embedded = EmbeddedS3(settings.s3_dir).start()
+            # the API and SIP ports are bound after weed starts: never one of weed's
+            reserved = frozenset({settings.api_port, settings.sip_port, settings.sip_tls_port})
+            embedded = EmbeddedS3(settings.s3_dir, reserved=reserved).start()
             assert embedded.credentials is not None
             settings = with_embedded_storage(
                 settings,

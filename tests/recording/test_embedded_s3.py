@@ -124,3 +124,18 @@ def test_a_failed_start_names_weeds_own_reason_not_its_stack_trace(tmp_path: Pat
         s3.start()
     assert "goroutine" not in str(refused.value) and ".go:" not in str(refused.value).split()[-1]
     assert s3_tries == 3
+
+
+def test_ports_the_product_binds_later_are_never_weeds() -> None:
+    """The console's port is free while weed starts (the API binds it after): weed must not
+    take it, as a service or as a gRPC twin (HTTP port + 10000)."""
+    import random as _random
+
+    from recording.embedded_s3 import pick_ports
+
+    rng = _random.Random(7)
+    first = pick_ports(_random.Random(7))
+    reserved = frozenset({first["s3"], first["master"] + 10000})
+    again = pick_ports(rng, reserved=reserved)
+    used = {p for port in again.values() for p in (port, port + 10000)}
+    assert not used & reserved, (again, reserved)
