@@ -77,8 +77,15 @@ def alarms(backlog: Backlog, activity: Activity) -> list[str]:
         and activity.idle_s >= STUCK_AFTER
     ):
         holder = f", its upload held by {backlog.oldest_holder}" if backlog.oldest_holder else ""
+        # A request already in flight is the likely cause: named before it reaches STUCK_AFTER
+        # itself (it began after the oldest recording was spooled, so it always lags).
+        pending = (
+            f"; {activity.busy} has had no answer for {_duration(activity.busy_s)}"
+            if activity.busy is not None
+            else ""
+        )
         alerts.append(
             f"uploads stuck: nothing stored for {_duration(activity.idle_s)} "
-            f"(oldest waiting {backlog.oldest_id}{holder})"
+            f"(oldest waiting {backlog.oldest_id}{holder}){pending}"
         )
     return alerts

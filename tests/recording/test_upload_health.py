@@ -67,6 +67,17 @@ def test_a_backlog_that_does_not_move_is_an_alert_naming_who_holds_it() -> None:
     assert alarms(stuck, Activity(idle_s=3.0)) == []
 
 
+def test_a_stuck_backlog_names_the_request_in_flight_before_it_is_an_alert_itself() -> None:
+    """The upload starts after the oldest recording was spooled, so the backlog's limit comes
+    first: the line already says which request has no answer."""
+    busy = f"upload of r1 to {PRIMARY}"
+    said = alarms(Backlog(3, 21.0, "r1"), Activity(busy, busy_s=6.0, idle_s=40.0))
+    assert said == [
+        f"uploads stuck: nothing stored for 40 s (oldest waiting r1); {busy} has had no "
+        "answer for 6 s"
+    ]
+
+
 def test_every_bucket_that_refuses_is_named() -> None:
     problems = {
         PRIMARY: f"storage unreachable at {PRIMARY} (MaxRetryError)",
