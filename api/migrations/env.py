@@ -18,6 +18,9 @@ def _run(connection: object) -> None:
         render_as_batch=getattr(connection, "dialect").name == "sqlite",  # noqa: B009
         compare_type=True,
         include_object=include_object,
+        # Each migration commits on its own, so one may build an index CONCURRENTLY
+        # (an autocommit block) without committing half of another.
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -26,5 +29,5 @@ def _run(connection: object) -> None:
 engine = config.attributes.get("engine") or make_engine(
     context.get_x_argument(as_dictionary=True)["url"]
 )
-with engine.begin() as conn:
+with engine.connect() as conn:
     _run(conn)

@@ -126,3 +126,64 @@ def test_0026_fills_flag_scores_from_the_stored_results(engine: Engine) -> None:
     upgrade(engine)
     with sessions() as session:
         assert {f.id: f.score for f in session.scalars(select(QaFlag))} == stored
+
+
+def test_0028_builds_its_index_while_transcripts_are_still_written(database_url: str) -> None:
+    """The trigram index of 10 million segments takes minutes to build; a running site's
+    transcribe workers keep writing meanwhile. A plain CREATE INDEX queues for a lock that
+    every insert then queues behind (here: for its whole wait on an open write)."""
+    import threading
+
+    import psycopg
+    from sqlalchemy import text
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's index is FTS5's and unchanged by 0028")
+    engine = make_engine(database_url)
+    upgrade(engine, "0027")
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn) as writing, psycopg.connect(dsn, autocommit=True) as watcher:
+        # A transcript write in flight, not yet committed, when the upgrade starts.
+        writing.execute("LOCK TABLE transcript_segments IN ROW EXCLUSIVE MODE")
+        failed: list[BaseException] = []
+
+        def migrate() -> None:
+            try:
+                upgrade(engine, "0028")
+            except BaseException as exc:  # reported on the test's thread
+                failed.append(exc)
+
+        migration = threading.Thread(target=migrate)
+        migration.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE query ILIKE 'CREATE INDEX%%' AND wait_event_type = 'Lock'"
+        )
+        for _ in range(100):
+            row = watcher.execute(waiting).fetchone()
+            if row and row[0]:
+                break
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("the index build never waited for the open write")
+        # Another worker's insert takes the same lock: it gets it at once.
+        with psycopg.connect(dsn) as another:
+            another.execute("SET lock_timeout = '2s'")
+            another.execute("LOCK TABLE transcript_segments IN ROW EXCLUSIVE MODE")
+            another.rollback()
+        writing.rollback()
+        migration.join(60)
+    assert not migration.is_alive() and not failed, failed
+    assert current_revision(engine) == "0028"
+    with engine.connect() as connection:
+        indexes: dict[str, bool] = dict(
+            connection.execute(
+                text(
+                    "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
+                    "ON c.oid = i.indexrelid WHERE i.indrelid = 'transcript_segments'::regclass"
+                )
+            ).all()
+        )
+    assert indexes.get("ix_transcript_segments_joined_trgm") is True
+    assert "ix_transcript_segments_text_trgm" not in indexes
+    engine.dispose()
