@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock held while one process migrates ("dgmigrat" in ASCII).
+_MIGRATION_LOCK = 0x6467_6D69_6772_6174
 
 
 #: Search structures made by hand in migration 0003 (FTS5 tables, GIN indexes): not
@@ -69,4 +73,22 @@ def known_revision(engine: Engine, revision: str) -> bool:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Upgrade, one process at a time on PostgreSQL: every host's `dialguard up` migrates the
+    shared database first, and two on a fresh one would both create the same tables (each
+    migration commits on its own, see env.py). The lock is held on a connection of its own;
+    the one that waited finds nothing left to do. SQLite is one host's, migrated by its one
+    supervisor."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    # Tried, not waited for, and in autocommit: a transaction left open, or a statement
+    # waiting for the lock, is a snapshot that the CREATE INDEX CONCURRENTLY of the
+    # migration being run would wait for in turn.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+        try_lock = text("SELECT pg_try_advisory_lock(:key)")
+        while not lock.execute(try_lock, {"key": _MIGRATION_LOCK}).scalar():
+            time.sleep(0.5)
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})

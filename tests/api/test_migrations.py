@@ -187,3 +187,26 @@ def test_0028_builds_its_index_while_transcripts_are_still_written(database_url:
     assert indexes.get("ix_transcript_segments_joined_trgm") is True
     assert "ix_transcript_segments_text_trgm" not in indexes
     engine.dispose()
+
+
+def _upgrade_from_url(url: str) -> None:
+    upgrade(make_engine(url))
+
+
+def test_hosts_starting_at_once_migrate_one_after_the_other(database_url: str) -> None:
+    """Every host's `dialguard up` upgrades the shared database first: three at once on a fresh
+    PostgreSQL must all start, not fail on a table another has just made."""
+    import multiprocessing
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite is one host's database, upgraded by its one supervisor")
+    spawn = multiprocessing.get_context("spawn")
+    hosts = [spawn.Process(target=_upgrade_from_url, args=(database_url,)) for _ in range(3)]
+    for host in hosts:
+        host.start()
+    for host in hosts:
+        host.join(300)
+    assert [host.exitcode for host in hosts] == [0, 0, 0]
+    engine = make_engine(database_url)
+    assert current_revision(engine) == head_revision(engine)
+    engine.dispose()
