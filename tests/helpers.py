@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from string import Template
+from typing import IO
 
 DATA = Path(__file__).parent / "data"
 DIALGUARD = Path(sys.executable).parent / "dialguard"
@@ -92,6 +93,40 @@ def run_sipp(
         text=True,
         timeout=timeout + 10,
         check=False,
+    )
+
+
+def sipp_server(
+    scenario: str | Path, port: int, *extra: str, stdout: IO[str] | int = subprocess.PIPE
+) -> subprocess.Popen[str]:
+    """Start SIPp serving a scenario on 127.0.0.1:`port` (a carrier, a phone), in the background.
+
+    `scenario` is a file name in tests/data/sipp, or the Path of one a test wrote. Its media
+    get a free port of their own, so several servers never share one. `extra` are further
+    SIPp options (call count, timeouts, logs); `stdout` is where its output goes (a pipe to
+    read at the end, or a log file to keep). It returns at once: callers that dial it wait
+    for the bind themselves, each with its own patience.
+    """
+    path = scenario if isinstance(scenario, Path) else DATA / "sipp" / scenario
+    return subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(path),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-nostdin",
+            *extra,
+        ],
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

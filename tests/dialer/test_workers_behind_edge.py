@@ -40,7 +40,7 @@ from tests.apps import make_app
 from tests.dialer.running import Parts
 from tests.dialer.sip.test_b2bua import NUMBER, PCAP, Carrier, _wait_bound
 from tests.factories import T0
-from tests.helpers import DATA, free_port
+from tests.helpers import DATA, free_port, sipp_server
 
 SECRET = secrets.token_hex(16)
 
@@ -180,30 +180,7 @@ def test_each_worker_on_its_port_bridges_and_books_the_edges_calls(
 
 def _edge_rings_the_phone(port: int) -> subprocess.Popen[str]:
     """SIPp on the edge's port, standing in for the edge and the softphone it finds."""
-    proc = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(DATA / "sipp" / "agent_rung.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-            "-nostdin",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = sipp_server("agent_rung.xml", port, "-m", "1", "-timeout", "60s", "-timeout_error")
     _wait_bound(port, proc)
     return proc
 

@@ -24,12 +24,12 @@ from sqlalchemy import select
 from dialer.models import AttemptReservation, CallAttempt
 from recording.db.engine import make_engine, session_factory
 from tests.dialer.sip.test_b2bua import _wait_bound
+from tests.e2e.site import PASSWORD, site_with_agent
 from tests.e2e.test_up import GREEN_WITHIN, Running, _number_in_daytime
-from tests.helpers import DATA, dialguard, free_port, run_sipp
+from tests.helpers import DATA, dialguard, free_port, run_sipp, sipp_server
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "softphone-secret-77"
 CAP = 3  # cn-default: calls a day per debtor
 ZONES = {  # the numbers `_number_in_daytime` picks from, and their zones
     "+8613800138000": "Asia/Shanghai",
@@ -62,21 +62,15 @@ def product(dialguard_env: dict[str, str], database_url: str, tmp_path: Path) ->
     zone is in daytime now (so only the caps can refuse)."""
     number = _number_in_daytime(datetime.now(UTC))
     zone = ZONES[number]
-    trunk_port = free_port(socket.SOCK_DGRAM)
-    env = dialguard_env | {
-        "DIALGUARD_DATABASE_URL": database_url,
-        "DIALGUARD_TRUNK_URI": f"sip:127.0.0.1:{trunk_port}",
-        "DIALGUARD_CALLER_IDS": "+861058000000,+861058000001",
-        "DIALGUARD_DIALER_WORKERS": "4",
-        "DIALGUARD_TRANSCRIBE_WORKERS": "0",
-        "DIALGUARD_POLICY_PRESET": "cn-default",
-    }
-    for args in (
-        ["admin", "create-user", "agent1", "--role", "agent", "--password-stdin"],
-        ["admin", "set-sip-password", "agent1", "--password-stdin"],
-    ):
-        made = dialguard(args, env, stdin=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
+    site = site_with_agent(
+        dialguard_env,
+        database_url,
+        workers=4,
+        caller_ids="+861058000000,+861058000001",
+        DIALGUARD_TRANSCRIBE_WORKERS="0",
+        DIALGUARD_POLICY_PRESET="cn-default",
+    )
+    env, trunk_port = site.env, site.trunk_port
     token = dialguard(["admin", "create-token", "agent1"], env)
     assert token.returncode == 0, token.stderr
     debtors = tmp_path / "debtors.csv"
@@ -98,32 +92,8 @@ def product(dialguard_env: dict[str, str], database_url: str, tmp_path: Path) ->
 
 def _carrier(port: int, log: Path) -> subprocess.Popen[str]:
     """SIPp as the carrier: each call rings 2 s, so the allowed calls overlap the refused."""
-    proc = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(DATA / "sipp" / "caps_carrier.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-m",
-            "20",
-            "-timeout",
-            "90s",
-            "-nostdin",
-            "-trace_logs",
-            "-log_file",
-            str(log),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    logs = ("-trace_logs", "-log_file", str(log))
+    proc = sipp_server("caps_carrier.xml", port, "-m", "20", "-timeout", "90s", *logs)
     _wait_bound(port, proc, limit_s=10)  # the agents must not dial before it listens
     return proc
 
@@ -246,29 +216,7 @@ def test_simultaneous_softphone_calls_to_one_debtor_get_exactly_the_cap(
 
 
 def _answering_phone(port: int, calls: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(DATA / "sipp" / "agent_rung.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-m",
-            str(calls),
-            "-timeout",
-            "90s",
-            "-nostdin",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return sipp_server("agent_rung.xml", port, "-m", str(calls), "-timeout", "90s")
 
 
 def test_click_to_call_and_softphone_calls_mixed_get_exactly_the_cap(

@@ -20,14 +20,14 @@ from sqlalchemy import select
 
 from api.settings import Settings
 from api.wiring import storage_copies, storage_settings
-from dialer.models import CallAttempt
 from dialer.sip.probe import port_in_use
 from recording.db.engine import as_utc, make_engine, session_factory
 from recording.db.heartbeats import Heartbeat
 from recording.models import Recording, RecordingStatus
-from tests.dialer.sip.test_b2bua import Carrier, channel_rms
-from tests.helpers import DATA, DIALGUARD, dialguard, free_port, run_sipp
-from transcribe.models import JobStatus, TranscriptionJob
+from tests.dialer.sip.test_b2bua import channel_rms
+from tests.e2e.site import AGENT, PASSWORD, answering_carrier, site_with_agent, wait_stored
+from tests.helpers import DIALGUARD, dialguard, free_port, run_sipp
+from transcribe.models import JobStatus
 
 pytestmark = pytest.mark.slow
 
@@ -174,28 +174,13 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
     dialguard_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
     """An agent's softphone call through `dialguard up` ends as a searchable recording."""
-    trunk_port = free_port(socket.SOCK_DGRAM)
-    env = dialguard_env | {
-        "DIALGUARD_DATABASE_URL": database_url,
-        "DIALGUARD_TRUNK_URI": f"sip:127.0.0.1:{trunk_port}",
-        "DIALGUARD_CALLER_IDS": "+861058000000",
-        "DIALGUARD_DIALER_WORKERS": "2",
-    }
-    for args in (
-        ["admin", "create-user", "agent1", "--role", "agent", "--password-stdin"],
-        ["admin", "set-sip-password", "agent1", "--password-stdin"],
-    ):
-        made = dialguard(args, env, stdin="softphone-secret-77\n")
-        assert made.returncode == 0, made.stderr
+    site = site_with_agent(dialguard_env, database_url, workers=2)
+    env = site.env
     product = Running(env, tmp_path / "up.log")
     try:
         product.wait_green(GREEN_WITHIN)
         number = _number_in_daytime(datetime.now(UTC))
-        scenario = (DATA / "sipp" / "b2b_carrier_answer.xml").read_text()
-        escaped = number.replace("+", "\\+")
-        answering = tmp_path / "carrier.xml"
-        answering.write_text(scenario.replace("\\+8613800138000", escaped))
-        carrier = Carrier(answering, trunk_port)
+        carrier = answering_carrier(site, number, tmp_path)
         sip = int(env["DIALGUARD_SIP_PORT"])
         talk = run_sipp(
             "edge_agent_calls_talks.xml",  # the Kamailio edge passes it to a dialer worker
@@ -203,9 +188,9 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
             "-s",
             number,
             "-au",
-            "agent1",
+            AGENT,
             "-ap",
-            "softphone-secret-77",
+            PASSWORD,
             "-auth_uri",
             f"{number}@127.0.0.1:{sip}",
             "-mi",
@@ -218,27 +203,8 @@ def test_agent_call_is_bridged_recorded_stored_twice_and_transcribed(
         assert talk.returncode == 0, talk.stdout[-3000:] + product.log.read_text()[-3000:]
         rc, out = carrier.result()
         assert rc == 0, out
-        engine = make_engine(database_url)
-        sessions = session_factory(engine)
-        deadline = time.monotonic() + 180
-        job = None
-        while time.monotonic() < deadline:
-            with sessions() as session:
-                rec = session.scalar(select(Recording))
-                attempt = session.scalar(select(CallAttempt))
-                if rec is not None:
-                    job = session.scalar(
-                        select(TranscriptionJob).where(TranscriptionJob.recording_id == rec.id)
-                    )
-            if (
-                rec is not None
-                and rec.status is RecordingStatus.STORED
-                and job is not None
-                and job.status in (JobStatus.DONE, JobStatus.DEAD)
-            ):
-                break
-            time.sleep(1)
-        engine.dispose()
+        stored = wait_stored(database_url, 180, transcribed=True)
+        rec, attempt, job = stored.recording, stored.attempt, stored.job
         assert rec is not None and rec.status is RecordingStatus.STORED, product.log.read_text()
         assert attempt is not None and attempt.recording_id == rec.id
         assert (rec.agent, rec.channels, attempt.caller_id) == ("agent1", 2, "+861058000000")

@@ -12,20 +12,34 @@ from sqlalchemy import text
 from recording.db.engine import make_engine
 from tests.dialer.edge.conftest import AGENTS, StartEdge, wait_for
 
+BASE_MODULES = ("g711.so", "aubridge.so")
 
-def _baresip(home: Path, account: str, command: str) -> subprocess.Popen[str]:
+
+def _baresip(
+    home: Path,
+    account: str,
+    command: str,
+    seconds: int = 6,
+    modules: tuple[str, ...] = BASE_MODULES,
+) -> subprocess.Popen[str]:
+    """baresip in `home`, running `command` for `seconds` with one `account` and no sound card.
+
+    `modules` are the codec and media modules loaded: G.711 and the silent audio bridge are
+    enough to call; a test that calls with SRTP adds srtp.so. The end-to-end tests start
+    their softphone here too, so both prove the one configuration the docs describe.
+    """
     home.mkdir()
     (home / "config").write_text(
         "sip_listen 127.0.0.1:0\n"
-        "sip_verify_server no\n"
+        "sip_verify_server no\n"  # the embedded self-signed certificate
         "audio_player aubridge,none\naudio_source aubridge,none\naudio_alert aubridge,none\n"
         "module_path /usr/lib/baresip/modules\n"
-        "module g711.so\nmodule aubridge.so\n"
-        "module_app account.so\nmodule_app menu.so\n"
+        + "".join(f"module {module}\n" for module in modules)
+        + "module_app account.so\nmodule_app menu.so\n"
     )
     (home / "accounts").write_text(account + "\n")
     return subprocess.Popen(
-        ["baresip", "-f", str(home), "-e", command, "-t", "6"],
+        ["baresip", "-f", str(home), "-e", command, "-t", str(seconds)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

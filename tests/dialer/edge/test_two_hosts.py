@@ -17,7 +17,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from tests.dialer.edge.conftest import wait_for
 from tests.dialer.edge.sipclient import Agent
 from tests.dialer.sip.test_b2bua import _wait_bound
 from tests.e2e.test_up import Running, _number_in_daytime
-from tests.helpers import DATA, dialguard, free_port
+from tests.helpers import dialguard, free_port, sipp_server
 
 EDGE, HOST_A, HOST_B = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 AGENTS = {"agent1": "softphone-secret-71", "agent2": "softphone-secret-72"}
@@ -120,25 +119,7 @@ def carrier(tmp_path: Path) -> Iterator[int]:
     answered, and ends with the dialer's BYE."""
     port = free_port(socket.SOCK_DGRAM)
     log = (tmp_path / "carrier.log").open("w")
-    proc = subprocess.Popen(
-        [
-            "sipp",
-            "-sf",
-            str(DATA / "sipp" / "caps_carrier.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-nostdin",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = sipp_server("caps_carrier.xml", port, stdout=log)
     try:
         _wait_bound(port, proc, limit_s=10)
         yield port

@@ -40,7 +40,7 @@ from dialer.sip.digest import (
 )
 from dialer.sip.messages import host_of, parse_request, uri_user
 from dialer.sip.probe import wait_answering
-from tests.helpers import DATA, free_port, run_sipp, sip_message
+from tests.helpers import DATA, free_port, run_sipp, sip_message, sipp_server
 
 REALM = "dialguard"
 NUMBER = "13800138000"  # dialed as an agent would, no country code
@@ -179,32 +179,17 @@ class Carrier:
         pause_ms: int = 0,
         extra: tuple[str, ...] = (),
     ) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(scenario if isinstance(scenario, Path) else DATA / "sipp" / scenario),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-mi",
-                "127.0.0.1",
-                "-mp",
-                str(free_port(socket.SOCK_DGRAM)),
-                "-m",
-                "1",
-                "-d",
-                str(pause_ms),
-                "-timeout",
-                f"{int(timeout)}s",
-                "-timeout_error",
-                "-nostdin",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        self.proc = sipp_server(
+            scenario,
+            port,
+            "-m",
+            "1",
+            "-d",
+            str(pause_ms),
+            "-timeout",
+            f"{int(timeout)}s",
+            "-timeout_error",
+            *extra,
         )
         _wait_bound(port, self.proc)  # the agent must not dial before the carrier listens
 
