@@ -33,24 +33,20 @@ Run: `python bench/edge_flood.py [--seconds 30] [--multiple 10] [--sources 1 50]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' harness
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # the tests' edge, agents and flood harness
+sys.path.insert(0, str(BENCH))  # edge_harness, as a script sees it
+
+from edge_harness import bench_parser, percentile, running_edge
 
 from dialer.edge.config import EdgeBans
-from tests.dialer.edge.conftest import start_edge_at
 from tests.dialer.edge.flood import FloodPlan, FloodResult, run_flood
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(result: FloodResult) -> None:
@@ -68,8 +64,9 @@ def report(result: FloodResult) -> None:
         print("  failed: " + "; ".join(f"{why} ({n})" for why, n in result.failures.items()))
     print(
         f"  setup (first INVITE to 200, with the 407 round): p50 "
-        f"{1000 * _pct(result.setup_s, 0.5):.1f} ms, p99 {1000 * _pct(result.setup_s, 0.99):.1f} "
-        f"ms; {result.retransmissions} legitimate requests retransmitted"
+        f"{1000 * percentile(result.setup_s, 0.5):.1f} ms, p99 "
+        f"{1000 * percentile(result.setup_s, 0.99):.1f} ms; "
+        f"{result.retransmissions} legitimate requests retransmitted"
     )
     answered = sum(result.flood_answers.values())
     statuses = ", ".join(f"{n} x {s}" for s, n in sorted(result.flood_answers.items()))
@@ -91,11 +88,24 @@ def report(result: FloodResult) -> None:
     )
 
 
+def _plan(args: argparse.Namespace, sources: int) -> FloodPlan:
+    """One run's plan: each FloodPlan field the command line names (its options share the
+    plan's names), with this run's number of flood sources."""
+    named = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(FloodPlan)
+        if field.name != "sources" and hasattr(args, field.name)
+    }
+    return FloodPlan(sources=sources, **named)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--agents", type=int, default=20)
-    parser.add_argument("--call-every", type=float, default=2.0)
-    parser.add_argument("--hold", type=float, default=0.5)
+    parser.add_argument(
+        "--call-every", dest="call_every_s", metavar="CALL_EVERY", type=float, default=2.0
+    )
+    parser.add_argument("--hold", dest="hold_s", metavar="HOLD", type=float, default=0.5)
     parser.add_argument("--multiple", type=float, default=10.0)
     parser.add_argument("--sources", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -113,8 +123,8 @@ def main() -> None:
         f"source, banned {bans.flood_s} s) before {args.workers} SIPp stand-in workers"
     )
     print(
-        f"normal call rate: {args.agents} agents x one call every {args.call_every:g} s = "
-        f"{args.agents / args.call_every:g} calls a second ({args.hold:g} s talk each), "
+        f"normal call rate: {args.agents} agents x one call every {args.call_every_s:g} s = "
+        f"{args.agents / args.call_every_s:g} calls a second ({args.hold_s:g} s talk each), "
         f"for {args.seconds:g} s per run; agents "
         + (
             "all from 127.0.0.10 (one floor behind NAT)"
@@ -123,24 +133,9 @@ def main() -> None:
         )
     )
     for sources in args.sources:
-        plan = FloodPlan(
-            agents=args.agents,
-            call_every_s=args.call_every,
-            hold_s=args.hold,
-            multiple=args.multiple,
-            sources=sources,
-            seconds=args.seconds,
-            method=args.method,
-            one_address=args.one_address,
-        )
-        with tempfile.TemporaryDirectory(prefix="edge-flood-") as tmp:
-            edge = start_edge_at(Path(tmp), workers=args.workers, bans=bans)
-            try:
-                report(run_flood(edge, plan))
-            finally:
-                edge.process.stop()
-                for uas in edge.workers:
-                    uas.stop()
+        plan = _plan(args, sources)
+        with running_edge(args.workers, bans, prefix="edge-flood-") as edge:
+            report(run_flood(edge, plan))
 
 
 if __name__ == "__main__":

@@ -22,28 +22,28 @@ Run: `python bench/edge_setup.py [--calls 300] [--threads 8] [--seconds 20]`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import resource
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' SIP agent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))  # the tests' edge, agents and flood harness
+sys.path.insert(0, str(BENCH))  # edge_harness, as a script sees it
+
+from edge_harness import CpuSplit, bench_parser, percentile, running_edge
 
 from dialer.edge.config import EdgeBans
-from tests.dialer.edge.conftest import AGENTS, Edge, start_edge_at
+from tests.dialer.edge.conftest import AGENTS, Edge
 from tests.dialer.edge.sipclient import Agent, authorization
 
 SDP = (
     "v=0\r\no=agent 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
     "t=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
 )
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _timed_call(agent: Agent, number: str, challenged: bool) -> float:
@@ -78,26 +78,6 @@ def _timed_call(agent: Agent, number: str, challenged: bool) -> float:
     return took
 
 
-def _group_cpu_s(pgid: int) -> float:
-    """User + system CPU of every live process in the process group (the edge's children)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # pgrp, after state and ppid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def setup_delay(edge: Edge, calls: int) -> None:
     through: list[float] = []
     direct: list[float] = []
@@ -112,8 +92,8 @@ def setup_delay(edge: Edge, calls: int) -> None:
         via_edge.close()
         straight.close()
     ms = 1000.0
-    p50_t, p99_t = _pct(through, 0.5) * ms, _pct(through, 0.99) * ms
-    p50_d, p99_d = _pct(direct, 0.5) * ms, _pct(direct, 0.99) * ms
+    p50_t, p99_t = percentile(through, 0.5) * ms, percentile(through, 0.99) * ms
+    p50_d, p99_d = percentile(direct, 0.5) * ms, percentile(direct, 0.99) * ms
     print(f"setup, {calls} calls one after another (authenticated INVITE -> 200):")
     print(f"  through the edge: p50 {p50_t:.2f} ms, p99 {p99_t:.2f} ms")
     print(f"  straight to a worker: p50 {p50_d:.2f} ms, p99 {p99_d:.2f} ms")
@@ -147,9 +127,7 @@ def throughput(edge: Edge, threads: int, seconds: float) -> None:
         finally:
             agent.close()
 
-    pgid = edge.process.pid or 0
-    edge_before = _group_cpu_s(pgid)
-    own_before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = CpuSplit.start(edge.process.pid or 0)
     began = time.monotonic()
     workers = [threading.Thread(target=agent_loop, args=(i,)) for i in range(threads)]
     for t in workers:
@@ -157,11 +135,7 @@ def throughput(edge: Edge, threads: int, seconds: float) -> None:
     for t in workers:
         t.join()
     wall = time.monotonic() - began
-    edge_cpu = _group_cpu_s(pgid) - edge_before
-    own_after = resource.getrusage(resource.RUSAGE_SELF)
-    own_cpu = (own_after.ru_utime - own_before.ru_utime) + (
-        own_after.ru_stime - own_before.ru_stime
-    )
+    edge_cpu, own_cpu = cpu.since()
     total = sum(done)
     print(f"throughput, {threads} agents calling back to back for {wall:.1f} s:")
     if reasons:
@@ -177,7 +151,7 @@ def throughput(edge: Edge, threads: int, seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -187,19 +161,13 @@ def main() -> None:
         f"conditions: {os.cpu_count()} cores, edge and {args.workers} SIPp workers "
         "on 127.0.0.1, UDP, SQLite"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        # An agent here calls back to back, dozens of requests a second from one address:
-        # a flood by the edge's default (64 in 2 s). The limit is lifted so that what is
-        # measured is the edge's capacity; the flood bench measures the bans.
-        bans = EdgeBans(flood_requests=1_000_000)
-        edge = start_edge_at(Path(tmp), workers=args.workers, bans=bans)
-        try:
-            setup_delay(edge, args.calls)
-            throughput(edge, args.threads, args.seconds)
-        finally:
-            edge.process.stop()
-            for uas in edge.workers:
-                uas.stop()
+    # An agent here calls back to back, dozens of requests a second from one address:
+    # a flood by the edge's default (64 in 2 s). The limit is lifted so that what is
+    # measured is the edge's capacity; the flood bench measures the bans.
+    bans = EdgeBans(flood_requests=1_000_000)
+    with running_edge(args.workers, bans) as edge:
+        setup_delay(edge, args.calls)
+        throughput(edge, args.threads, args.seconds)
 
 
 if __name__ == "__main__":

@@ -30,19 +30,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import multiprocessing
 import os
 import resource
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,21 +47,21 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))  # the tests' edge helpers
-sys.path.insert(0, str(BENCH))  # srtp_cost's meter and media
+sys.path.insert(0, str(BENCH))  # srtp_cost's meter, media and worker; edge_harness
 
+from edge_harness import group_pids, own_cpu_s
 from srtp_cost import (
-    CARRIER,
     METER,
     NUMBER,
-    SAMPLE_PCAP,
     _cpu_model,
     _pjsua_version,
+    calls_failed,
     free_port,
-    noise_pcap,
-    tone_wav,
+    prepare_media,
+    spawn_worker,
+    start_carrier,
 )
 
-from dialer.calls import CallRecord
 from dialer.edge.config import EdgeConfig
 from dialer.edge.dispatch import dispatcher_list
 from dialer.edge.process import EdgeProcess, write_config
@@ -75,38 +72,6 @@ from dialer.sip.probe import wait_answering
 from tests.dialer.edge.conftest import AGENTS, migrated_sqlite
 
 AGENT = "alice"
-
-
-def _allow(
-    e164: str, request_id: int | None = None, call_id: str | None = None, agent: str = ""
-) -> tuple[bool, str, str]:
-    return True, "allowed", "Allowed"
-
-
-def _finished(record: CallRecord) -> None:
-    if record.recording is not None:
-        record.recording.unlink(missing_ok=True)  # the bench keeps no audio
-
-
-def _serve(config: B2buaConfig) -> None:
-    from dialer.sip.b2bua import B2bua  # pjsua2 in the child only
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    B2bua(config, lambda username: None, _allow, _finished).run(stop)
-
-
-def _group_pids(pgid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                found.append(int(entry.name))
-    return found
 
 
 def _tls_offer(port: int) -> str:
@@ -124,11 +89,6 @@ def _tls_offer(port: int) -> str:
 
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -195,19 +155,14 @@ class Rig:
 
     def round(self, mode: Mode, calls: int, talk_s: int, *, count: bool = True) -> None:
         e0, w0, t0 = self.edge_cpu(), self.worker_cpu(), time.monotonic()
-        h0 = _own_cpu_s() + _children_cpu_s()
+        h0 = own_cpu_s() + _children_cpu_s()
         phones = [self.baresip(mode, talk_s) for _ in range(calls)]
-        for phone in phones:
-            out, _ = phone.communicate(timeout=talk_s + 40)
-            encrypted = not mode.mediaenc or "SRTP is Enabled" in out
-            if "Call established" not in out or not encrypted:
-                mode.failed += 1
-                print(f"  {mode.name}: a call failed:\n{out[-1500:]}", file=sys.stderr)
+        mode.failed += calls_failed(phones, mode.name, mode.mediaenc, talk_s)
         time.sleep(1.5)  # the BYEs through the edge, the workers' BYE to the carrier, merges
         took = time.monotonic() - t0
         edge = self.edge_cpu() - e0 - self.edge_idle * took
         worker = self.worker_cpu() - w0 - self.worker_idle * took
-        harness = _own_cpu_s() + _children_cpu_s() - h0
+        harness = own_cpu_s() + _children_cpu_s() - h0
         if count:
             mode.edge_ms.append(1000 * edge / calls)
             mode.worker_ms.append(1000 * worker / calls)
@@ -237,15 +192,7 @@ def _start_worker(
 ) -> tuple[Any, subprocess.Popen[bytes], int]:
     """A real dialer worker behind the edge, and the SIPp carrier it bridges to."""
     port, trunk_port = free_port(), free_port()
-    carrier = subprocess.Popen(
-        [
-            *("sipp", "-sf", str(work / "carrier.xml"), "-i", "127.0.0.1"),
-            *("-p", str(trunk_port), "-mi", "127.0.0.1", "-mp", str(free_port())),
-            *("-timeout", "3600s", "-nostdin"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    carrier = start_carrier(work, trunk_port)
     config = B2buaConfig(
         host="127.0.0.1",
         port=port,
@@ -257,9 +204,7 @@ def _start_worker(
         rtp_port=30000 + 40 * i,
         rtp_port_range=40,
     )
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(config,))
-    process.start()
-    return process, carrier, port
+    return spawn_worker(config, login=False), carrier, port
 
 
 def _report(args: argparse.Namespace, rig: Rig, modes: list[Mode], loads: list[float]) -> None:
@@ -303,11 +248,7 @@ def main() -> None:
     edge: EdgeProcess | None = None
     with tempfile.TemporaryDirectory(prefix="edge-tls-cost-") as tmp:
         work = Path(tmp)
-        (work / "calls").mkdir()
-        noise_pcap(work / "carrier.pcap", args.talk + 10)
-        tone_wav(work / "said.wav", args.talk + 5)
-        carrier = CARRIER.read_text().replace(SAMPLE_PCAP, f'play_pcap_audio="{work}/carrier.pcap"')
-        (work / "carrier.xml").write_text(carrier)
+        prepare_media(work, carrier_s=args.talk + 10, said_s=args.talk + 5)
         url = migrated_sqlite(work)
         secret = secrets.token_hex(32)
         edge_port = free_port()
@@ -318,7 +259,7 @@ def main() -> None:
                 wait_answering("127.0.0.1", port, process)
                 METER.watch(process.pid)
             edge = _start_edge(work, url, secret, edge_port, [port for _, _, port in started])
-            edge_pids = _group_pids(edge.pid or 0)
+            edge_pids = group_pids(edge.pid or 0)
             for pid in edge_pids:
                 METER.watch(pid)
             rig = Rig(work, edge, edge_pids, [p.pid for p, _, _ in started])

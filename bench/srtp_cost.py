@@ -41,6 +41,7 @@ import threading
 import time
 import wave
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,11 @@ def _credentials(username: str) -> Credential | None:
     return None
 
 
+def _no_login(username: str) -> Credential | None:
+    """Behind the edge no agent logs in to the worker: the edge's mark vouches for a call."""
+    return None
+
+
 def _allow(
     e164: str, request_id: int | None = None, call_id: str | None = None, agent: str = ""
 ) -> tuple[bool, str, str]:
@@ -129,15 +135,51 @@ def _finished(record: CallRecord) -> None:
         record.recording.unlink(missing_ok=True)  # the bench keeps no audio
 
 
-def _serve(config: B2buaConfig) -> None:
+def _serve(config: B2buaConfig, login: bool) -> None:
     from dialer.sip.b2bua import B2bua  # pjsua2 in the child only
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    B2bua(config, _credentials, _allow, _finished).run(stop)
+    B2bua(config, _credentials if login else _no_login, _allow, _finished).run(stop)
+
+
+def spawn_worker(config: B2buaConfig, *, login: bool = True) -> BaseProcess:
+    """A dialer worker in a process of its own, started: spawned, not forked from this
+    threaded process, so pjsua2 starts clean (and is never loaded here).
+
+    `login`: agents log in to it with digest (a standalone worker); without, it takes
+    the calls an edge passes it (bench/edge_tls_cost.py).
+    """
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(config, login))
+    process.start()
+    return process
 
 
 # --- the peers ----------------------------------------------------------------------------------
+
+
+def start_carrier(work: Path, trunk_port: int, *options: str) -> subprocess.Popen[bytes]:
+    """The SIPp carrier a worker bridges to, answering with `work`/carrier.xml's plain RTP;
+    `options` go to SIPp before its own timeout (e.g. `-m CALLS`, to end after them)."""
+    return subprocess.Popen(
+        [
+            *("sipp", "-sf", str(work / "carrier.xml"), "-i", "127.0.0.1"),
+            *("-p", str(trunk_port), "-mi", "127.0.0.1", "-mp", str(free_port())),
+            *(*options, "-timeout", "3600s", "-nostdin"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def prepare_media(work: Path, carrier_s: int, said_s: int) -> None:
+    """What the calls carry, written into `work`: the carrier's scenario with `carrier_s`
+    seconds of RTP, the softphones' `said_s` second tone, and the workers' recording folder."""
+    (work / "calls").mkdir()
+    noise_pcap(work / "carrier.pcap", carrier_s)
+    tone_wav(work / "said.wav", said_s)
+    carrier = CARRIER.read_text().replace(SAMPLE_PCAP, f'play_pcap_audio="{work}/carrier.pcap"')
+    (work / "carrier.xml").write_text(carrier)
 
 
 def noise_pcap(path: Path, seconds: int) -> None:
@@ -196,6 +238,22 @@ def baresip(
     )
 
 
+def calls_failed(phones: list[subprocess.Popen[str]], name: str, mediaenc: str, talk_s: int) -> int:
+    """How many of the softphones' calls failed, each printed with baresip's last words.
+
+    A call that was not established, or not encrypted where `mediaenc` asked for SRTP,
+    would measure another call than the mode's, so the round says so rather than hide it.
+    """
+    failed = 0
+    for phone in phones:
+        out, _ = phone.communicate(timeout=talk_s + 40)
+        encrypted = not mediaenc or "SRTP is Enabled" in out
+        if "Call established" not in out or not encrypted:
+            failed += 1
+            print(f"  {name}: a call failed:\n{out[-1500:]}", file=sys.stderr)
+    return failed
+
+
 @dataclass
 class Mode:
     """One worker with its policy, its carrier, and what its rounds measured."""
@@ -221,17 +279,8 @@ class Mode:
             secret=os.urandom(32),
             srtp=SrtpPolicy.parse(self.policy),
         )
-        self.carrier = subprocess.Popen(
-            [
-                *("sipp", "-sf", str(work / "carrier.xml"), "-i", "127.0.0.1"),
-                *("-p", str(trunk_port), "-mi", "127.0.0.1", "-mp", str(free_port())),
-                *("-m", str(calls), "-timeout", "3600s", "-nostdin"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.worker = multiprocessing.get_context("spawn").Process(target=_serve, args=(config,))
-        self.worker.start()
+        self.carrier = start_carrier(work, trunk_port, "-m", str(calls))
+        self.worker = spawn_worker(config)
         wait_answering("127.0.0.1", self.port, self.worker)
         METER.watch(self.worker.pid)
 
@@ -250,12 +299,7 @@ class Mode:
         phones = [
             baresip(work, self.port, self.mediaenc, talk_s, work / "said.wav") for _ in range(calls)
         ]
-        for phone in phones:
-            out, _ = phone.communicate(timeout=talk_s + 40)
-            encrypted = not self.mediaenc or "SRTP is Enabled" in out
-            if "Call established" not in out or not encrypted:
-                self.failed += 1
-                print(f"  {self.name}: a call failed:\n{out[-1500:]}", file=sys.stderr)
+        self.failed += calls_failed(phones, self.name, self.mediaenc, talk_s)
         time.sleep(1)  # the worker's BYE to the carrier, the recording's merge
         used = METER.cpu_s(self.worker.pid) - before - self.idle_rate * (time.monotonic() - t0)
         if count:
@@ -290,11 +334,7 @@ def main() -> None:
     loads = []
     with tempfile.TemporaryDirectory(prefix="srtp-cost-") as tmp:
         work = Path(tmp)
-        (work / "calls").mkdir()
-        noise_pcap(work / "carrier.pcap", args.talk + 10)
-        tone_wav(work / "said.wav", args.talk)
-        carrier = CARRIER.read_text().replace(SAMPLE_PCAP, f'play_pcap_audio="{work}/carrier.pcap"')
-        (work / "carrier.xml").write_text(carrier)
+        prepare_media(work, carrier_s=args.talk + 10, said_s=args.talk)
         try:
             for mode in modes:
                 mode.start(work, args.calls * (args.rounds + 1))

@@ -23,7 +23,8 @@ What is counted: calls set up (the authenticated INVITE answered 200 and its
 BYE answered 200) among calls attempted; the flood's requests that reached a
 worker (their Call-IDs start with "flood-"; the workers' SIPp traces are
 searched); the edge's bans; the edge's CPU (its process group, from /proc)
-apart from this harness's own.
+apart from this harness's own (`CpuSplit`, which the edge benchmarks use too,
+through bench/edge_harness.py: tests do not import bench/).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,9 +105,13 @@ class CallFailed(Exception):
     """A legitimate call that was not set up; the message says where it stopped."""
 
 
-def group_cpu_s(pgid: int) -> float:
-    """User + system CPU of every live process in the process group (the edge's children)."""
-    total = 0
+def _group_stats(pgid: int) -> Iterator[tuple[int, list[str]]]:
+    """Each live process in the process group with its /proc/PID/stat fields after the name.
+
+    The edge's Kamailio children share the group of the process `EdgeProcess` started, so
+    the group is the edge, and processes that end between the listing and the read are
+    passed over rather than failing a measurement.
+    """
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -114,8 +120,46 @@ def group_cpu_s(pgid: int) -> float:
         except OSError:
             continue
         if int(fields[2]) == pgid:  # pgrp, after state and ppid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
+            yield int(entry.name), fields
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of the process group (the edge's children), for a per-thread meter."""
+    return [pid for pid, _ in _group_stats(pgid)]
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU of every live process in the process group (the edge's children)."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in _group_stats(pgid))
+    return ticks / _TICK  # utime, stime
+
+
+def own_cpu_s() -> float:
+    """User + system CPU of this process: the harness (agents, flooders), kept apart."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    """The edge's CPU and the harness's own from one moment on, so neither counts the other.
+
+    The agents run in this process on the same cores as the edge: a figure for the edge
+    that included them (or a load figure for the machine) would be the harness's cost too.
+    """
+
+    pgid: int
+    edge_s: float
+    own_s: float
+
+    @classmethod
+    def start(cls, pgid: int) -> CpuSplit:
+        """Readings now for the edge's process group `pgid` and for this process."""
+        return cls(pgid, group_cpu_s(pgid), own_cpu_s())
+
+    def since(self) -> tuple[float, float]:
+        """CPU seconds since `start`: the edge's, then the harness's."""
+        return group_cpu_s(self.pgid) - self.edge_s, own_cpu_s() - self.own_s
 
 
 class _Phone:
@@ -297,10 +341,8 @@ def run_flood(edge: Edge, plan: FloodPlan) -> FloodResult:
     result = FloodResult(plan)
     lock = threading.Lock()
     log_before = len(edge.log())
-    pgid = edge.process.pid or 0
     load_before = os.getloadavg()[0]
-    edge_before = group_cpu_s(pgid)
-    own_before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = CpuSplit.start(edge.process.pid or 0)
     began = time.monotonic()
     stop_at = began + plan.seconds
     flood = _Flood(edge, plan, result)
@@ -343,11 +385,7 @@ def run_flood(edge: Edge, plan: FloodPlan) -> FloodResult:
         flood.join()
         flood.close()
     result.wall_s = time.monotonic() - began
-    result.edge_cpu_s = group_cpu_s(pgid) - edge_before
-    own_after = resource.getrusage(resource.RUSAGE_SELF)
-    result.harness_cpu_s = (own_after.ru_utime - own_before.ru_utime) + (
-        own_after.ru_stime - own_before.ru_stime
-    )
+    result.edge_cpu_s, result.harness_cpu_s = cpu.since()
     result.load = (load_before, os.getloadavg()[0])
     result.bans = current_bans(edge.config.rpc_port)
     result.ban_lines = [
