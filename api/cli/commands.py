@@ -33,6 +33,7 @@ from recording.db.engine import as_utc, session_factory
 from recording.errors import HintedError
 
 if TYPE_CHECKING:
+    from api.accounts.models import User
     from transcribe.result import Transcript
 
 #: The phases a debtor import reports its progress in (`dialer.debtors.bulk_import`).
@@ -125,19 +126,26 @@ def create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def create_token(settings: Settings, args: argparse.Namespace) -> int:
+def _active_user(session: Session, username: str) -> User:
+    """The account an admin command acts on; a disabled one is refused like a missing one."""
     from api.accounts.models import User
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled:
+        raise ApiError(
+            translate("no active user %(name)s", name=repr(username)),
+            hint="dialguard admin create-user",
+        )
+    return user
+
+
+def create_token(settings: Settings, args: argparse.Namespace) -> int:
     from api.audit.chain import record
     from api.web.auth import issue_token
 
     now = datetime.now(UTC)
     with _sessions(settings)() as session:
-        user = session.scalar(select(User).where(User.username == args.username))
-        if user is None or user.disabled:
-            raise ApiError(
-                translate("no active user %(name)s", name=repr(args.username)),
-                hint="dialguard admin create-user",
-            )
+        user = _active_user(session, args.username)
         token = issue_token(session, user, args.name, now)
         record(session, "admin-cli", "token-issued", user.username, now, detail={"name": args.name})
     print(token)
@@ -145,19 +153,13 @@ def create_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
-    from api.accounts.models import User
     from api.accounts.sessions import enroll_totp as enroll
     from api.accounts.totp import provisioning_uri
     from api.audit.chain import record
 
     now = datetime.now(UTC)
     with _sessions(settings)() as session:
-        user = session.scalar(select(User).where(User.username == args.username))
-        if user is None or user.disabled:
-            raise ApiError(
-                translate("no active user %(name)s", name=repr(args.username)),
-                hint="dialguard admin create-user",
-            )
+        user = _active_user(session, args.username)
         secret = enroll(session, user, key_ring(settings))
         record(session, "admin-cli", "totp-enrolled", user.username, now)
     print(
@@ -172,7 +174,6 @@ def enroll_totp(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
-    from api.accounts.models import User
     from api.audit.chain import record
     from dialer.softphones import set_sip_password as store
 
@@ -184,12 +185,7 @@ def set_sip_password(settings: Settings, args: argparse.Namespace) -> int:
         )
     now = datetime.now(UTC)
     with _sessions(settings)() as session:
-        user = session.scalar(select(User).where(User.username == args.username))
-        if user is None or user.disabled:
-            raise ApiError(
-                translate("no active user %(name)s", name=repr(args.username)),
-                hint="dialguard admin create-user",
-            )
+        user = _active_user(session, args.username)
         store(session, user.username, settings.sip_realm, password, now)
         record(session, "admin-cli", "sip-password-set", user.username, now)
     print(
