@@ -16,10 +16,10 @@ run: apt $(VENV)/.installed
 # The fast suites share both cores (each test file on one worker, its fixtures with it);
 # the slow ones start the whole product and time its reactions, and the `alone` ones
 # compare timings, so those run by themselves after. Both always run; either failing
-# fails the target.
+# fails the target. The slowest tests are listed, to watch CI's 45-minute budget.
 test: apt $(VENV)/.installed lint
-	@fast=0; $(BIN)/pytest -m "not slow and not alone" -n 2 --dist loadfile || fast=$$?; \
-	slow=0; $(BIN)/pytest -m "slow or alone" || slow=$$?; \
+	@fast=0; $(BIN)/pytest -m "not slow and not alone" -n 2 --dist loadfile --durations=10 || fast=$$?; \
+	slow=0; $(BIN)/pytest -m "slow or alone" --durations=15 || slow=$$?; \
 	echo "fast suites: exit $$fast, slow and timing suites: exit $$slow"; \
 	[ $$fast -eq 0 ] && [ $$slow -eq 0 ]
 
