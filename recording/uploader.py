@@ -112,22 +112,23 @@ class Progress:
             )
 
     def detail(self, backlog: Backlog) -> str:
-        """The heartbeat detail; logs an ALERT once when a request starts to hang."""
+        """The heartbeat detail; logs an ALERT once when uploads get stuck: a request that
+        hangs, or a backlog that does not move (whichever comes first; a refusal is
+        `StorageAlarm`'s to log)."""
         activity = self.activity()
         reasons = alarms(backlog, activity)
         line = waiting_line(backlog)
-        stuck = activity.busy if activity.busy_s >= STUCK_AFTER else None
+        refused = set((activity.problems or {}).values())
+        clause = next((r for r in reasons if r not in refused), None)
+        stuck = None
+        if clause is not None:
+            hangs = activity.busy is not None and activity.busy_s >= STUCK_AFTER
+            stuck = activity.busy if hangs else f"backlog at {backlog.oldest_id}"
         with self._lock:
             news, self._said_stuck = stuck is not None and stuck != self._said_stuck, stuck
             errors = list(self._errors)
         if news:
-            log.error(
-                "ALERT upload stuck: %s has had no answer for %.0f s (%s)",
-                stuck,
-                activity.busy_s,
-                line,
-                extra={"event": "upload_stuck"},
-            )
+            log.error("ALERT upload stuck: %s (%s)", clause, line, extra={"event": "upload_stuck"})
         if reasons:
             return alert_detail("; ".join(reasons), line)
         return f"{line}; last error: {errors[-1]}" if errors else line

@@ -7,6 +7,7 @@ uploader against a SeaweedFS frozen with SIGSTOP, where the line once said
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -30,7 +31,7 @@ from recording.models import Recording
 from recording.storage import ensure_bucket, make_client
 from recording.store import CallInfo, Copy, spool_call
 from recording.upload_health import STUCK_AFTER, Activity, Backlog, alarms, waiting_line
-from recording.uploader import COMPONENT, backlog, run_uploader
+from recording.uploader import COMPONENT, Progress, backlog, run_uploader
 from recording.versions import stored
 from tests.audio import call_audio
 
@@ -76,6 +77,25 @@ def test_a_stuck_backlog_names_the_request_in_flight_before_it_is_an_alert_itsel
         f"uploads stuck: nothing stored for 40 s (oldest waiting r1); {busy} has had no "
         "answer for 6 s"
     ]
+
+
+def test_getting_stuck_is_logged_once_per_cause_backlog_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator reading logs, not the console, learns of it at the same beat."""
+    now = [0.0]
+    progress = Progress(monotonic=lambda: now[0])
+    now[0] = 15.0
+    progress.watch(f"upload of r1 to {PRIMARY}")
+    stuck = Backlog(3, 21.0, "r1")
+    with caplog.at_level(logging.ERROR, logger="recording.uploader"):
+        for at in (21.0, 23.0, 25.0, 35.0, 37.0):
+            now[0] = at
+            assert is_alert(progress.detail(stuck))
+    said = [r.getMessage() for r in caplog.records if "ALERT upload stuck" in r.getMessage()]
+    assert len(said) == 2, said
+    assert said[0].startswith("ALERT upload stuck: uploads stuck: nothing stored for 21 s")
+    assert f"upload of r1 to {PRIMARY} has had no answer for 20 s" in said[1]
 
 
 def test_every_bucket_that_refuses_is_named() -> None:
