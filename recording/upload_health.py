@@ -61,16 +61,17 @@ def waiting_line(backlog: Backlog) -> str:
     return line
 
 
-def alarms(backlog: Backlog, activity: Activity) -> list[str]:
-    """What is wrong, one plain clause each (empty: nothing): the ALERT of the health line."""
-    alerts = list((activity.problems or {}).values())
+def stuck(backlog: Backlog, activity: Activity) -> tuple[str, str] | None:
+    """(cause, clause) when uploads are stuck: a request without answer for STUCK_AFTER, or,
+    while no bucket refuses, a backlog that has not moved for as long. The cause stays the
+    same while it lasts (the clause's durations do not), so it is logged once."""
     if activity.busy is not None and activity.busy_s >= STUCK_AFTER:
-        alerts.append(
+        return activity.busy, (
             f"{activity.busy} has had no answer for {_duration(activity.busy_s)}: "
             "storage is frozen or unreachable"
         )
-    elif (
-        not alerts
+    if (
+        not activity.problems
         and backlog.waiting
         and backlog.oldest_s is not None
         and backlog.oldest_s >= STUCK_AFTER
@@ -84,8 +85,14 @@ def alarms(backlog: Backlog, activity: Activity) -> list[str]:
             if activity.busy is not None
             else ""
         )
-        alerts.append(
+        return f"backlog at {backlog.oldest_id}", (
             f"uploads stuck: nothing stored for {_duration(activity.idle_s)} "
             f"(oldest waiting {backlog.oldest_id}{holder}){pending}"
         )
-    return alerts
+    return None
+
+
+def alarms(backlog: Backlog, activity: Activity) -> list[str]:
+    """What is wrong, one plain clause each (empty: nothing): the ALERT of the health line."""
+    found = stuck(backlog, activity)
+    return list((activity.problems or {}).values()) + ([found[1]] if found else [])

@@ -39,7 +39,7 @@ from recording.lifecycle import Audit, Forget, expire
 from recording.models import Recording, RecordingStatus
 from recording.storage import make_client
 from recording.store import Copy, UploadReport, upload_pending
-from recording.upload_health import STUCK_AFTER, Activity, Backlog, alarms, waiting_line
+from recording.upload_health import Activity, Backlog, alarms, stuck, waiting_line
 
 COMPONENT = "uploader"
 log = logging.getLogger(__name__)
@@ -118,17 +118,15 @@ class Progress:
         activity = self.activity()
         reasons = alarms(backlog, activity)
         line = waiting_line(backlog)
-        refused = set((activity.problems or {}).values())
-        clause = next((r for r in reasons if r not in refused), None)
-        stuck = None
-        if clause is not None:
-            hangs = activity.busy is not None and activity.busy_s >= STUCK_AFTER
-            stuck = activity.busy if hangs else f"backlog at {backlog.oldest_id}"
+        found = stuck(backlog, activity)
+        cause = found[0] if found else None
         with self._lock:
-            news, self._said_stuck = stuck is not None and stuck != self._said_stuck, stuck
+            news, self._said_stuck = cause is not None and cause != self._said_stuck, cause
             errors = list(self._errors)
-        if news:
-            log.error("ALERT upload stuck: %s (%s)", clause, line, extra={"event": "upload_stuck"})
+        if found and news:
+            log.error(
+                "ALERT upload stuck: %s (%s)", found[1], line, extra={"event": "upload_stuck"}
+            )
         if reasons:
             return alert_detail("; ".join(reasons), line)
         return f"{line}; last error: {errors[-1]}" if errors else line
