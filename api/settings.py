@@ -319,8 +319,14 @@ class Settings(BaseSettings):
         default=-1,
         ge=-1,
         le=64,
-        description="Batch size of faster-whisper's batched pipeline: -1 batches on a GPU "
-        "only (16), 0 never, N always.",
+        description="Windows decoded together (both parties' in one pass): -1 is 8 on a "
+        "CPU and 16 on a GPU, 0 decodes window after window.",
+    )
+    whisper_beam: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="Beam size: 5 hears best; 1 (greedy) transcribes faster and hears less.",
     )
     client_languages: str = Field(
         default="",

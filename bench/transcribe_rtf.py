@@ -94,7 +94,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def one_model(name: str, call: Path, opus: Path, reference: str, threads: int) -> dict[str, float]:
     """Runs in its own process so peak memory belongs to this model alone."""
-    from transcribe.engine import load_model
+    from transcribe.engine import engine_for, load_model
     from transcribe.model_store import resolve_model
     from transcribe.transcriber import transcribe_recording
 
@@ -116,9 +116,11 @@ def one_model(name: str, call: Path, opus: Path, reference: str, threads: int) -
     plain_text = " ".join(s.text for s in segments)
     plain = time.perf_counter() - start
     start = time.perf_counter()
-    ours = transcribe_recording(model, name, call, language=language)
+    engine = engine_for(model)  # as the transcription worker loads it (batched)
+    ours = transcribe_recording(engine, name, call, language=language)
     pipeline = time.perf_counter() - start
-    opus_text = " ".join(s.text for s in transcribe_recording(model, name, opus, language).segments)
+    opus_segments = transcribe_recording(engine, name, opus, language).segments
+    opus_text = " ".join(s.text for s in opus_segments)
     return {
         "audio_s": duration,
         "plain_rtf": plain / duration,

@@ -221,7 +221,7 @@ def main() -> None:  # noqa: PLR0915  (one linear report)
     args = parser.parse_args()
 
     from api.settings import Settings
-    from transcribe.engine import engine_for, load_model
+    from transcribe.engine import beam_size_of, engine_for, load_model
     from transcribe.model_store import resolve_model
 
     settings = Settings()
@@ -229,7 +229,7 @@ def main() -> None:  # noqa: PLR0915  (one linear report)
     calls = build_calls(args.cache, args.calls, args.seed)
     model_dir = resolve_model(args.model, args.cache / "models")
     model = load_model(model_dir, "cpu", cpu_threads=args.threads)
-    engine = engine_for(model, settings.whisper_batch)
+    engine = engine_for(model, settings.whisper_batch, settings.whisper_beam)
     language = None if args.language == "auto" else args.language
     audio = sum(duration_of(stereo) for stereo, _, _ in calls) * args.rounds
     print(
@@ -239,7 +239,8 @@ def main() -> None:  # noqa: PLR0915  (one linear report)
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {len(calls)} stereo calls "
         f"espeak-ng 8 kHz, {audio / args.rounds:.0f} s in all, {args.rounds} round(s); "
         f"plain: defaults, vad_filter={args.plain_vad == 'on'}, mono mix; dialguard: "
-        f"{type(engine).__name__}, language {args.language}"
+        f"{type(engine).__name__} (batch {getattr(engine, 'batch_size', 0)}, beam "
+        f"{beam_size_of(engine)}), language {args.language}"
     )
     # One warm-up of each, outside the figures: first calls pay for lazy loading.
     stereo0, mono0, _ = calls[0]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from transcribe.errors import ModelNotFound
@@ -53,39 +55,103 @@ def load_model(model_dir: Path, device: Device = "auto", cpu_threads: int = 0) -
         ) from exc
 
 
+#: Windows of a call decoded together. On a CPU a call rarely has more (a window holds
+#: up to 30 s of one party's speech); on a GPU a batch decodes in about the time of one.
+AUTO_BATCH = {"cpu": 8, "cuda": 16}
+#: faster-whisper's default beam: greedy (1) is faster and hears less (bench/README.md).
+DEFAULT_BEAM = 5
+
+
 def batch_size_for(requested: int, device: Literal["cpu", "cuda"]) -> int:
-    """0 means sequential decoding. `-1` (auto) batches on a GPU only: there a batch of
-    windows decodes in about the time of one, while on a CPU the same work is merely
-    reordered and needs more memory."""
+    """0 means sequential decoding, window after window, channel after channel; `-1`
+    (auto) batches on every device: both parties' windows in one pass measured 1.6x
+    faster than sequential on a 2-core CPU (bench/README.md)."""
     if requested >= 0:
         return requested
-    return 16 if device == "cuda" else 0
+    return AUTO_BATCH[device]
+
+
+def beam_size_of(model: Any) -> int:
+    """The beam the engine decodes with; a plain model (sequential) has faster-whisper's."""
+    return int(getattr(model, "beam_size", DEFAULT_BEAM))
 
 
 class BatchedModel:
-    """faster-whisper's batched pipeline behind the model's own `transcribe` call."""
+    """faster-whisper's batched pipeline behind the model's own `transcribe` call.
 
-    def __init__(self, model: Any, batch_size: int) -> None:
-        from faster_whisper import BatchedInferencePipeline
+    With `language=None` the language is detected on the encoder output of the first
+    batch's first window, which the decoding needs anyway, rather than by encoding that
+    window a second time first (as faster-whisper does: about an eighth of the time on a
+    CPU); `prompts[language]` then becomes the initial prompt and `detected` says what was
+    found once the segments are consumed. One call at a time per loaded model (the
+    first batch lends the model its encoder output).
+    """
 
+    def __init__(self, model: Any, batch_size: int, beam_size: int = DEFAULT_BEAM) -> None:
         self.model = model
         self.batch_size = batch_size
-        self._pipeline = BatchedInferencePipeline(model=model)
+        self.beam_size = beam_size
+        self._pipeline = _pipeline(model)
 
-    def transcribe(self, audio: Any, **options: Any) -> Any:
-        return self._pipeline.transcribe(audio, batch_size=self.batch_size, **options)
+    @property
+    def detected(self) -> str | None:
+        found: str | None = self._pipeline.detected
+        return found
+
+    def transcribe(
+        self, audio: Any, *, prompts: Mapping[str, str] = MappingProxyType({}), **options: Any
+    ) -> Any:
+        pipeline = self._pipeline
+        pipeline.detected = None
+        pipeline.detect = options.get("language") is None and self.model.model.is_multilingual
+        pipeline.prompts = prompts
+        if pipeline.detect:
+            options["language"] = "en"  # a stand-in until the first batch says which
+        return pipeline.transcribe(audio, batch_size=self.batch_size, **options)
 
     def detect_language(self, **options: Any) -> Any:
-        """The model's own detection: the transcriber picks the prompt before decoding."""
+        """The model's own detection: the sequential transcriber picks the prompt first."""
         return self.model.detect_language(**options)
 
 
-def engine_for(model: Any, batch_size: int = -1) -> Any:
-    """The loaded model as the transcriber uses it: batched where that helps."""
+def _pipeline(model: Any) -> Any:
+    """A `BatchedInferencePipeline` that can detect the language in its first batch."""
+    from faster_whisper import BatchedInferencePipeline
+
+    class Pipeline(BatchedInferencePipeline):  # type: ignore[misc]  # untyped library
+        detect = False
+        detected: str | None = None
+        prompts: Mapping[str, str] = MappingProxyType({})
+
+        def generate_segment_batched(self, features: Any, tokenizer: Any, options: Any) -> Any:
+            if not self.detect:
+                return super().generate_segment_batched(features, tokenizer, options)
+            self.detect = False
+            encoder_output = self.model.encode(features)
+            token = self.model.model.detect_language(encoder_output)[0][0][0]  # "<|en|>"
+            language = str(token)[2:-2]
+            # The tokenizer and options go on to every later batch and to word alignment.
+            tokenizer.language = tokenizer.tokenizer.token_to_id(token)
+            tokenizer.language_code = language
+            options.initial_prompt = self.prompts.get(language, options.initial_prompt)
+            self.detected = language
+            self.model.encode = lambda _features: encoder_output  # encoded once, used twice
+            try:
+                return super().generate_segment_batched(features, tokenizer, options)
+            finally:
+                del self.model.encode  # the model's own method again
+
+    return Pipeline(model=model)
+
+
+def engine_for(model: Any, batch_size: int = -1, beam_size: int = DEFAULT_BEAM) -> Any:
+    """The loaded model as the transcriber uses it: batched unless told otherwise."""
     size = batch_size_for(batch_size, "cuda" if model.model.device == "cuda" else "cpu")
-    return BatchedModel(model, size) if size > 0 else model
+    return BatchedModel(model, size, beam_size) if size > 0 else model
 
 
-def load_engine(model_dir: Path, device: Device = "auto", batch_size: int = -1) -> Any:
-    """The model to transcribe with: batched where that helps (see `batch_size_for`)."""
-    return engine_for(load_model(model_dir, device), batch_size)
+def load_engine(
+    model_dir: Path, device: Device = "auto", batch_size: int = -1, beam_size: int = DEFAULT_BEAM
+) -> Any:
+    """The model to transcribe with (see `batch_size_for`)."""
+    return engine_for(load_model(model_dir, device), batch_size, beam_size)

@@ -3,11 +3,13 @@
 Each channel is transcribed on its own, so the speaker of every segment is
 known from the wiring (agent left, debtor right) rather than guessed by
 diarisation. The language is detected once, on the agent's side, where the
-speech is longest and clearest, and used for both parties.
+speech is longest and clearest, and used for both parties. With a batched
+engine (the default) both channels' windows are decoded in one pass.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from transcribe.audio import SAMPLE_RATE, load_channels
-from transcribe.engine import BatchedModel
+from transcribe.engine import BatchedModel, beam_size_of
 from transcribe.guards import Candidate, keep
 from transcribe.result import Segment, Speaker, Transcript, Word
-from transcribe.timing import find_speech, turns
+from transcribe.timing import SpeechMap, find_speech, turns
 
 #: A channel quieter than this (RMS of full-scale 1.0) holds no speech worth decoding.
 SILENT_RMS = 0.003
@@ -32,41 +34,55 @@ SILENT_RMS = 0.003
 INITIAL_PROMPTS = {"zh": "以下是普通话的句子。"}
 
 
-def _language_of(model: Any, audio: npt.NDArray[np.float32]) -> str | None:
-    """The channel's language, found before decoding so the right prompt goes with it."""
+def _language_of(model: Any, speech: npt.NDArray[np.float32]) -> str | None:
+    """The language of a channel's speech (silences already cut out), found before
+    decoding so the right prompt goes with it."""
     detect = getattr(model, "detect_language", None)
     if detect is None:
         return None
     try:
-        language, _, _ = detect(audio=audio, vad_filter=True)
-    except (ValueError, IndexError):  # no speech for the VAD: decoding will say so itself
+        language, _, _ = detect(audio=speech, vad_filter=False)
+    except (ValueError, IndexError):  # too little audio: decoding will say so itself
         return None
     return str(language) if language else None
 
 
-def _decode_channel(
-    model: Any, audio: npt.NDArray[np.float32], speaker: Speaker, language: str | None
-) -> tuple[list[Segment], str | None]:
+@dataclass(frozen=True)
+class _Channel:
+    """One party's speech, ready to decode: the cut audio and how its times map back."""
+
+    speaker: Speaker
+    speech: SpeechMap
+    cut: npt.NDArray[np.float32]
+
+
+def _channel(speaker: Speaker, audio: npt.NDArray[np.float32]) -> _Channel | None:
+    """None for a channel with nothing worth decoding (silent, or no speech for the VAD)."""
     if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < SILENT_RMS:
-        return [], language
+        return None
     speech = find_speech(audio)
     if not speech.pieces:
-        return [], language
-    if language is None:
-        language = _language_of(model, audio)
-    options: dict[str, Any] = {}
-    if isinstance(model, BatchedModel):  # whole pieces per window, not a cut every 30 s
-        options["clip_timestamps"] = speech.windows()
-    raw_segments, info = model.transcribe(
-        speech.cut(audio),  # the VAD's work is done here, where both timelines are known
-        language=language,
-        initial_prompt=INITIAL_PROMPTS.get(language or ""),
-        vad_filter=False,
-        word_timestamps=True,
-        condition_on_previous_text=False,  # one bad window must not poison the next
-        beam_size=5,
-        **options,
-    )
+        return None
+    return _Channel(speaker, speech, speech.cut(audio))
+
+
+def _options(language: str | None, beam_size: int) -> dict[str, Any]:
+    return {
+        "language": language,
+        "initial_prompt": INITIAL_PROMPTS.get(language or ""),
+        "vad_filter": False,  # the VAD's work is done here, where both timelines are known
+        "word_timestamps": True,
+        "condition_on_previous_text": False,  # one bad window must not poison the next
+        "beam_size": beam_size,
+    }
+
+
+def _segments(raw_segments: Any, channel: _Channel, offset: float = 0.0) -> list[Segment]:
+    """Whisper's segments of one channel as kept segments on the recording's timeline.
+
+    `offset` is where the channel's cut audio starts in what Whisper was given.
+    """
+    speaker, speech = channel.speaker, channel.speech
     kept: list[Segment] = []
     for raw in raw_segments:
         raw_words = list(raw.words or ())
@@ -81,10 +97,10 @@ def _decode_channel(
         if not keep(candidate):
             continue
         if not raw_words:
-            start, end = speech.place(raw.start, raw.end)
+            start, end = speech.place(raw.start - offset, raw.end - offset)
             kept.append(Segment(start, end, speaker, raw.text.strip(), 0.0))
             continue
-        times = [speech.place(w.start, w.end) for w in raw_words]
+        times = [speech.place(w.start - offset, w.end - offset) for w in raw_words]
         runs = turns(times)
         for run in runs:
             words = tuple(
@@ -103,7 +119,57 @@ def _decode_channel(
             )
             confidence = sum(w.probability for w in words) / len(words)
             kept.append(Segment(words[0].start, words[-1].end, speaker, text, confidence, words))
-    return kept, language or info.language
+    return kept
+
+
+def _decode_each(
+    model: Any, channels: list[_Channel], language: str | None, beam_size: int
+) -> tuple[list[Segment], str | None]:
+    """One channel after the other, each in faster-whisper's sequential windows."""
+    segments: list[Segment] = []
+    for channel in channels:
+        raw_segments, info = model.transcribe(channel.cut, **_options(language, beam_size))
+        segments.extend(_segments(raw_segments, channel))
+        language = language or info.language
+    return segments, language
+
+
+def _decode_together(
+    model: BatchedModel, channels: list[_Channel], language: str | None
+) -> tuple[list[Segment], str | None]:
+    """Both parties' windows decoded in one batched pass.
+
+    Each window holds one party's speech only (joining the parties' speech in a
+    window made Whisper mishear the first words after a change of speaker, see
+    bench/README.md), but the windows of both channels share the batches, so a
+    call's encoder and decoder steps run together rather than channel by channel.
+    It decodes without timestamp tokens, the pipeline's default: with them a window's
+    last sentence was lost, because a batch does not decode on from the last timestamp
+    as sequential decoding does; word alignment times the words either way.
+    """
+    offsets: list[float] = []
+    windows: list[dict[str, float]] = []
+    at = 0.0
+    for channel in channels:
+        offsets.append(at)
+        windows += [
+            {"start": at + w["start"], "end": at + w["end"]} for w in channel.speech.windows()
+        ]
+        at += len(channel.cut) / SAMPLE_RATE
+    raw_segments, info = model.transcribe(
+        np.concatenate([c.cut for c in channels]),
+        clip_timestamps=windows,
+        prompts=INITIAL_PROMPTS,  # detected on the first window: the agent's where there is one
+        **_options(language, beam_size_of(model)),
+    )
+    by_channel: list[list[Any]] = [[] for _ in channels]
+    for raw in raw_segments:  # a segment never spans two windows, so never two channels
+        middle = (raw.start + raw.end) / 2
+        by_channel[max(i for i, o in enumerate(offsets) if i == 0 or o <= middle)].append(raw)
+    segments: list[Segment] = []
+    for channel, offset, raws in zip(channels, offsets, by_channel, strict=True):
+        segments.extend(_segments(raws, channel, offset))
+    return segments, language or model.detected or info.language
 
 
 def _join(words: list[str]) -> str:
@@ -154,15 +220,19 @@ def _interleave(segments: list[Segment]) -> list[Segment]:
 def transcribe_recording(
     model: Any, model_name: str, path: Path, language: str | None = None
 ) -> Transcript:
-    channels = load_channels(path)
-    duration = max(len(audio) for _, audio in channels) / SAMPLE_RATE
+    loaded = load_channels(path)
+    duration = max(len(audio) for _, audio in loaded) / SAMPLE_RATE
+    channels = [c for c in (_channel(speaker, audio) for speaker, audio in loaded) if c]
     segments: list[Segment] = []
-    detected = language
-    for speaker, audio in channels:
-        found, detected = _decode_channel(model, audio, speaker, detected)
-        segments.extend(found)
+    if channels:
+        if isinstance(model, BatchedModel):
+            segments, language = _decode_together(model, channels, language)
+        else:
+            if language is None:  # on the first party heard: the agent's side where there is one
+                language = _language_of(model, channels[0].cut)
+            segments, language = _decode_each(model, channels, language, beam_size_of(model))
     return Transcript(
-        language=detected or "",
+        language=language or "",
         duration=duration,
         model=model_name,
         segments=tuple(_interleave(segments)),

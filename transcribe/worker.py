@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recording.db.heartbeats import instance_name, run_with_heartbeat
 from recording.errors import RecordingError
 from recording.models import Recording
-from transcribe.engine import Device, load_engine
+from transcribe.engine import DEFAULT_BEAM, Device, load_engine
 from transcribe.errors import AudioError
 from transcribe.models import TranscriptionJob
 from transcribe.queue import claim, complete, enqueue_missing, fail, requeue_stale
@@ -135,8 +135,9 @@ def run_transcriber(
     stop: threading.Event,
     languages: Mapping[str, str] = MappingProxyType({}),
     batch_size: int = -1,
+    beam_size: int = DEFAULT_BEAM,
 ) -> None:
-    model = load_engine(model_dir, device, batch_size)
+    model = load_engine(model_dir, device, batch_size, beam_size)
     version = model_version(model_dir)
     run_with_heartbeat(
         COMPONENT,

@@ -550,15 +550,25 @@ def search(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def transcribe(settings: Settings, args: argparse.Namespace) -> int:
-    from transcribe.engine import load_model
+def _whisper(settings: Settings) -> Any:
+    """The engine as the transcription worker loads it, so the CLI hears what it hears."""
+    from transcribe.engine import load_engine
     from transcribe.model_store import resolve_model
+
+    return load_engine(
+        resolve_model(settings.whisper_model, settings.models_dir),
+        settings.whisper_device,
+        settings.whisper_batch,
+        settings.whisper_beam,
+    )
+
+
+def transcribe(settings: Settings, args: argparse.Namespace) -> int:
     from transcribe.transcriber import transcribe_recording
 
-    model = load_model(
-        resolve_model(settings.whisper_model, settings.models_dir), settings.whisper_device
+    result = transcribe_recording(
+        _whisper(settings), settings.whisper_model, args.file, args.language
     )
-    result = transcribe_recording(model, settings.whisper_model, args.file, args.language)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return 0
@@ -571,20 +581,13 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
 
 def _recogniser(settings: Settings) -> Callable[[Path, str | None], Transcript]:
     """Whisper as configured, loaded on first use: `qa check` and `qa eval` hear audio alike."""
-    from transcribe.engine import load_model
-    from transcribe.model_store import resolve_model
     from transcribe.transcriber import transcribe_recording
 
     models: list[Any] = []
 
     def hear(path: Path, language: str | None) -> Transcript:
         if not models:
-            models.append(
-                load_model(
-                    resolve_model(settings.whisper_model, settings.models_dir),
-                    settings.whisper_device,
-                )
-            )
+            models.append(_whisper(settings))
         return transcribe_recording(models[0], settings.whisper_model, path, language)
 
     return hear

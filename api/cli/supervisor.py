@@ -618,6 +618,7 @@ def run_transcriber_child(settings: Settings) -> None:
         stop,
         languages=settings.client_language_map,
         batch_size=settings.whisper_batch,
+        beam_size=settings.whisper_beam,
     )
 
 

@@ -23,7 +23,7 @@ from transcribe.transcriber import transcribe_recording
 #: How far a start may be from where the speech starts (issue 15): a flag seeks there.
 TOLERANCE = 0.3
 
-CASES = [(name, "sequential") for name in TIMED_CALLS] + [("long-silences", "batched")]
+CASES = [(name, mode) for name in TIMED_CALLS for mode in ("batched", "sequential")]
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,43 @@ def test_cli_names_a_bad_file_in_one_line(tmp_path: Path, dialguard_env: dict[st
 
 @pytest.mark.parametrize(
     ("requested", "device", "size"),
-    [(-1, "cuda", 16), (-1, "cpu", 0), (0, "cuda", 0), (8, "cpu", 8), (4, "cuda", 4)],
+    [(-1, "cuda", 16), (-1, "cpu", 8), (0, "cuda", 0), (0, "cpu", 0), (4, "cuda", 4)],
 )
 def test_batching_where_it_helps(requested: int, device: Any, size: int) -> None:
     assert batch_size_for(requested, device) == size
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["sequential", "batched"])
+def test_language_is_detected_on_the_agents_side_and_used_for_both(
+    model: Any, tmp_path: Path, batched: bool
+) -> None:
+    engine = BatchedModel(model, batch_size=4) if batched else model
+    audio = call_audio(
+        tmp_path / "call.wav",
+        [
+            ("agent", 0.5, "Good morning, I am calling about your credit card payment."),
+            ("debtor", 5.5, "I will pay the full amount on Friday."),
+        ],
+        seconds=9.0,
+    )
+    result = transcribe_recording(engine, "base", audio)
+    assert result.language == "en"
+    debtor = " ".join(s.text for s in result.segments if s.speaker is Speaker.DEBTOR).lower()
+    assert "friday" in debtor
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["sequential", "batched"])
+def test_a_call_in_another_language_is_written_in_it(
+    model: Any, tmp_path: Path, batched: bool
+) -> None:
+    """The batched engine learns the language from its first window's encoding: the
+    decoding that follows must use it, not the stand-in it started with."""
+    engine = BatchedModel(model, batch_size=4) if batched else model
+    audio = espeak_wav(
+        "Buenos días, le llamo por la factura de su tarjeta de crédito.",
+        tmp_path / "es.wav",
+        voice="es",
+    )
+    result = transcribe_recording(engine, "base", audio)
+    assert result.language == "es"
+    assert "tarjeta" in " ".join(s.text for s in result.segments).lower()
