@@ -322,6 +322,13 @@ class Settings(BaseSettings):
         description="Windows decoded together (both parties' in one pass): -1 is 8 on a "
         "CPU and 16 on a GPU, 0 decodes window after window.",
     )
+    whisper_threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="CTranslate2 threads per transcription worker: 0 shares the host's cores "
+        "among the workers (at least one each).",
+    )
     whisper_beam: int = Field(
         default=5,
         ge=1,

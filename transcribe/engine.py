@@ -71,6 +71,17 @@ def batch_size_for(requested: int, device: Literal["cpu", "cuda"]) -> int:
     return AUTO_BATCH[device]
 
 
+def threads_per_worker(requested: int, workers: int, cores: int) -> int:
+    """CPU threads for each transcription worker's model.
+
+    Workers that each take every core fight over them: on 2 cores, two workers of one
+    thread transcribed 1.6 times what one worker of two threads did (bench/README.md).
+    """
+    if requested > 0:
+        return requested
+    return max(1, cores // max(1, workers))
+
+
 def beam_size_of(model: Any) -> int:
     """The beam the engine decodes with; a plain model (sequential) has faster-whisper's."""
     return int(getattr(model, "beam_size", DEFAULT_BEAM))
@@ -151,7 +162,11 @@ def engine_for(model: Any, batch_size: int = -1, beam_size: int = DEFAULT_BEAM) 
 
 
 def load_engine(
-    model_dir: Path, device: Device = "auto", batch_size: int = -1, beam_size: int = DEFAULT_BEAM
+    model_dir: Path,
+    device: Device = "auto",
+    batch_size: int = -1,
+    beam_size: int = DEFAULT_BEAM,
+    cpu_threads: int = 0,
 ) -> Any:
-    """The model to transcribe with (see `batch_size_for`)."""
-    return engine_for(load_model(model_dir, device), batch_size, beam_size)
+    """The model to transcribe with (see `batch_size_for`, `threads_per_worker`)."""
+    return engine_for(load_model(model_dir, device, cpu_threads), batch_size, beam_size)

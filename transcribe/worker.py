@@ -136,8 +136,9 @@ def run_transcriber(
     languages: Mapping[str, str] = MappingProxyType({}),
     batch_size: int = -1,
     beam_size: int = DEFAULT_BEAM,
+    cpu_threads: int = 0,
 ) -> None:
-    model = load_engine(model_dir, device, batch_size, beam_size)
+    model = load_engine(model_dir, device, batch_size, beam_size, cpu_threads)
     version = model_version(model_dir)
     run_with_heartbeat(
         COMPONENT,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -552,7 +553,7 @@ def search(settings: Settings, args: argparse.Namespace) -> int:
 
 def _whisper(settings: Settings) -> Any:
     """The engine as the transcription worker loads it, so the CLI hears what it hears."""
-    from transcribe.engine import load_engine
+    from transcribe.engine import load_engine, threads_per_worker
     from transcribe.model_store import resolve_model
 
     return load_engine(
@@ -560,6 +561,7 @@ def _whisper(settings: Settings) -> Any:
         settings.whisper_device,
         settings.whisper_batch,
         settings.whisper_beam,
+        threads_per_worker(settings.whisper_threads, 1, os.cpu_count() or 1),
     )
 
 

@@ -598,6 +598,7 @@ def run_uploader_child(settings: Settings) -> None:
 def run_transcriber_child(settings: Settings) -> None:
     from recording.db.engine import make_engine, session_factory
     from recording.store import fetch
+    from transcribe.engine import threads_per_worker
     from transcribe.model_store import resolve_model
     from transcribe.worker import run_transcriber
 
@@ -619,6 +620,9 @@ def run_transcriber_child(settings: Settings) -> None:
         languages=settings.client_language_map,
         batch_size=settings.whisper_batch,
         beam_size=settings.whisper_beam,
+        cpu_threads=threads_per_worker(
+            settings.whisper_threads, settings.transcribe_workers, os.cpu_count() or 1
+        ),
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.audio import call_audio, noise, tone, write_wav
 from tests.helpers import dialguard, espeak_wav
-from transcribe.engine import BatchedModel, batch_size_for, load_model
+from transcribe.engine import BatchedModel, batch_size_for, load_model, threads_per_worker
 from transcribe.errors import AudioError
 from transcribe.model_store import resolve_model
 from transcribe.result import Speaker
@@ -161,3 +161,11 @@ def test_a_call_in_another_language_is_written_in_it(
     result = transcribe_recording(engine, "base", audio)
     assert result.language == "es"
     assert "tarjeta" in " ".join(s.text for s in result.segments).lower()
+
+
+@pytest.mark.parametrize(
+    ("requested", "workers", "cores", "threads"),
+    [(0, 1, 2, 2), (0, 2, 2, 1), (0, 3, 2, 1), (0, 2, 16, 8), (0, 0, 4, 4), (3, 2, 2, 3)],
+)
+def test_workers_share_the_cores(requested: int, workers: int, cores: int, threads: int) -> None:
+    assert threads_per_worker(requested, workers, cores) == threads
