@@ -23,11 +23,13 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return load_model(resolve_model("base", tmp_path_factory.mktemp("models")), "cpu")
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["sequential", "batched"])
-def test_stereo_call_is_split_by_speaker_with_times(
-    model: Any, tmp_path: Path, batched: bool
-) -> None:
-    engine = BatchedModel(model, batch_size=4) if batched else model
+@pytest.fixture(params=["sequential", "batched"])
+def engine(model: Any, request: pytest.FixtureRequest) -> Any:
+    """Both decoders the settings offer: window after window, and both parties batched."""
+    return BatchedModel(model, batch_size=4) if request.param == "batched" else model
+
+
+def test_stereo_call_is_split_by_speaker_with_times(engine: Any, tmp_path: Path) -> None:
     audio = call_audio(
         tmp_path / "call.wav",
         [
@@ -127,32 +129,23 @@ def test_batching_where_it_helps(requested: int, device: Any, size: int) -> None
     assert batch_size_for(requested, device) == size
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["sequential", "batched"])
 def test_language_is_detected_on_the_agents_side_and_used_for_both(
-    model: Any, tmp_path: Path, batched: bool
+    engine: Any, tmp_path: Path
 ) -> None:
-    engine = BatchedModel(model, batch_size=4) if batched else model
-    audio = call_audio(
-        tmp_path / "call.wav",
-        [
-            ("agent", 0.5, "Good morning, I am calling about your credit card payment."),
-            ("debtor", 5.5, "I will pay the full amount on Friday."),
-        ],
-        seconds=9.0,
-    )
+    lines = [
+        ("agent", 0.5, "Good morning, I am calling about your credit card payment."),
+        ("debtor", 5.5, "I will pay the full amount on Friday."),
+    ]
+    audio = call_audio(tmp_path / "call.wav", lines, seconds=9.0)
     result = transcribe_recording(engine, "base", audio)
     assert result.language == "en"
     debtor = " ".join(s.text for s in result.segments if s.speaker is Speaker.DEBTOR).lower()
     assert "friday" in debtor
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["sequential", "batched"])
-def test_a_call_in_another_language_is_written_in_it(
-    model: Any, tmp_path: Path, batched: bool
-) -> None:
+def test_a_call_in_another_language_is_written_in_it(engine: Any, tmp_path: Path) -> None:
     """The batched engine learns the language from its first window's encoding: the
     decoding that follows must use it, not the stand-in it started with."""
-    engine = BatchedModel(model, batch_size=4) if batched else model
     audio = espeak_wav(
         "Buenos días, le llamo por la factura de su tarjeta de crédito.",
         tmp_path / "es.wav",
