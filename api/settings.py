@@ -333,7 +333,8 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         le=10,
-        description="Beam size: 5 hears best; 1 (greedy) transcribes faster and hears less.",
+        description="Beam size of batched decoding (window after window uses 5): 5 hears "
+        "best; 1 (greedy) transcribes faster and hears less.",
     )
     client_languages: str = Field(
         default="",

@@ -206,6 +206,14 @@ def run_dialguard(engine: Any, stereo: Path, language: str | None) -> dict[str, 
     return {k: " ".join(v) for k, v in by_speaker.items()}
 
 
+def describe(engine: Any) -> str:
+    from transcribe.engine import DEFAULT_BEAM, BatchedModel
+
+    if isinstance(engine, BatchedModel):
+        return f"batch {engine.batch_size}, beam {engine.beam_size}"
+    return f"sequential, beam {DEFAULT_BEAM}"
+
+
 def main() -> None:  # noqa: PLR0915  (one linear report)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", default="base")
@@ -221,7 +229,7 @@ def main() -> None:  # noqa: PLR0915  (one linear report)
     args = parser.parse_args()
 
     from api.settings import Settings
-    from transcribe.engine import beam_size_of, engine_for, load_model
+    from transcribe.engine import engine_for, load_model
     from transcribe.model_store import resolve_model
 
     settings = Settings()
@@ -239,8 +247,7 @@ def main() -> None:  # noqa: PLR0915  (one linear report)
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {len(calls)} stereo calls "
         f"espeak-ng 8 kHz, {audio / args.rounds:.0f} s in all, {args.rounds} round(s); "
         f"plain: defaults, vad_filter={args.plain_vad == 'on'}, mono mix; dialguard: "
-        f"{type(engine).__name__} (batch {getattr(engine, 'batch_size', 0)}, beam "
-        f"{beam_size_of(engine)}), language {args.language}"
+        f"{type(engine).__name__} ({describe(engine)}), language {args.language}"
     )
     # One warm-up of each, outside the figures: first calls pay for lazy loading.
     stereo0, mono0, _ = calls[0]

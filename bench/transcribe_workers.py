@@ -8,8 +8,8 @@ out round-robin among N processes, each loading `base` (CPU int8) with T
 CTranslate2 threads and warming up on its first call; once all are warm they
 start together, and the figure is the audio of all calls over the wall time
 until the last process ends. plain: `WhisperModel.transcribe` on the mono mix
-with VAD, as in transcribe_throughput; dialguard: `transcribe_recording` with
-the worker's engine (`engine_for`, settings' defaults), language detected.
+with VAD, and dialguard: `transcribe_recording` with the worker's engine, both
+as transcribe_throughput runs them (`engine_for`, settings' defaults), language detected.
 Why: the site's cost is transcription hours per core, and workers that each
 take every core fight over them (`DIALGUARD_WHISPER_THREADS`).
 """
@@ -35,10 +35,9 @@ CHILD = """
 import json, os, sys, time
 from pathlib import Path
 sys.path[:0] = [sys.argv[6], sys.argv[7]]
-from transcribe_throughput import run_plain
+from transcribe_throughput import run_dialguard, run_plain
 from transcribe.engine import engine_for, load_model
 from transcribe.model_store import resolve_model
-from transcribe.transcriber import transcribe_recording
 kind, threads, calls = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 ready, go = sys.argv[4], sys.argv[5]
 model = load_model(resolve_model("base", Path(sys.argv[8])), "cpu", cpu_threads=threads)
@@ -47,7 +46,7 @@ def run(stereo, mono):
     if kind == "plain":
         run_plain(model, Path(mono), True)
     else:
-        transcribe_recording(engine, "base", Path(stereo), None)
+        run_dialguard(engine, Path(stereo), None)
 run(*calls[0])
 Path(ready).touch()
 while not os.path.exists(go):

@@ -82,11 +82,6 @@ def threads_per_worker(requested: int, workers: int, cores: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def beam_size_of(model: Any) -> int:
-    """The beam the engine decodes with; a plain model (sequential) has faster-whisper's."""
-    return int(getattr(model, "beam_size", DEFAULT_BEAM))
-
-
 class BatchedModel:
     """faster-whisper's batched pipeline behind the model's own `transcribe` call.
 

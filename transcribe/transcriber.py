@@ -9,6 +9,7 @@ engine (the default) both channels' windows are decoded in one pass.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transcribe.audio import SAMPLE_RATE, load_channels
-from transcribe.engine import BatchedModel, beam_size_of
+from transcribe.engine import DEFAULT_BEAM, BatchedModel
 from transcribe.guards import Candidate, keep
 from transcribe.result import Segment, Speaker, Transcript, Word
 from transcribe.timing import SpeechMap, find_speech, turns
@@ -160,12 +161,11 @@ def _decode_together(
         np.concatenate([c.cut for c in channels]),
         clip_timestamps=windows,
         prompts=INITIAL_PROMPTS,  # detected on the first window: the agent's where there is one
-        **_options(language, beam_size_of(model)),
+        **_options(language, model.beam_size),
     )
     by_channel: list[list[Any]] = [[] for _ in channels]
     for raw in raw_segments:  # a segment never spans two windows, so never two channels
-        middle = (raw.start + raw.end) / 2
-        by_channel[max(i for i, o in enumerate(offsets) if i == 0 or o <= middle)].append(raw)
+        by_channel[max(0, bisect_right(offsets, (raw.start + raw.end) / 2) - 1)].append(raw)
     segments: list[Segment] = []
     for channel, offset, raws in zip(channels, offsets, by_channel, strict=True):
         segments.extend(_segments(raws, channel, offset))
@@ -230,7 +230,7 @@ def transcribe_recording(
         else:
             if language is None:  # on the first party heard: the agent's side where there is one
                 language = _language_of(model, channels[0].cut)
-            segments, language = _decode_each(model, channels, language, beam_size_of(model))
+            segments, language = _decode_each(model, channels, language, DEFAULT_BEAM)
     return Transcript(
         language=language or "",
         duration=duration,
