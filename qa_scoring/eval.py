@@ -312,8 +312,16 @@ def calibrate_thresholds(
     embedder: Embedder,
     folds: int = 5,
     repeats: int = 3,
+    calls: str | Path | None = None,
 ) -> dict[str, float]:
     """Thresholds chosen on a sentence corpus by cross-validation: give it the tuning split only.
+
+    `calls`, a labelled corpus of whole calls (the development corpus), adds
+    the agent's sentences of its calls labelled with no banned wording as
+    lawful sentences. A sentence corpus is mostly violations, a real call
+    mostly greetings, facts and payment details: calibrated on violations
+    alone, the best-F1 threshold fell so low that most lawful calls of the
+    development corpus got a false flag (docs/qa.md).
 
     The pack's examples may hold the tuning sentences themselves (they are its
     best examples), so each fold is scored against the bank without that
@@ -339,6 +347,8 @@ def calibrate_thresholds(
         for lab in labels.values()
         if lab["json"]["segments"][0]["speaker"] == "agent"
     ]
+    if calls is not None:
+        items += [(normalise_text(text).text, set()) for text in lawful_sentences(calls, pack)]
     vectors = embedder.embed([text for text, _ in items])
     positives: list[float | None] = []
     negatives: list[float | None] = []
@@ -354,6 +364,23 @@ def calibrate_thresholds(
                 (positives if category in truth else negatives).append(mine)
     threshold = calibrate(positives, negatives)
     return dict.fromkeys(bank.vectors, threshold)
+
+
+def lawful_sentences(corpus: str | Path, pack: Pack) -> list[str]:
+    """The agent's sentences of the calls a labelled corpus says hold no banned wording.
+
+    Transcripts only: a recording would need transcribing, and calibration
+    should not depend on what a speech recogniser heard that day.
+    """
+    corpus = Path(corpus)
+    labels = _labels(corpus, pack)
+    out: list[str] = []
+    for name in sorted(labels):
+        if labels[name].get("flags") or is_audio(corpus / name):
+            continue
+        heard = load_transcript_json(corpus / name)
+        out += [str(s["text"]) for s in heard["segments"] if s.get("speaker") == "agent"]
+    return list(dict.fromkeys(out))
 
 
 def _folds(

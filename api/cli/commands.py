@@ -738,7 +738,7 @@ def qa_calibrate(settings: Settings, args: argparse.Namespace) -> int:
     from qa_scoring.embedding import E5Embedder
     from qa_scoring.eval import calibrate_thresholds
 
-    thresholds = calibrate_thresholds(args.file, args.pack, E5Embedder())
+    thresholds = calibrate_thresholds(args.file, args.pack, E5Embedder(), calls=args.calls)
     for category, value in thresholds.items():
         print(f"{category}: {value}")
     return 0

@@ -277,6 +277,14 @@ def _qa(top: Group) -> None:
     )
     tune.add_argument("file", type=Path, help=N_("the tuning split only, never the held-out one"))
     tune.add_argument("--pack", required=True)
+    tune.add_argument(
+        "--calls",
+        type=Path,
+        help=N_(
+            "a labelled corpus of call transcripts: the agent's sentences of its calls "
+            "without banned wording count as lawful"
+        ),
+    )
     tune.set_defaults(handler=commands.qa_calibrate)
     learn = _group(
         qa, "example", N_("examples of meaning-based flags, from reviewed flags")

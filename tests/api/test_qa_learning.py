@@ -27,7 +27,9 @@ from tests.factories import T0, add_recording, add_transcript
 from transcribe.models import TranscriptRow
 
 CONFIRMED = "再不还就让你坐牢"  # a phrase rule's intimidation, confirmed by a reviewer
-PARAPHRASE = "再拖下去你就要被关进去了"  # the same act in words no rule and no example has
+# The same act in words no rule and no example has; the shipped pack reads it as a
+# threat (of what, it cannot tell), the reviewer's example as the jail it means.
+PARAPHRASE = "再不还就让你去里面坐坐"
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 
 from qa_scoring.check import check_transcript
 from qa_scoring.embedding import E5Embedder
+from qa_scoring.eval import calibrate_thresholds, lawful_sentences
 from qa_scoring.learning import Addition, with_examples
 from qa_scoring.pack import PACKS_DIR, load_pack, parse_pack
 from tests.helpers import dialguard
@@ -157,3 +158,17 @@ def test_a_reviewers_example_changes_a_later_result(embedder: E5Embedder) -> Non
     learnt = parse_pack(with_examples(text, [Addition(1, said, "third-party-disclosure")], "2"))
     after = check_transcript(_call("en", ("agent", kin)), learnt, embedder=embedder)
     assert ("third-party-disclosure", "agent") in _meaning(after.flags)
+
+
+def test_shipped_threshold_is_calibrated_with_the_lawful_calls(embedder: E5Embedder) -> None:
+    """The English pack's threshold is what `qa calibrate --calls` prints, and the lawful calls
+    raise it: calibrated on violations alone, ordinary call sentences got false flags."""
+    tuning = SEMANTIC / "en" / "tuning.yaml"
+    calls = SEMANTIC.parent / "en"
+    with_calls = calibrate_thresholds(tuning, "en-collections", embedder, calls=calls)
+    alone = calibrate_thresholds(tuning, "en-collections", embedder)
+    assert with_calls == {c: _threshold("en-collections", c) for c in with_calls}
+    assert set(with_calls.values()) != set(alone.values())
+    assert min(with_calls.values()) > max(alone.values())
+    lawful = lawful_sentences(calls, load_pack("en-collections"))
+    assert len(lawful) > 50 and len(set(lawful)) == len(lawful)
