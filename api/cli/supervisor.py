@@ -565,7 +565,9 @@ def run_announcements_child(settings: Settings) -> None:
     model_dir = resolve_model(settings.whisper_model, settings.models_dir)
     recogniser = Recogniser(
         sessions,
-        load_engine(model_dir, settings.whisper_device, batch_size=0),  # 30 s: one window
+        # 30 s: one window. One thread: a few short clips an hour, which must not take
+        # the cores the transcription workers share out (DIALGUARD_WHISPER_THREADS).
+        load_engine(model_dir, settings.whisper_device, batch_size=0, cpu_threads=1),
         settings.whisper_model,
         announcements_dir(settings.spool_dir),
         phrases=load_phrase_book(settings.announcement_phrases),
