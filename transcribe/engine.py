@@ -134,7 +134,8 @@ def _pipeline(model: Any) -> Any:
                 return super().generate_segment_batched(features, tokenizer, options)
             self.detect = False
             encoder_output = self.model.encode(features)
-            token = self.model.model.detect_language(encoder_output)[0][0][0]  # "<|en|>"
+            first = _first_window(encoder_output)  # held here: the view does not own it
+            token = self.model.model.detect_language(first[0])[0][0][0]  # "<|en|>"
             language = str(token)[2:-2]
             # The tokenizer and options go on to every later batch and to word alignment.
             tokenizer.language = tokenizer.tokenizer.token_to_id(token)
@@ -148,6 +149,21 @@ def _pipeline(model: Any) -> Any:
                 del self.model.encode  # the model's own method again
 
     return Pipeline(model=model)
+
+
+def _first_window(encoded: Any) -> tuple[Any, Any]:
+    """The first window's encoder output (a view, and the array behind it).
+
+    Detection needs no more, and on a CPU it costs a decoder pass per window
+    given: a call's first batch of three windows took 0.27 s against 0.07 s.
+    """
+    if encoded.device != "cpu" or encoded.shape[0] == 1:
+        return encoded, None
+    import ctranslate2
+    import numpy as np
+
+    array = np.ascontiguousarray(np.asarray(encoded)[:1])
+    return ctranslate2.StorageView.from_array(array), array
 
 
 def engine_for(model: Any, batch_size: int = -1, beam_size: int = DEFAULT_BEAM) -> Any:
