@@ -320,8 +320,8 @@ def calibrate_thresholds(
     the agent's sentences of its calls labelled with no banned wording as
     lawful sentences. A sentence corpus is mostly violations, a real call
     mostly greetings, facts and payment details: calibrated on violations
-    alone, the best-F1 threshold fell so low that most lawful calls of the
-    development corpus got a false flag (docs/qa.md).
+    alone, the best-F1 threshold fell so low that the Chinese development
+    calls got 23 false flags where they had had 13 (docs/qa.md).
 
     The pack's examples may hold the tuning sentences themselves (they are its
     best examples), so each fold is scored against the bank without that
