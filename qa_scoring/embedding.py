@@ -38,6 +38,9 @@ class E5Embedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._banks: dict[tuple[str, str, int], ExampleBank] = {}
+        # A pack's sentences by text: a new version differs from the last by a reviewer's
+        # few sentences, and embedding all of them again took 7-8 s a version.
+        self._sentences: dict[str, Vectors] = {}
 
     def _load(self) -> Any:
         with self._lock:
@@ -63,7 +66,7 @@ class E5Embedder:
         if key not in self._banks:
             texts = {c: s.examples for c, s in spec.categories.items()}
             flat = [t for ts in texts.values() for t in ts]
-            matrix = self.embed([*flat, *spec.benign])
+            matrix = self._embed_sentences([*flat, *spec.benign])
             vectors: dict[str, Vectors] = {}
             at = 0
             for category, examples in texts.items():
@@ -77,3 +80,12 @@ class E5Embedder:
                 benign=matrix[at:] if spec.benign else None,
             )
         return self._banks[key]
+
+    def _embed_sentences(self, texts: Sequence[str]) -> Vectors:
+        """`embed`, reusing the vectors of sentences seen before (the model embeds each
+        sentence on its own, so a vector does not depend on its batch)."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._sentences]
+        self._sentences.update(zip(new, self.embed(new), strict=True))
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self._sentences[t] for t in texts])
