@@ -51,12 +51,31 @@ class E5Embedder:
             return self._model
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        """Unit vectors, one row per text; e5's "query: " prefix on both sides (symmetric)."""
+        """Unit vectors, one row per text; e5's "query: " prefix on both sides (symmetric).
+
+        A sentence a pack's bank holds is not embedded again (calibration scores
+        the tuning sentences that are also the examples); others are not kept, so
+        transcripts do not grow the store.
+        """
+        return self._vectors(texts, keep=False)
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         model = self._load()
         out = np.asarray(model.query(list(texts)), dtype=np.float32)
         return unit(out.reshape(len(texts), -1))
+
+    def _vectors(self, texts: Sequence[str], keep: bool) -> Vectors:
+        """The model embeds each sentence on its own, so a vector does not depend on its
+        batch and a stored one is the same as a new one."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._sentences]
+        found = dict(zip(new, self._encode(new), strict=True))
+        if keep:
+            self._sentences.update(found)
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([found[t] if t in found else self._sentences[t] for t in texts])
 
     def bank(self, pack: Pack) -> ExampleBank | None:
         spec = pack.semantic
@@ -66,7 +85,7 @@ class E5Embedder:
         if key not in self._banks:
             texts = {c: s.examples for c, s in spec.categories.items()}
             flat = [t for ts in texts.values() for t in ts]
-            matrix = self._embed_sentences([*flat, *spec.benign])
+            matrix = self._vectors([*flat, *spec.benign], keep=True)
             vectors: dict[str, Vectors] = {}
             at = 0
             for category, examples in texts.items():
@@ -80,12 +99,3 @@ class E5Embedder:
                 benign=matrix[at:] if spec.benign else None,
             )
         return self._banks[key]
-
-    def _embed_sentences(self, texts: Sequence[str]) -> Vectors:
-        """`embed`, reusing the vectors of sentences seen before (the model embeds each
-        sentence on its own, so a vector does not depend on its batch)."""
-        new = [t for t in dict.fromkeys(texts) if t not in self._sentences]
-        self._sentences.update(zip(new, self.embed(new), strict=True))
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        return np.stack([self._sentences[t] for t in texts])
